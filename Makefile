@@ -1,0 +1,28 @@
+# The two commands a newcomer needs: `make dev` (serve locally) and `make test` (every test).
+# Both run scripts/setup.sh first, which installs whatever is missing and is silent otherwise.
+
+PORT ?= 8787
+export WRANGLER_SEND_METRICS := false
+
+.PHONY: setup build dev test test-unit test-e2e
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@bash scripts/build.sh
+
+# Serves the worker on http://127.0.0.1:$(PORT) with wrangler dev (workerd, local Durable Objects).
+dev: setup
+	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
+
+# Native unit tests of the room logic, then end-to-end tests against a real `wrangler dev`.
+test: build
+	cargo test --lib
+	cargo test --test e2e
+
+test-unit:
+	cargo test --lib
+
+test-e2e: build
+	cargo test --test e2e

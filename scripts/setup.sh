@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building, serving and testing edge-signal needs, and nothing that is already
+# there: run twice, the second run installs nothing and prints nothing.
+#
+# Everything comes from the package registries (rustup's wasm32 target, crates.io, npm, Debian):
+# worker-build's own downloads of wasm-bindgen and wasm-opt from GitHub fail on closed networks,
+# so the build (scripts/build.sh) points it at the binaries installed here instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Versions are pinned together: wasm-bindgen's CLI must match the `wasm-bindgen` crate exactly
+# (Cargo.toml pins "=0.2.130"), and worker-build matches the `worker` crate.
+WORKER_BUILD_VERSION=0.8.7
+WASM_BINDGEN_VERSION=0.2.130
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+need_cmd() {
+  command -v "$1" >/dev/null 2>&1 || { say "missing '$1': $2"; exit 1; }
+}
+need_cmd cargo "install Rust with rustup (https://rustup.rs)"
+need_cmd node "install Node.js 20 or later"
+need_cmd npm "install npm (it ships with Node.js)"
+
+# 1. The wasm32 standard library.
+if ! [ -d "$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" ]; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >&2
+fi
+
+# 2. worker-build and wasm-bindgen-cli, at the pinned versions.
+installed_version() { "$1" --version 2>/dev/null | awk '{print $2}'; }
+if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --quiet
+fi
+if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  # Not --locked: that lock file names a yanked crate.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+fi
+
+# 3. npm packages (wrangler and its workerd), when the lock file changed since the last install.
+if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  if [ -f package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error >&2
+  else
+    npm install --no-audit --no-fund --loglevel=error >&2
+  fi
+fi

@@ -1,0 +1,333 @@
+//! Configuration (contract section 7): `[vars]` in wrangler.toml, secrets for secrets.
+//!
+//! Only the adapter reads the environment; it hands [`Config::from_lookup`] a function from a
+//! name to its value. A value that does not parse is a [`ConfigError`] naming the variable, which
+//! the adapter logs and answers with HTTP 500 on the requests it affects: never a silent default.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::room::Limits;
+
+/// The default `ICE_SERVERS`: Cloudflare's public STUN server, reachable from anywhere the worker
+/// is, and enough for peers that are not both behind symmetric NATs.
+pub const DEFAULT_ICE_SERVERS: &str = r#"[{"urls":"stun:stun.cloudflare.com:3478"}]"#;
+
+/// Upper bound for `MAX_MESSAGE_BYTES`: Cloudflare caps a WebSocket message received by a Worker
+/// at 1 MiB, so a larger setting could never be honoured.
+pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
+/// Lower bound for `MAX_MESSAGE_BYTES`: an offer for one audio and one video track is about
+/// 4 KB of SDP; below this, calls cannot be set up at all.
+pub const MAX_MESSAGE_BYTES_FLOOR: usize = 4096;
+
+/// Every setting, parsed and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `ROOM_CAPACITY` (default 2: the 1:1 call most rooms are).
+    pub room_capacity: u32,
+    /// `MAX_ROOM_CAPACITY` (default 16: a full mesh of 16 peers is already 120 connections,
+    /// about the practical limit of mesh calls in a browser).
+    pub max_room_capacity: u32,
+    /// `MAX_MESSAGE_BYTES` (default 65536: SDP for many tracks with room to spare).
+    pub max_message_bytes: usize,
+    /// `ICE_SERVERS`: a JSON array of `RTCIceServer`s, checked, for `welcome`.
+    pub ice_servers: serde_json::Value,
+    /// `ALLOWED_ORIGINS`: origins allowed to open sockets; empty means any origin.
+    pub allowed_origins: Vec<String>,
+    /// `AUTH_SECRET` (a secret): when set, joins need a signed token.
+    pub auth_secret: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_lookup(|_| None).expect("the defaults are valid")
+    }
+}
+
+/// A setting that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name, e.g. `ROOM_CAPACITY`.
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.var, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The names of every setting, for the adapter to look up.
+pub const VARS: [&str; 6] = [
+    "ROOM_CAPACITY",
+    "MAX_ROOM_CAPACITY",
+    "MAX_MESSAGE_BYTES",
+    "ICE_SERVERS",
+    "ALLOWED_ORIGINS",
+    "AUTH_SECRET",
+];
+
+impl Config {
+    /// Parses every setting; `get` returns a variable's value, or `None` when it is unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let max_room_capacity = match get("MAX_ROOM_CAPACITY") {
+            None => 16,
+            Some(v) => parse_int("MAX_ROOM_CAPACITY", &v, 2, u32::MAX as u64)? as u32,
+        };
+        let room_capacity = match get("ROOM_CAPACITY") {
+            None => 2.min(max_room_capacity),
+            Some(v) => parse_int("ROOM_CAPACITY", &v, 2, max_room_capacity as u64).map_err(|e| {
+                ConfigError {
+                    message: format!("{} (MAX_ROOM_CAPACITY is {max_room_capacity})", e.message),
+                    ..e
+                }
+            })? as u32,
+        };
+        let max_message_bytes = match get("MAX_MESSAGE_BYTES") {
+            None => 65536,
+            Some(v) => parse_int(
+                "MAX_MESSAGE_BYTES",
+                &v,
+                MAX_MESSAGE_BYTES_FLOOR as u64,
+                MAX_MESSAGE_BYTES_CEILING as u64,
+            )? as usize,
+        };
+        let ice_servers =
+            parse_ice_servers(get("ICE_SERVERS").as_deref().unwrap_or(DEFAULT_ICE_SERVERS))?;
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => parse_origins(&v)?,
+        };
+        let auth_secret = match get("AUTH_SECRET") {
+            None => None,
+            Some(v) if v.is_empty() => {
+                return Err(ConfigError {
+                    var: "AUTH_SECRET",
+                    message: "is set but empty; unset it to turn signed joins off".into(),
+                })
+            }
+            Some(v) => Some(v),
+        };
+        Ok(Config {
+            room_capacity,
+            max_room_capacity,
+            max_message_bytes,
+            ice_servers,
+            allowed_origins,
+            auth_secret,
+        })
+    }
+
+    /// The limits every room of this deployment enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            default_capacity: self.room_capacity,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+fn parse_int(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let err = |message: String| ConfigError { var, message };
+    let trimmed = value.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(format!("{value:?} is not a whole number")));
+    }
+    match trimmed.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(err(format!("{value:?} is out of range ({min} to {max})"))),
+    }
+}
+
+/// The `RTCIceServer` dictionary, checked field by field so a typo (`url` for `urls`) is an
+/// error at deploy time rather than a call that silently never connects.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read only to check the shape
+struct IceServer {
+    urls: Urls,
+    username: Option<String>,
+    credential: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn parse_ice_servers(value: &str) -> Result<serde_json::Value, ConfigError> {
+    let err = |message: String| ConfigError {
+        var: "ICE_SERVERS",
+        message,
+    };
+    let servers: Vec<IceServer> = serde_json::from_str(value).map_err(|e| {
+        err(format!(
+            "must be a JSON array of {{\"urls\", \"username\", \"credential\"}} objects: {e}"
+        ))
+    })?;
+    for server in &servers {
+        let urls: Vec<&String> = match &server.urls {
+            Urls::One(u) => vec![u],
+            Urls::Many(us) if !us.is_empty() => us.iter().collect(),
+            Urls::Many(_) => return Err(err("`urls` must not be empty".into())),
+        };
+        for url in urls {
+            if !["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                return Err(err(format!(
+                    "{url:?} is not a stun:, stuns:, turn: or turns: URL"
+                )));
+            }
+        }
+    }
+    Ok(serde_json::from_str(value).expect("checked above"))
+}
+
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // An origin is `scheme://host[:port]`: no path, no trailing slash, which browsers never
+        // send in the `Origin` header and so would never match.
+        let ok = match part.split_once("://") {
+            Some((scheme, rest)) => {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                    && !rest.is_empty()
+                    && !rest.contains(['/', '?', '#', ' '])
+            }
+            None => false,
+        };
+        if !ok {
+            return Err(ConfigError {
+                var: "ALLOWED_ORIGINS",
+                message: format!("{part:?} is not an origin like https://app.example.com"),
+            });
+        }
+        origins.push(part.to_ascii_lowercase());
+    }
+    Ok(origins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.room_capacity, 2);
+        assert_eq!(c.max_room_capacity, 16);
+        assert_eq!(c.max_message_bytes, 65536);
+        assert_eq!(c.ice_servers.to_string(), DEFAULT_ICE_SERVERS);
+        assert!(c.allowed_origins.is_empty());
+        assert_eq!(c.auth_secret, None);
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let c = config(&[
+            ("ROOM_CAPACITY", "4"),
+            ("MAX_ROOM_CAPACITY", "8"),
+            ("MAX_MESSAGE_BYTES", "10000"),
+            (
+                "ICE_SERVERS",
+                r#"[ {"urls": ["turn:t.example.com"], "username": "u", "credential": "c"} ]"#,
+            ),
+            (
+                "ALLOWED_ORIGINS",
+                "https://A.example.com, http://localhost:8787",
+            ),
+            ("AUTH_SECRET", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(c.room_capacity, 4);
+        assert_eq!(c.max_room_capacity, 8);
+        assert_eq!(c.max_message_bytes, 10000);
+        assert_eq!(
+            c.ice_servers,
+            serde_json::json!([{"urls": ["turn:t.example.com"], "username": "u", "credential": "c"}])
+        );
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://a.example.com", "http://localhost:8787"]
+        );
+        assert_eq!(c.auth_secret.as_deref(), Some("s3cret"));
+        assert_eq!(
+            c.limits(),
+            Limits {
+                default_capacity: 4,
+                max_message_bytes: 10000
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_variable() {
+        for (var, value) in [
+            ("ROOM_CAPACITY", "two"),
+            ("ROOM_CAPACITY", "1"),
+            ("ROOM_CAPACITY", "17"),
+            ("ROOM_CAPACITY", ""),
+            ("ROOM_CAPACITY", "-3"),
+            ("MAX_ROOM_CAPACITY", "1"),
+            ("MAX_ROOM_CAPACITY", "1.5"),
+            ("MAX_MESSAGE_BYTES", "100"),
+            ("MAX_MESSAGE_BYTES", "2000000"),
+            ("ICE_SERVERS", "stun:stun.example.com"),
+            ("ICE_SERVERS", r#"{"urls":"stun:x"}"#),
+            ("ICE_SERVERS", r#"[{"url":"stun:x"}]"#),
+            ("ICE_SERVERS", r#"[{"urls":"http://x"}]"#),
+            ("ICE_SERVERS", r#"[{"urls":[]}]"#),
+            ("ALLOWED_ORIGINS", "https://a.example.com/"),
+            ("ALLOWED_ORIGINS", "a.example.com"),
+            ("AUTH_SECRET", ""),
+        ] {
+            let err = config(&[(var, value)]).expect_err(value);
+            assert_eq!(err.var, var, "{value:?}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn room_capacity_is_bounded_by_max_room_capacity() {
+        assert!(config(&[("MAX_ROOM_CAPACITY", "3"), ("ROOM_CAPACITY", "3")]).is_ok());
+        let err = config(&[("MAX_ROOM_CAPACITY", "3"), ("ROOM_CAPACITY", "4")]).unwrap_err();
+        assert!(
+            err.message.contains("MAX_ROOM_CAPACITY is 3"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn empty_lists_are_allowed() {
+        assert_eq!(
+            config(&[("ICE_SERVERS", "[]")]).unwrap().ice_servers,
+            serde_json::json!([])
+        );
+        assert!(config(&[("ALLOWED_ORIGINS", " ")])
+            .unwrap()
+            .allowed_origins
+            .is_empty());
+    }
+}

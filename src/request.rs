@@ -1,0 +1,232 @@
+//! HTTP requests, as far as the Worker decides on them: which route a path is, and the checked
+//! query of a join. Plain Rust, so every rule of contract section 1 is tested natively; the
+//! Worker (`lib.rs`) only turns these answers into responses.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::protocol::{PeerId, RoomId};
+
+/// Where a request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`: the landing page.
+    Landing,
+    /// `GET /healthz`.
+    Health,
+    /// `GET /rooms/{room}`: a join when it asks for a WebSocket upgrade, else the room page.
+    Room(RoomId),
+    /// `GET /api/rooms/{room}`: the room's capacity and peer count.
+    RoomInfo(RoomId),
+    /// A room path with a name outside the alphabet: HTTP 400.
+    BadRoom(String),
+    /// Anything else: HTTP 404.
+    NotFound,
+}
+
+impl Route {
+    pub fn parse(method: &str, path: &str) -> Route {
+        if method != "GET" {
+            return Route::NotFound;
+        }
+        let room = |name: &str, make: fn(RoomId) -> Route| match RoomId::parse(name) {
+            Ok(id) => make(id),
+            Err(message) => Route::BadRoom(message),
+        };
+        match path {
+            "/" => Route::Landing,
+            "/healthz" => Route::Health,
+            _ => {
+                if let Some(name) = path.strip_prefix("/rooms/") {
+                    room(name, Route::Room)
+                } else if let Some(name) = path.strip_prefix("/api/rooms/") {
+                    room(name, Route::RoomInfo)
+                } else {
+                    Route::NotFound
+                }
+            }
+        }
+    }
+}
+
+/// The checked query of a join (`?peer=..&capacity=..`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JoinParams {
+    pub peer: Option<PeerId>,
+    pub capacity: Option<u32>,
+    pub token: Option<String>,
+}
+
+impl JoinParams {
+    /// Reads the decoded query pairs. Unknown parameters are ignored (a client may add its own,
+    /// e.g. a cache buster); a known one given twice is an error, as is a bad id or a capacity
+    /// outside `2..=MAX_ROOM_CAPACITY`. The error is the message of the HTTP 400.
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        config: &Config,
+    ) -> Result<JoinParams, String> {
+        let mut params = JoinParams::default();
+        let mut seen = [false; 3];
+        for (key, value) in pairs {
+            let slot = match key {
+                "peer" => 0,
+                "capacity" => 1,
+                "token" => 2,
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(format!("`{key}` is given more than once"));
+            }
+            match slot {
+                0 => params.peer = Some(PeerId::parse(value)?),
+                1 => params.capacity = Some(parse_capacity(value, config.max_room_capacity)?),
+                _ => params.token = Some(value.to_owned()),
+            }
+        }
+        Ok(params)
+    }
+}
+
+fn parse_capacity(value: &str, max: u32) -> Result<u32, String> {
+    let out_of_range = || format!("capacity must be a whole number from 2 to {max}");
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(out_of_range());
+    }
+    match value.parse::<u32>() {
+        Ok(n) if (2..=max).contains(&n) => Ok(n),
+        _ => Err(out_of_range()),
+    }
+}
+
+/// The body of every HTTP error: `{"error":"bad_request","message":"..."}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpError {
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl HttpError {
+    pub fn bad_request(message: impl Into<String>) -> (u16, HttpError) {
+        (
+            400,
+            HttpError {
+                error: "bad_request",
+                message: message.into(),
+            },
+        )
+    }
+    pub fn not_found() -> (u16, HttpError) {
+        (
+            404,
+            HttpError {
+                error: "not_found",
+                message: "no such route".into(),
+            },
+        )
+    }
+    pub fn config(message: impl Into<String>) -> (u16, HttpError) {
+        (
+            500,
+            HttpError {
+                error: "server_misconfigured",
+                message: message.into(),
+            },
+        )
+    }
+    pub fn internal() -> (u16, HttpError) {
+        (
+            500,
+            HttpError {
+                error: "internal_error",
+                message: "the server failed; see its log".into(),
+            },
+        )
+    }
+}
+
+/// The body of `GET /api/rooms/{room}`: a count, never the ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RoomInfo {
+    pub room: RoomId,
+    pub capacity: u32,
+    pub peers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(query: &[(&'static str, &'static str)]) -> Result<JoinParams, String> {
+        JoinParams::parse(query.iter().copied(), &Config::default())
+    }
+
+    #[test]
+    fn routes_follow_the_endpoint_table() {
+        let r1 = RoomId::parse("r1").unwrap();
+        assert_eq!(Route::parse("GET", "/"), Route::Landing);
+        assert_eq!(Route::parse("GET", "/healthz"), Route::Health);
+        assert_eq!(Route::parse("GET", "/rooms/r1"), Route::Room(r1.clone()));
+        assert_eq!(Route::parse("GET", "/api/rooms/r1"), Route::RoomInfo(r1));
+        assert!(matches!(
+            Route::parse("GET", "/rooms/a.b"),
+            Route::BadRoom(_)
+        ));
+        assert!(matches!(Route::parse("GET", "/rooms/"), Route::BadRoom(_)));
+        assert!(matches!(
+            Route::parse("GET", "/rooms/a/b"),
+            Route::BadRoom(_)
+        ));
+        assert!(matches!(
+            Route::parse("GET", &format!("/rooms/{}", "x".repeat(65))),
+            Route::BadRoom(_)
+        ));
+        assert!(matches!(
+            Route::parse("GET", &format!("/rooms/{}", "x".repeat(64))),
+            Route::Room(_)
+        ));
+        assert!(matches!(
+            Route::parse("GET", "/api/rooms/%20"),
+            Route::BadRoom(_)
+        ));
+        assert_eq!(Route::parse("GET", "/nope"), Route::NotFound);
+        assert_eq!(Route::parse("GET", "/roomsx"), Route::NotFound);
+        assert_eq!(Route::parse("POST", "/rooms/r1"), Route::NotFound);
+    }
+
+    #[test]
+    fn join_params_are_optional() {
+        assert_eq!(params(&[]).unwrap(), JoinParams::default());
+        let p = params(&[("peer", "alice"), ("capacity", "5"), ("other", "x")]).unwrap();
+        assert_eq!(p.peer, Some(PeerId::parse("alice").unwrap()));
+        assert_eq!(p.capacity, Some(5));
+    }
+
+    #[test]
+    fn bad_peer_ids_are_refused() {
+        for bad in ["", "a b", "ü", "a/b", &"p".repeat(65)] {
+            let bad: &'static str = Box::leak(bad.to_string().into_boxed_str());
+            assert!(
+                params(&[("peer", bad)]).unwrap_err().contains("peer"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn capacity_must_be_in_range() {
+        for bad in ["1", "0", "17", "abc", "", "2.5", "-2", "+3", "99999999999"] {
+            let err = params(&[("capacity", bad)]).unwrap_err();
+            assert!(err.contains("from 2 to 16"), "{bad:?}: {err}");
+        }
+        assert_eq!(params(&[("capacity", "2")]).unwrap().capacity, Some(2));
+        assert_eq!(params(&[("capacity", "16")]).unwrap().capacity, Some(16));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(params(&[("peer", "a"), ("peer", "b")])
+            .unwrap_err()
+            .contains("more than once"));
+        assert!(params(&[("capacity", "2"), ("capacity", "2")]).is_err());
+    }
+}

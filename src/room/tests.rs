@@ -1,0 +1,558 @@
+//! Every rule of the contract that the room decides, on a room whose connections are plain
+//! strings naming the socket.
+
+use serde_json::Value;
+
+use super::*;
+use crate::error::close;
+
+type Conn = &'static str;
+
+const ICE: &str = r#"[{"urls":"stun:stun.example.com"}]"#;
+
+fn limits() -> Limits {
+    Limits {
+        default_capacity: 2,
+        max_message_bytes: 1000,
+    }
+}
+
+fn pid(s: &str) -> PeerId {
+    PeerId::parse(s).unwrap()
+}
+
+struct Harness {
+    room: Room<Conn>,
+    name: RoomId,
+    ice: Value,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness::with(limits())
+    }
+
+    fn with(limits: Limits) -> Self {
+        Harness {
+            room: Room::new(limits),
+            name: RoomId::parse("r1").unwrap(),
+            ice: serde_json::from_str(ICE).unwrap(),
+        }
+    }
+
+    fn join_with(&mut self, peer: &str, capacity: Option<u32>, conn: Conn) -> JoinOutcome<Conn> {
+        let req = JoinRequest {
+            room: &self.name,
+            peer: pid(peer),
+            capacity,
+            ice_servers: &self.ice,
+        };
+        self.room.join(req, conn)
+    }
+
+    /// Joins `peer` on socket `peer` and returns its seq.
+    fn join(&mut self, peer: &'static str) -> u64 {
+        self.join_with(peer, None, peer)
+            .result
+            .expect("join accepted")
+            .seq
+    }
+
+    fn seq(&self, peer: &str) -> u64 {
+        self.room
+            .seats()
+            .iter()
+            .find(|s| s.peer.as_str() == peer)
+            .unwrap()
+            .seq
+    }
+
+    fn send(&mut self, peer: &str, text: &str) -> Vec<Outbound<Conn>> {
+        let seq = self.seq(peer);
+        self.room.frame(&pid(peer), seq, Frame::Text(text))
+    }
+
+    fn peers(&self) -> Vec<&str> {
+        self.room.seats().iter().map(|s| s.peer.as_str()).collect()
+    }
+}
+
+fn sent(out: &[Outbound<Conn>]) -> Vec<(Conn, Value)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Send { to, frame } => {
+                Some((*to, serde_json::from_str(frame).expect("frames are JSON")))
+            }
+            Outbound::Close { .. } => None,
+        })
+        .collect()
+}
+
+fn closes(out: &[Outbound<Conn>]) -> Vec<(Conn, u16)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Close { to, code, .. } => Some((*to, *code)),
+            Outbound::Send { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn first_peer_gets_a_welcome_with_no_peers() {
+    let mut h = Harness::new();
+    let out = h.join_with("alice", None, "a").out;
+    assert_eq!(out.len(), 1);
+    let (to, welcome) = &sent(&out)[0];
+    assert_eq!(*to, "a");
+    assert_eq!(
+        welcome,
+        &serde_json::json!({"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":[],
+            "ice_servers":[{"urls":"stun:stun.example.com"}]})
+    );
+}
+
+#[test]
+fn newcomer_is_welcomed_first_then_the_others_hear_peer_joined() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 4,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    let out = h.join_with("carol", None, "carol").out;
+    let frames = sent(&out);
+    assert_eq!(frames[0].0, "carol");
+    assert_eq!(frames[0].1["type"], "welcome");
+    assert_eq!(
+        frames[0].1["peers"],
+        serde_json::json!(["alice", "bob"]),
+        "join order"
+    );
+    let rest: Vec<_> = frames[1..].iter().map(|(to, v)| (*to, v.clone())).collect();
+    assert_eq!(
+        rest,
+        vec![
+            (
+                "alice",
+                serde_json::json!({"type":"peer_joined","peer":"carol"})
+            ),
+            (
+                "bob",
+                serde_json::json!({"type":"peer_joined","peer":"carol"})
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_full_room_refuses_with_room_full_and_4001() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let outcome = h.join_with("carol", None, "c");
+    assert_eq!(outcome.result, Err(RoomError::RoomFull { capacity: 2 }));
+    assert_eq!(sent(&outcome.out)[0].1["code"], "room_full");
+    assert_eq!(closes(&outcome.out), vec![("c", close::ROOM_FULL)]);
+    assert_eq!(outcome.out.len(), 2, "nobody else hears of a refused join");
+    assert_eq!(h.peers(), vec!["alice", "bob"]);
+}
+
+#[test]
+fn a_taken_id_refuses_with_peer_id_taken_and_4002() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let outcome = h.join_with("alice", None, "a2");
+    assert_eq!(outcome.result, Err(RoomError::PeerIdTaken("alice".into())));
+    assert_eq!(sent(&outcome.out)[0].1["code"], "peer_id_taken");
+    assert_eq!(closes(&outcome.out), vec![("a2", close::PEER_ID_TAKEN)]);
+    assert_eq!(h.peers(), vec!["alice"]);
+}
+
+#[test]
+fn a_taken_id_in_a_full_room_is_reported_as_taken() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    assert_eq!(
+        h.join_with("bob", None, "b2").result,
+        Err(RoomError::PeerIdTaken("bob".into()))
+    );
+}
+
+#[test]
+fn capacity_is_set_by_the_join_that_opens_the_room() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.join_with("alice", Some(3), "alice")
+            .result
+            .unwrap()
+            .capacity,
+        3
+    );
+    // Later joiners get the existing capacity, whatever they ask for.
+    assert_eq!(
+        h.join_with("bob", Some(2), "bob").result.unwrap().capacity,
+        3
+    );
+    assert!(h.join_with("carol", Some(10), "carol").result.is_ok());
+    assert_eq!(
+        h.join_with("dave", Some(10), "dave").result,
+        Err(RoomError::RoomFull { capacity: 3 })
+    );
+    assert_eq!(h.room.capacity(), 3);
+}
+
+#[test]
+fn an_emptied_room_reopens_with_a_new_capacity() {
+    let mut h = Harness::new();
+    h.join_with("alice", Some(3), "alice").result.unwrap();
+    let seq = h.seq("alice");
+    h.room.depart(&pid("alice"), seq, LeaveReason::Disconnect);
+    assert!(h.room.is_empty());
+    assert_eq!(h.room.capacity(), 2, "an empty room reports the default");
+    assert_eq!(
+        h.join_with("bob", Some(5), "bob").result.unwrap().capacity,
+        5
+    );
+}
+
+#[test]
+fn relay_goes_only_to_the_addressee_with_from_stamped() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    let out = h.send(
+        "alice",
+        r#"{"type":"offer","to":"bob","sdp":"v=0","from":"carol"}"#,
+    );
+    assert_eq!(
+        out,
+        vec![Outbound::Send {
+            to: "bob",
+            frame: r#"{"type":"offer","to":"bob","sdp":"v=0","from":"alice"}"#.into()
+        }]
+    );
+    let out = h.send("bob", r#"{"type":"answer","to":"alice","sdp":"v=0"}"#);
+    assert_eq!(
+        sent(&out).iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        vec!["alice"]
+    );
+    let out = h.send(
+        "carol",
+        r#"{"type":"candidate","to":"alice","candidate":{"candidate":"x"}}"#,
+    );
+    assert_eq!(sent(&out)[0].1["from"], "carol");
+}
+
+#[test]
+fn a_message_without_to_reaches_every_other_peer() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    let out = h.send("bob", r#"{"type":"message","data":{"hi":1}}"#);
+    let to: Vec<Conn> = sent(&out).iter().map(|(to, _)| *to).collect();
+    assert_eq!(to, vec!["alice", "carol"]);
+    assert!(sent(&out)
+        .iter()
+        .all(|(_, v)| v["from"] == "bob" && v["data"]["hi"] == 1));
+}
+
+#[test]
+fn a_targeted_message_reaches_only_its_addressee() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    let out = h.send("bob", r#"{"type":"message","to":"carol","data":"x"}"#);
+    assert_eq!(
+        sent(&out).iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        vec!["carol"]
+    );
+}
+
+#[test]
+fn a_message_alone_in_the_room_goes_nowhere() {
+    let mut h = Harness::new();
+    h.join("alice");
+    assert!(h.send("alice", r#"{"type":"message","data":1}"#).is_empty());
+}
+
+#[test]
+fn an_unknown_addressee_is_an_error_to_the_sender_only() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let out = h.send("alice", r#"{"type":"offer","to":"zed","sdp":"v=0"}"#);
+    assert_eq!(
+        sent(&out),
+        vec![(
+            "alice",
+            serde_json::json!({"type":"error","code":"unknown_peer","message":"no peer \"zed\" in this room","peer":"zed"})
+        )]
+    );
+    assert!(closes(&out).is_empty());
+}
+
+#[test]
+fn addressing_yourself_is_an_unknown_peer() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let out = h.send("alice", r#"{"type":"message","to":"alice","data":1}"#);
+    assert_eq!(sent(&out).len(), 1);
+    assert_eq!(sent(&out)[0].0, "alice");
+    assert_eq!(sent(&out)[0].1["code"], "unknown_peer");
+}
+
+#[test]
+fn a_bad_frame_is_a_bad_request_and_the_room_is_unchanged() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    for text in [
+        "nope",
+        "[]",
+        r#"{"type":"offer","to":"bob"}"#,
+        r#"{"type":"dance"}"#,
+    ] {
+        let out = h.send("alice", text);
+        assert_eq!(out.len(), 1, "{text}");
+        let (to, v) = &sent(&out)[0];
+        assert_eq!(
+            (*to, v["type"].as_str(), v["code"].as_str()),
+            ("alice", Some("error"), Some("bad_request")),
+            "{text}"
+        );
+    }
+    assert_eq!(h.peers(), vec!["alice", "bob"]);
+}
+
+#[test]
+fn leave_tells_the_others_and_closes_with_1000() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    let out = h.send("bob", r#"{"type":"leave"}"#);
+    let left = serde_json::json!({"type":"peer_left","peer":"bob","reason":"leave"});
+    assert_eq!(sent(&out), vec![("alice", left.clone()), ("carol", left)]);
+    assert_eq!(closes(&out), vec![("bob", close::NORMAL)]);
+    assert_eq!(h.peers(), vec!["alice", "carol"]);
+}
+
+#[test]
+fn a_disconnect_gives_peer_left_once() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let bob = h.join("bob");
+    let out = h.room.depart(&pid("bob"), bob, LeaveReason::Disconnect);
+    assert_eq!(
+        sent(&out),
+        vec![(
+            "alice",
+            serde_json::json!({"type":"peer_left","peer":"bob","reason":"disconnect"})
+        )]
+    );
+    assert!(closes(&out).is_empty(), "the socket is already gone");
+    assert!(
+        h.room
+            .depart(&pid("bob"), bob, LeaveReason::Disconnect)
+            .is_empty(),
+        "a second close event is ignored"
+    );
+}
+
+#[test]
+fn the_close_after_a_leave_does_not_announce_a_second_departure() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let bob = h.join("bob");
+    h.send("bob", r#"{"type":"leave"}"#);
+    assert!(h
+        .room
+        .depart(&pid("bob"), bob, LeaveReason::Disconnect)
+        .is_empty());
+}
+
+#[test]
+fn a_late_close_of_an_old_socket_does_not_remove_a_newer_peer_with_its_id() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let old = h.join("bob");
+    h.send("bob", r#"{"type":"leave"}"#);
+    let new = h.join_with("bob", None, "bob2").result.unwrap().seq;
+    assert_ne!(old, new);
+    assert!(h
+        .room
+        .depart(&pid("bob"), old, LeaveReason::Disconnect)
+        .is_empty());
+    assert_eq!(h.peers(), vec!["alice", "bob"]);
+    // And frames from the old socket are ignored, not relayed as the new bob.
+    assert!(h
+        .room
+        .frame(
+            &pid("bob"),
+            old,
+            Frame::Text(r#"{"type":"message","data":1}"#)
+        )
+        .is_empty());
+}
+
+#[test]
+fn a_binary_frame_closes_with_1003_and_the_others_hear_a_disconnect() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let bob = h.join("bob");
+    let out = h.room.frame(&pid("bob"), bob, Frame::Binary(10));
+    assert_eq!(
+        sent(&out),
+        vec![(
+            "alice",
+            serde_json::json!({"type":"peer_left","peer":"bob","reason":"disconnect"})
+        )]
+    );
+    assert_eq!(closes(&out), vec![("bob", close::UNSUPPORTED_DATA)]);
+    assert_eq!(h.peers(), vec!["alice"]);
+}
+
+#[test]
+fn a_frame_over_the_limit_closes_with_1009_and_one_at_the_limit_is_relayed() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let frame_of = |len: usize| {
+        let head = r#"{"type":"message","data":""#;
+        format!("{head}{}\"}}", "x".repeat(len - head.len() - 2))
+    };
+    let exact = frame_of(1000);
+    assert_eq!(exact.len(), 1000);
+    assert_eq!(sent(&h.send("bob", &exact))[0].0, "alice");
+    let over = frame_of(1001);
+    let out = h.send("bob", &over);
+    assert_eq!(closes(&out), vec![("bob", close::MESSAGE_TOO_BIG)]);
+    assert_eq!(sent(&out)[0].1["type"], "peer_left");
+    assert_eq!(h.peers(), vec!["alice"]);
+}
+
+#[test]
+fn ping_with_other_spacing_is_answered_by_the_room() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let out = h.send("alice", r#"{ "type": "ping" }"#);
+    assert_eq!(
+        out,
+        vec![Outbound::Send {
+            to: "alice",
+            frame: PONG_FRAME.into()
+        }]
+    );
+}
+
+#[test]
+fn per_sender_order_is_kept() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let mut got = Vec::new();
+    for i in 0..100 {
+        for (_, v) in sent(&h.send("alice", &format!(r#"{{"type":"message","data":{i}}}"#))) {
+            got.push(v["data"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn restore_rebuilds_join_order_capacity_and_seq() {
+    let seats = vec![
+        Seat {
+            peer: pid("bob"),
+            seq: 7,
+            conn: "bob",
+        },
+        Seat {
+            peer: pid("alice"),
+            seq: 3,
+            conn: "alice",
+        },
+    ];
+    let mut room = Room::restore(limits(), 4, seats);
+    assert_eq!(room.capacity(), 4);
+    assert_eq!(
+        room.seats()
+            .iter()
+            .map(|s| s.peer.as_str())
+            .collect::<Vec<_>>(),
+        vec!["alice", "bob"]
+    );
+    let name = RoomId::parse("r").unwrap();
+    let ice = serde_json::json!([]);
+    let joined = room.join(
+        JoinRequest {
+            room: &name,
+            peer: pid("carol"),
+            capacity: None,
+            ice_servers: &ice,
+        },
+        "carol",
+    );
+    assert_eq!(
+        joined.result,
+        Ok(Joined {
+            seq: 8,
+            capacity: 4
+        })
+    );
+    let welcome: Value = serde_json::from_str(match &joined.out[0] {
+        Outbound::Send { frame, .. } => frame,
+        _ => panic!(),
+    })
+    .unwrap();
+    assert_eq!(welcome["peers"], serde_json::json!(["alice", "bob"]));
+}
+
+#[test]
+fn restore_keeps_the_newest_socket_when_two_claim_one_id() {
+    let seats = vec![
+        Seat {
+            peer: pid("bob"),
+            seq: 1,
+            conn: "old",
+        },
+        Seat {
+            peer: pid("alice"),
+            seq: 2,
+            conn: "alice",
+        },
+        Seat {
+            peer: pid("bob"),
+            seq: 5,
+            conn: "new",
+        },
+    ];
+    let room = Room::restore(limits(), 2, seats);
+    let conns: Vec<Conn> = room.seats().iter().map(|s| s.conn).collect();
+    assert_eq!(conns, vec!["alice", "new"]);
+}
+
+#[test]
+fn restoring_no_sockets_gives_an_empty_room_with_the_default_capacity() {
+    let room: Room<Conn> = Room::restore(limits(), 9, vec![]);
+    assert!(room.is_empty());
+    assert_eq!(room.capacity(), 2);
+}

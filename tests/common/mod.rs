@@ -1,0 +1,326 @@
+//! Test support: one real `wrangler dev` per test binary, and WebSocket/HTTP client helpers.
+//!
+//! The server is started on first use on a free loopback port, with its own inspector port and
+//! its own local-state directory under `target/`, so it never collides with a `make dev` running
+//! beside it. It runs in its own process group, which is killed when the test binary exits.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a frame it expects.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `wrangler dev`.
+pub struct Server {
+    pub port: u16,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static SERVER_PGID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_server() {
+    let pgid = SERVER_PGID.load(Ordering::SeqCst);
+    if pgid > 0 {
+        // SAFETY: kill(2) with a negative pid signals our own child's process group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server shared by this test binary, started with the given `--var NAME:VALUE` overrides on
+/// first call.
+pub fn server_with(vars: &[(&str, &str)]) -> &'static Server {
+    SERVER.get_or_init(|| start(vars))
+}
+
+pub fn server() -> &'static Server {
+    server_with(&[])
+}
+
+fn start(vars: &[(&str, &str)]) -> Server {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let port = free_port();
+    let name = std::env::args()
+        .next()
+        .and_then(|a| a.rsplit('/').next().map(str::to_owned))
+        .unwrap_or_default();
+    let state_dir = root.join("target/e2e").join(format!("{name}-{port}"));
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let log_path = state_dir.join("wrangler.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+
+    let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+    cmd.current_dir(&root)
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .arg("--persist-to")
+        .arg(state_dir.join("state"))
+        .args(["--log-level", "info"])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in vars {
+        cmd.args(["--var", &format!("{k}:{v}")]);
+    }
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let child = cmd
+        .spawn()
+        .expect("start wrangler dev (run `make test`, which installs it)");
+    SERVER_PGID.store(child.id() as i32, Ordering::SeqCst);
+    // SAFETY: registering a plain extern "C" fn with no captured state.
+    unsafe {
+        libc::atexit(stop_server);
+    }
+
+    let server = Server { port };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok((200, body)) = server.get("/healthz") {
+            assert_eq!(body, "ok");
+            return server;
+        }
+        if Instant::now() > deadline {
+            stop_server();
+            panic!(
+                "wrangler dev did not become ready; see {}",
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+impl Server {
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// A plain GET: the status and body, whatever the status.
+    pub fn get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
+        match ureq::get(&self.http_url(path))
+            .timeout(Duration::from_secs(10))
+            .call()
+        {
+            Ok(resp) => Ok((resp.status(), resp.into_string()?)),
+            Err(ureq::Error::Status(code, resp)) => Ok((code, resp.into_string()?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The status and body of an upgrade request that the server refuses.
+    pub fn refusal(&self, path: &str) -> (u16, String) {
+        let req = ureq::get(&self.http_url(path))
+            .timeout(Duration::from_secs(10))
+            .set("Upgrade", "websocket")
+            .set("Connection", "Upgrade")
+            .set("Sec-WebSocket-Version", "13")
+            .set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        match req.call() {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+
+    /// A GET whose body is JSON.
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, body) = self.get(path).expect("request");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+        )
+    }
+
+    /// The peer count `/api/rooms/{room}` reports.
+    pub fn peer_count(&self, room: &str) -> u64 {
+        let (status, v) = self.get_json(&format!("/api/rooms/{room}"));
+        assert_eq!(status, 200, "{v}");
+        v["peers"].as_u64().unwrap()
+    }
+
+    /// Waits until the room reports `n` peers (departures land asynchronously).
+    pub async fn wait_for_count(&self, room: &str, n: u64) {
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        loop {
+            let count = self.peer_count(room);
+            if count == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "room {room} has {count} peers, expected {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Opens a socket on `/rooms/{room}?{query}`; an HTTP refusal comes back as the status and body.
+    pub async fn connect(&self, room: &str, query: &str) -> Result<Client, (u16, String)> {
+        let url = self.ws_url(&format!("/rooms/{room}?{query}"));
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tungstenite::Error::Http(resp)) => {
+                // tungstenite keeps only the part of the body that came with the headers; ask
+                // again with a client that reads the whole refusal.
+                let (status, body) = self.refusal(&format!("/rooms/{room}?{query}"));
+                assert_eq!(status, resp.status().as_u16());
+                Err((status, body))
+            }
+            Err(e) => panic!("connect to {room}: {e}"),
+        }
+    }
+
+    /// Joins `room` as `peer` (if given) and returns the client and its `welcome`.
+    pub async fn join(&self, room: &str, query: &str) -> (Client, Value) {
+        let mut client = self
+            .connect(room, query)
+            .await
+            .unwrap_or_else(|e| panic!("join {room}?{query}: {e:?}"));
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (client, welcome)
+    }
+}
+
+/// A room name no other test uses.
+pub fn unique_room(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// What a client saw next.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    Text(String),
+    Close(Option<(u16, String)>),
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_json(&mut self, v: Value) {
+        self.send_text(v.to_string()).await;
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes)).await.expect("send");
+    }
+
+    /// The next text frame or close, skipping control frames; panics after [`RECV_TIMEOUT`].
+    pub async fn next_event(&mut self) -> Event {
+        self.next_event_within(RECV_TIMEOUT)
+            .await
+            .expect("timed out waiting for a frame")
+    }
+
+    pub async fn next_event_within(&mut self, wait: Duration) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) => return Some(Event::Close(None)),
+                Ok(Some(Err(tungstenite::Error::ConnectionClosed))) => {
+                    return Some(Event::Close(None))
+                }
+                Ok(Some(Err(e))) => panic!("socket error: {e}"),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                Message::Text(t) => return Some(Event::Text(t)),
+                Message::Close(frame) => {
+                    return Some(Event::Close(
+                        frame.map(|f| (u16::from(f.code), f.reason.into_owned())),
+                    ))
+                }
+                Message::Binary(b) => panic!("the server sent a binary frame ({} bytes)", b.len()),
+                _ => continue, // ping/pong control frames
+            }
+        }
+    }
+
+    /// The next text frame, exactly as received.
+    pub async fn recv_text(&mut self) -> String {
+        match self.next_event().await {
+            Event::Text(t) => t,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next text frame, parsed.
+    pub async fn recv(&mut self) -> Value {
+        let text = self.recv_text().await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}"))
+    }
+
+    /// The close code the server sent next (after any text frames, which fail the test).
+    pub async fn recv_close(&mut self) -> u16 {
+        match self.next_event().await {
+            Event::Close(Some((code, _))) => code,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        if let Some(event) = self.next_event_within(Duration::from_millis(ms)).await {
+            panic!("expected silence, got {event:?}");
+        }
+    }
+
+    /// Closes from the client side without a `leave`.
+    pub async fn close(mut self) {
+        let _ = self
+            .ws
+            .close(Some(tungstenite::protocol::CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            }))
+            .await;
+    }
+}
