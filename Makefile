@@ -19,10 +19,10 @@ dev: setup
 # Native unit tests of the room logic, then end-to-end tests against a real `wrangler dev`.
 test: build
 	cargo test --lib
-	cargo test --test e2e
+	cargo test --test '*'
 
 test-unit:
 	cargo test --lib
 
 test-e2e: build
-	cargo test --test e2e
+	cargo test --test '*'

@@ -15,8 +15,8 @@ use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use crate::config::{Config, ConfigError};
@@ -206,6 +206,15 @@ fn rebuild(state: &State, config: &Config) -> Room<WebSocket> {
             })
         })
         .collect();
+    if !seats.is_empty() {
+        // Seen only when the object was evicted while its sockets stayed open (hibernation) and
+        // an event woke it: at most once per idle period, so it costs nothing on the relay path.
+        let room = state.id().name().unwrap_or_default(); // the name given to id_from_name
+        console_log!(
+            r#"{{"event":"room_restored","room":"{room}","peers":{}}}"#,
+            seats.len()
+        );
+    }
     Room::restore(config.limits(), capacity, seats)
 }
 

@@ -26,6 +26,8 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running `wrangler dev`.
 pub struct Server {
     pub port: u16,
+    /// Where wrangler's output (the worker's log lines among it) goes.
+    pub log_path: PathBuf,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -66,7 +68,13 @@ fn start(vars: &[(&str, &str)]) -> Server {
         .next()
         .and_then(|a| a.rsplit('/').next().map(str::to_owned))
         .unwrap_or_default();
-    let state_dir = root.join("target/e2e").join(format!("{name}-{port}"));
+    // Cargo names test binaries `<test>-<hash>`; one directory per test, emptied at each start.
+    let name = name
+        .rsplit_once('-')
+        .map_or(name.as_str(), |(n, _)| n)
+        .to_owned();
+    let state_dir = root.join("target/e2e").join(&name);
+    let _ = std::fs::remove_dir_all(&state_dir);
     std::fs::create_dir_all(&state_dir).unwrap();
     let log_path = state_dir.join("wrangler.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -77,7 +85,6 @@ fn start(vars: &[(&str, &str)]) -> Server {
         .args(["--inspector-port", &free_port().to_string()])
         .arg("--persist-to")
         .arg(state_dir.join("state"))
-        .args(["--log-level", "info"])
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CI", "true")
         .stdin(Stdio::null())
@@ -97,7 +104,10 @@ fn start(vars: &[(&str, &str)]) -> Server {
         libc::atexit(stop_server);
     }
 
-    let server = Server { port };
+    let server = Server {
+        port,
+        log_path: log_path.clone(),
+    };
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Ok((200, body)) = server.get("/healthz") {
@@ -116,6 +126,15 @@ fn start(vars: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
+    /// How many lines of the server's log so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
     pub fn http_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
