@@ -95,6 +95,8 @@ fn start(vars: &[(&str, &str)]) -> Server {
     }
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    // Never waited on: it lives as long as the test binary, whose exit kills its process group.
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .spawn()
         .expect("start wrangler dev (run `make test`, which installs it)");
@@ -144,15 +146,14 @@ impl Server {
     }
 
     /// A plain GET: the status and body, whatever the status.
-    pub fn get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
-        match ureq::get(&self.http_url(path))
-            .timeout(Duration::from_secs(10))
-            .call()
-        {
-            Ok(resp) => Ok((resp.status(), resp.into_string()?)),
-            Err(ureq::Error::Status(code, resp)) => Ok((code, resp.into_string()?)),
-            Err(e) => Err(e),
-        }
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let req = ureq::get(&self.http_url(path)).timeout(Duration::from_secs(10));
+        let (status, resp) = match req.call() {
+            Ok(resp) => (resp.status(), resp),
+            Err(ureq::Error::Status(code, resp)) => (code, resp),
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok((status, resp.into_string().map_err(|e| e.to_string())?))
     }
 
     /// The status and body of an upgrade request that the server refuses.
