@@ -29,7 +29,8 @@ if ! [ -d "$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/
 fi
 
 # 2. worker-build and wasm-bindgen-cli, at the pinned versions.
-installed_version() { "$1" --version 2>/dev/null | awk '{print $2}'; }
+# `worker-build --version` prints "0.8.7", `wasm-bindgen --version` "wasm-bindgen 0.2.130".
+installed_version() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1; }
 if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
   say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --quiet
