@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e
+.PHONY: setup build dev test test-unit test-e2e test-browser
 
 setup:
 	@bash scripts/setup.sh
@@ -16,13 +16,21 @@ build: setup
 dev: setup
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
 
-# Native unit tests of the room logic, then end-to-end tests against a real `wrangler dev`.
+# Native unit tests of the room logic, end-to-end tests against a real `wrangler dev`, then
+# browser tests in real Chromium.
 test: build
+	@bash scripts/setup.sh --browser
 	cargo test --lib
 	cargo test --test '*'
+	node --test tests/browser/
 
 test-unit:
 	cargo test --lib
 
 test-e2e: build
 	cargo test --test '*'
+
+test-browser: build
+	@bash scripts/setup.sh --browser
+	node --test tests/browser/
+	node --test tests/browser/

@@ -2,6 +2,10 @@
 # Installs what building, serving and testing edge-signal needs, and nothing that is already
 # there: run twice, the second run installs nothing and prints nothing.
 #
+#   scripts/setup.sh            what `make dev` needs: Rust's wasm32 target, worker-build,
+#                               wasm-bindgen-cli, npm packages (wrangler)
+#   scripts/setup.sh --browser  also Chromium for the browser tests (`make test` passes this)
+#
 # Everything comes from the package registries (rustup's wasm32 target, crates.io, npm, Debian):
 # worker-build's own downloads of wasm-bindgen and wasm-opt from GitHub fail on closed networks,
 # so the build (scripts/build.sh) points it at the binaries installed here instead.
@@ -12,6 +16,9 @@ cd "$(dirname "$0")/.."
 # (Cargo.toml pins "=0.2.130"), and worker-build matches the `worker` crate.
 WORKER_BUILD_VERSION=0.8.7
 WASM_BINDGEN_VERSION=0.2.130
+
+BROWSER=0
+[ "${1:-}" = "--browser" ] && BROWSER=1
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -49,4 +56,14 @@ if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   else
     npm install --no-audit --no-fund --loglevel=error >&2
   fi
+fi
+
+# 4. Chromium and ChromeDriver from Debian, for the browser tests (a test tool's own browser
+#    download is not used: it fails on closed networks, and Debian's build is what CI has).
+if [ "$BROWSER" = 1 ] && ! [ -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium and chromium-driver (once)"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >&2
 fi

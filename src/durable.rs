@@ -113,13 +113,18 @@ impl DurableObject for RoomObject {
     async fn websocket_close(
         &self,
         ws: WebSocket,
-        _code: usize,
+        code: usize,
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
         self.disconnected(&ws);
-        // Complete the closing handshake; the socket may already be closed, which is fine.
-        let _ = ws.close(Some(1000), Some("bye"));
+        // Complete the closing handshake by echoing the client's code (RFC 6455, 5.5.1) where it
+        // may be sent; the socket may already be closed, which is fine.
+        let echo = match code {
+            1000..=1003 | 1007..=1011 | 3000..=4999 => code as u16,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(echo), Some(""));
         Ok(())
     }
 

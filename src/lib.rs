@@ -10,6 +10,7 @@
 //! - [`room`]: the room state machine: joins, relays, departures. No I/O, no clock, no `worker`.
 //! - [`request`]: routes and the checked query of a join (contract section 1).
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
+//! - [`assets`]: the pages, their scripts and the client library, embedded at compile time.
 //! - [`error`]: client faults and their wire codes.
 //! - `worker_entry` and `durable` (wasm32 only): the Worker's fetch handler and the `RoomObject`
 //!   Durable Object, thin adapters that translate between the runtime and the modules above.
@@ -21,6 +22,7 @@
 //!   requires; the room stores nothing, so it costs no storage).
 //! - `[vars]`: see [`config`].
 
+pub mod assets;
 pub mod config;
 pub mod error;
 pub mod protocol;
@@ -29,7 +31,5 @@ pub mod room;
 
 #[cfg(target_arch = "wasm32")]
 mod durable;
-#[cfg(target_arch = "wasm32")]
-mod pages;
 #[cfg(target_arch = "wasm32")]
 mod worker_entry;

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::assets::{self, Asset};
 use crate::config::Config;
 use crate::protocol::{PeerId, RoomId};
 
@@ -14,6 +15,8 @@ pub enum Route {
     Landing,
     /// `GET /healthz`.
     Health,
+    /// `GET` of an embedded file (`/edge-signal.js`, `/app.css`, ...).
+    File(&'static Asset),
     /// `GET /rooms/{room}`: a join when it asks for a WebSocket upgrade, else the room page.
     Room(RoomId),
     /// `GET /api/rooms/{room}`: the room's capacity and peer count.
@@ -36,6 +39,7 @@ impl Route {
         match path {
             "/" => Route::Landing,
             "/healthz" => Route::Health,
+            _ if assets::file(path).is_some() => Route::File(assets::file(path).expect("checked")),
             _ => {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
@@ -188,6 +192,10 @@ mod tests {
             Route::parse("GET", "/api/rooms/%20"),
             Route::BadRoom(_)
         ));
+        assert_eq!(
+            Route::parse("GET", "/edge-signal.js"),
+            Route::File(&assets::FILES[0])
+        );
         assert_eq!(Route::parse("GET", "/nope"), Route::NotFound);
         assert_eq!(Route::parse("GET", "/roomsx"), Route::NotFound);
         assert_eq!(Route::parse("POST", "/rooms/r1"), Route::NotFound);

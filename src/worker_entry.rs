@@ -4,8 +4,8 @@
 
 use worker::{console_error, event, Context, Env, Request, Response, Result};
 
+use crate::assets::{self, Asset};
 use crate::config::{Config, ConfigError};
-use crate::pages;
 use crate::protocol::RoomId;
 use crate::request::{HttpError, JoinParams, Route};
 
@@ -15,12 +15,13 @@ pub const ROOMS_BINDING: &str = "ROOMS";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match Route::parse(req.method().as_ref(), &req.path()) {
-        Route::Landing => pages::landing(),
+        Route::Landing => serve(&assets::LANDING),
         Route::Health => Response::ok("ok"),
+        Route::File(asset) => serve(asset),
         Route::NotFound => json_error(HttpError::not_found()),
         Route::BadRoom(message) => json_error(HttpError::bad_request(message)),
         Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
-        Route::Room(room) => pages::room(&room),
+        Route::Room(_) => serve(&assets::ROOM_PAGE),
         Route::RoomInfo(room) => {
             if let Err(e) = load_config(&env) {
                 return config_error(&e);
@@ -45,6 +46,16 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         return json_error(HttpError::bad_request(message));
     }
     room_stub(env, room)?.fetch_with_request(req).await
+}
+
+fn serve(asset: &Asset) -> Result<Response> {
+    let mut resp = Response::ok(asset.body)?;
+    let headers = resp.headers_mut();
+    headers.set("Content-Type", asset.content_type)?;
+    for (name, value) in assets::SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    Ok(resp)
 }
 
 fn room_stub(env: &Env, room: &RoomId) -> Result<worker::Stub> {

@@ -1,0 +1,367 @@
+// edge-signal client: joins a room over signaling protocol v1 and runs one RTCPeerConnection
+// per remote peer, with perfect negotiation, trickle ICE, a data channel and media tracks.
+// Dependency-free ES module: `import { Room } from "/edge-signal.js"`.
+//
+// Connection flow
+//   1. open wss://<host>/rooms/<room>?peer=..&capacity=..   -> "welcome" (or an error + close)
+//   2. we are the newcomer, the impolite peer: for each id in welcome.peers, create a connection,
+//      add our tracks and the data channel; "negotiationneeded" sends each of them an offer
+//   3. those present are polite: on "peer_joined" they wait for our offer, answer it, then add
+//      their own tracks (any renegotiation that needs runs through the same perfect negotiation)
+//   4. candidates trickle both ways as "candidate" frames
+//   5. the socket drops -> reconnect with backoff, rejoin with the same id, and re-establish
+//      every call as the newcomer (the others saw us leave and closed their side)
+//
+// Events (Room is an EventTarget; each event's `detail` is shown):
+//   welcome      {peer, peers, capacity}          joined (also after each reconnect)
+//   peerjoined   {peer}                            someone joined; their offer will follow
+//   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
+//   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
+//   track        {peer, track, streams}            a remote media track arrived
+//   channelopen  {peer}                            the data channel to that peer is open
+//   data         {peer, data}                      a data channel message (strings as sent)
+//   message      {from, data}                      an app message relayed by the server
+//   error        {code, message, peer?}            a protocol error (room_full, peer_id_taken, ...)
+//   reconnecting {attempt, delayMs}                the socket dropped; trying again after delayMs
+//   closed       {code, reason}                    the room is left for good (leave() or refused)
+
+const PING_FRAME = '{"type":"ping"}';
+const PING_INTERVAL_MS = 25_000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+// Close codes after which trying again cannot help. 4002 (id taken) is final for a first join,
+// but after a blip it usually means the server has not yet seen our old socket go: retry then.
+// (1000 is not here: the server also answers a close we started with 1000; leave() is tracked.)
+const FINAL_CLOSE_CODES = new Set([1003, 1009, 4001, 4003, 4006]);
+const PEER_ID_TAKEN = 4002;
+
+/** One remote peer: its RTCPeerConnection and perfect-negotiation state. */
+class Peer {
+  constructor(room, id, polite) {
+    this.room = room;
+    this.id = id;
+    this.polite = polite;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.state = "connecting";
+    this.senders = new Map(); // track -> RTCRtpSender
+    this.pc = new RTCPeerConnection({ iceServers: room.iceServers, ...room.options.rtcConfig });
+    this.channel = null;
+    // The newcomer opens the data channel now (its first offer carries it); the polite side
+    // opens it when that offer arrives, so it never starts a competing offer of its own.
+    if (!polite) this.openChannel();
+
+    this.pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await this.pc.setLocalDescription();
+        room._signal({ type: this.pc.localDescription.type, to: id, sdp: this.pc.localDescription.sdp });
+      } catch (err) {
+        console.warn("edge-signal: offer failed", err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    this.pc.onicecandidate = ({ candidate }) => {
+      if (candidate) {
+        room.stats.candidatesSent++;
+        room._signal({ type: "candidate", to: id, candidate: candidate.toJSON() });
+      }
+    };
+    this.pc.ontrack = ({ track, streams }) => room._emit("track", { peer: id, track, streams });
+    this.pc.onconnectionstatechange = () => {
+      const s = this.pc.connectionState;
+      if (s === "connected") this._setState("connected");
+      else if (s === "failed") {
+        this._setState("failed");
+        this.pc.restartIce(); // renegotiates with fresh candidates through perfect negotiation
+      }
+    };
+  }
+
+  /** The data channel: negotiated on both sides with the same id, so neither waits for it. */
+  openChannel() {
+    if (this.channel) return;
+    this.channel = this.pc.createDataChannel("edge-signal", { negotiated: true, id: 0 });
+    this.channel.onopen = () => this.room._emit("channelopen", { peer: this.id });
+    this.channel.onmessage = (e) => this.room._emit("data", { peer: this.id, data: e.data });
+  }
+
+  _setState(state) {
+    if (this.state !== state) {
+      this.state = state;
+      this.room._emit("peerstate", { peer: this.id, state });
+    }
+  }
+
+  addLocalTracks() {
+    const stream = this.room.localStream;
+    if (stream) for (const track of stream.getTracks()) this.addTrack(track, stream);
+    // With nothing to send, still ask to receive audio and video from the other side.
+    for (const kind of ["audio", "video"]) {
+      const covered = this.pc.getTransceivers().some((t) => t.receiver.track.kind === kind);
+      if (!covered) this.pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+  }
+
+  addTrack(track, stream) {
+    if (this.senders.has(track)) return;
+    // Reuse a transceiver the other side offered for this kind, else add one.
+    const free = this.pc
+      .getTransceivers()
+      .find((t) => t.receiver.track.kind === track.kind && !t.sender.track && !t.stopped &&
+        ![...this.senders.values()].includes(t.sender));
+    if (free) {
+      free.sender.replaceTrack(track);
+      free.sender.setStreams?.(stream);
+      free.direction = "sendrecv";
+      this.senders.set(track, free.sender);
+    } else {
+      this.senders.set(track, this.pc.addTrack(track, stream));
+    }
+  }
+
+  removeTrack(track) {
+    const sender = this.senders.get(track);
+    if (!sender) return;
+    this.senders.delete(track);
+    this.pc.removeTrack(sender); // fires negotiationneeded
+  }
+
+  /** Perfect negotiation (MDN "Perfect negotiation"), for offer/answer/candidate frames. */
+  async onSignal(msg) {
+    const pc = this.pc;
+    if (msg.type === "offer" || msg.type === "answer") {
+      const offerCollision = msg.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+      this.ignoreOffer = !this.polite && offerCollision;
+      if (this.ignoreOffer) return;
+      const firstOffer = msg.type === "offer" && !pc.remoteDescription;
+      await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+      if (msg.type === "offer") {
+        // The polite side adds its tracks once it sees what the newcomer offered, so they fill
+        // the offered transceivers instead of racing the newcomer with an offer of its own.
+        if (firstOffer && this.polite) {
+          this.openChannel();
+          this.addLocalTracks();
+        }
+        await pc.setLocalDescription();
+        this.room._signal({ type: "answer", to: this.id, sdp: pc.localDescription.sdp });
+      }
+    } else if (msg.type === "candidate") {
+      try {
+        await pc.addIceCandidate(msg.candidate);
+      } catch (err) {
+        if (!this.ignoreOffer) throw err;
+      }
+    }
+  }
+
+  close() {
+    this.channel?.close();
+    this.pc.close();
+    this._setState("closed");
+  }
+}
+
+export class Room extends EventTarget {
+  /**
+   * @param {string} room     the room name, or a path/URL such as "/rooms/demo"
+   * @param {object} options  { server: origin (default: this page's), peer, capacity,
+   *                            stream: MediaStream to send, rtcConfig: extra RTCConfiguration }
+   */
+  constructor(room, options = {}) {
+    super();
+    this.options = options;
+    this.name = String(room).split("/").filter(Boolean).pop();
+    this.localStream = options.stream || null;
+    this.peerId = options.peer || null;
+    this.peers = new Map(); // id -> Peer
+    this.iceServers = [];
+    this.capacity = null;
+    this.stats = { candidatesSent: 0, candidatesReceived: 0, reconnects: 0 };
+    this.ws = null;
+    this._attempt = 0;
+    this._welcomed = false; // ever welcomed with this.peerId
+    this._left = false;
+    this._pingTimer = null;
+    this._retryTimer = null;
+  }
+
+  /** Opens the socket and joins. Resolves with the welcome, rejects with a refusal's error. */
+  join() {
+    this._left = false;
+    return new Promise((resolve, reject) => {
+      const onWelcome = (e) => { cleanup(); resolve(e.detail); };
+      const onError = (e) => { if (isRefusal(e.detail.code)) { cleanup(); reject(e.detail); } };
+      const onClosed = (e) => { cleanup(); reject(e.detail); };
+      const cleanup = () => {
+        this.removeEventListener("welcome", onWelcome);
+        this.removeEventListener("error", onError);
+        this.removeEventListener("closed", onClosed);
+      };
+      this.addEventListener("welcome", onWelcome);
+      this.addEventListener("error", onError);
+      this.addEventListener("closed", onClosed);
+      this._connect();
+    });
+  }
+
+  /** Leaves the room: tells the others, closes every call, and stops reconnecting. */
+  leave() {
+    this._left = true;
+    clearTimeout(this._retryTimer);
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send('{"type":"leave"}');
+    this._closeAllPeers();
+  }
+
+  /** Sends `data` over the data channel to one peer, or to every open channel. */
+  send(data, peer) {
+    for (const p of peer ? [this.peers.get(peer)] : this.peers.values()) {
+      if (p?.channel?.readyState === "open") p.channel.send(data);
+    }
+  }
+
+  /** Sends an app message through the server (`message` frame) to one peer or everyone. */
+  message(data, to) {
+    this._signal(to ? { type: "message", to, data } : { type: "message", data });
+  }
+
+  /** Adds a local track to every call (renegotiates). */
+  addTrack(track, stream) {
+    if (!this.localStream) this.localStream = stream || new MediaStream();
+    if (!this.localStream.getTracks().includes(track)) this.localStream.addTrack(track);
+    for (const p of this.peers.values()) p.addTrack(track, this.localStream);
+  }
+
+  /** Removes a local track from every call (renegotiates). */
+  removeTrack(track) {
+    this.localStream?.removeTrack(track);
+    for (const p of this.peers.values()) p.removeTrack(track);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  _url() {
+    const base = this.options.server || location.origin;
+    const url = new URL(`/rooms/${encodeURIComponent(this.name)}`, base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (this.peerId) url.searchParams.set("peer", this.peerId);
+    if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
+    if (this.options.token) url.searchParams.set("token", this.options.token);
+    return url.toString();
+  }
+
+  _connect() {
+    const ws = new WebSocket(this._url());
+    this.ws = ws;
+    ws.onmessage = (e) => this._onFrame(e.data);
+    ws.onclose = (e) => this._onSocketClose(ws, e.code, e.reason);
+    ws.onerror = () => {}; // a close event always follows
+  }
+
+  _onFrame(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    switch (msg.type) {
+      case "welcome":
+        this._attempt = 0;
+        this._welcomed = true;
+        this.peerId = msg.peer; // keep it, so a reconnect rejoins with the same id
+        this.capacity = msg.capacity;
+        this.iceServers = msg.ice_servers || [];
+        this._startPings();
+        this._emit("welcome", { peer: msg.peer, peers: msg.peers, capacity: msg.capacity });
+        for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();
+        break;
+      case "peer_joined":
+        this._closePeer(msg.peer); // a stale connection from before a blip, if any
+        this._addPeer(msg.peer, true);
+        this._emit("peerjoined", { peer: msg.peer });
+        break;
+      case "peer_left":
+        this._closePeer(msg.peer);
+        this._emit("peerleft", { peer: msg.peer, reason: msg.reason });
+        break;
+      case "offer":
+      case "answer":
+      case "candidate": {
+        if (msg.type === "candidate") this.stats.candidatesReceived++;
+        const peer = this.peers.get(msg.from) || (msg.type === "offer" ? this._addPeer(msg.from, true) : null);
+        peer?.onSignal(msg).catch((err) => console.warn("edge-signal: signaling failed", err));
+        break;
+      }
+      case "message":
+        this._emit("message", { from: msg.from, data: msg.data });
+        break;
+      case "error":
+        this._emit("error", { code: msg.code, message: msg.message, peer: msg.peer });
+        break;
+      case "pong":
+        break;
+    }
+  }
+
+  _onSocketClose(ws, code, reason) {
+    if (ws !== this.ws) return;
+    this._stopPings();
+    this._closeAllPeers();
+    if (this._left || FINAL_CLOSE_CODES.has(code) || (code === PEER_ID_TAKEN && !this._welcomed)) {
+      this._emit("closed", { code, reason });
+      return;
+    }
+    // A network blip, the server going away, or 4002 after a blip: try again.
+    this._attempt++;
+    this.stats.reconnects++;
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this._attempt - 1));
+    const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    this._retryTimer = setTimeout(() => this._connect(), delayMs);
+  }
+
+  _addPeer(id, polite) {
+    const peer = new Peer(this, id, polite);
+    this.peers.set(id, peer);
+    this._emit("peerstate", { peer: id, state: "connecting" });
+    return peer;
+  }
+
+  _closePeer(id) {
+    const peer = this.peers.get(id);
+    if (peer) {
+      this.peers.delete(id);
+      peer.close();
+    }
+  }
+
+  _closeAllPeers() {
+    for (const id of [...this.peers.keys()]) this._closePeer(id);
+  }
+
+  _signal(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  _startPings() {
+    this._stopPings();
+    this._pingTimer = setInterval(() => {
+      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(PING_FRAME);
+    }, PING_INTERVAL_MS);
+  }
+
+  _stopPings() {
+    clearInterval(this._pingTimer);
+    this._pingTimer = null;
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function isRefusal(code) {
+  return code === "room_full" || code === "peer_id_taken" || code === "unauthorized";
+}

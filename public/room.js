@@ -1,0 +1,140 @@
+// The room page: local preview, a tile per remote peer with its state, mute/camera toggles,
+// copy-link, leave, a small chat over the data channels, and clear messages for a full room or
+// a denied camera (then it still joins, receive-only).
+import { Room } from "/edge-signal.js";
+
+const $ = (id) => document.getElementById(id);
+const roomName = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+const params = new URLSearchParams(location.search);
+const capacity = params.get("capacity") || undefined;
+
+$("room-title").textContent = roomName;
+document.title = `${roomName} · edge-signal`;
+
+function notice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+function chatLine(who, text) {
+  const li = document.createElement("li");
+  const b = document.createElement("b");
+  b.textContent = `${who}: `;
+  li.append(b, text);
+  $("chat-log").append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function tile(peer) {
+  let el = document.querySelector(`.tile.remote[data-peer="${CSS.escape(peer)}"]`);
+  if (!el) {
+    el = $("tile-template").content.firstElementChild.cloneNode(true);
+    el.dataset.peer = peer;
+    el.querySelector(".peer-id").textContent = peer.slice(0, 8);
+    $("grid").append(el);
+  }
+  return el;
+}
+
+function setPeerState(peer, state) {
+  if (state === "closed") {
+    document.querySelector(`.tile.remote[data-peer="${CSS.escape(peer)}"]`)?.remove();
+    return;
+  }
+  const el = tile(peer);
+  el.dataset.state = state;
+  el.querySelector(".peer-state").textContent = state;
+}
+
+async function localMedia() {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  } catch (err) {
+    notice(`No camera or microphone (${err.name}): you are in the room receive-only; others can still be seen and heard.`);
+    document.body.classList.add("receive-only");
+    $("mute").disabled = true;
+    $("camera").disabled = true;
+    return null;
+  }
+}
+
+const stream = await localMedia();
+if (stream) $("local-video").srcObject = stream;
+
+const room = new Room(roomName, { stream, capacity });
+window.edgeSignal = { room }; // for tests and the console
+
+room.addEventListener("welcome", (e) => {
+  $("local-id").textContent = `(${e.detail.peer.slice(0, 8)})`;
+  status(`in the room · up to ${e.detail.capacity} people`);
+  document.body.dataset.joined = "true";
+});
+room.addEventListener("peerstate", (e) => setPeerState(e.detail.peer, e.detail.state));
+room.addEventListener("track", (e) => {
+  const video = tile(e.detail.peer).querySelector("video");
+  const remote = e.detail.streams[0] || new MediaStream([e.detail.track]);
+  if (video.srcObject !== remote) video.srcObject = remote;
+});
+room.addEventListener("peerleft", (e) => setPeerState(e.detail.peer, "closed"));
+room.addEventListener("data", (e) => chatLine(e.detail.peer.slice(0, 8), String(e.detail.data)));
+room.addEventListener("reconnecting", () => status("connection lost · reconnecting…"));
+room.addEventListener("error", (e) => {
+  const { code, message } = e.detail;
+  if (code === "room_full") {
+    notice("This room is full. Try again later, or start a new room from the home page.");
+    document.body.dataset.full = "true";
+  } else if (code === "peer_id_taken") {
+    notice("Someone in this room already uses that id.");
+  } else if (code === "unauthorized") {
+    notice("You are not allowed to join this room.");
+  } else {
+    console.warn("edge-signal:", code, message);
+  }
+});
+room.addEventListener("closed", () => status("not connected"));
+
+room.join().catch(() => status("not connected"));
+
+$("chat-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("chat-input").value.trim();
+  if (!text) return;
+  room.send(text);
+  chatLine("you", text);
+  $("chat-input").value = "";
+});
+
+function toggle(button, kind, onLabel, offLabel) {
+  button.addEventListener("click", () => {
+    const tracks = stream?.getTracks().filter((t) => t.kind === kind) || [];
+    const off = button.getAttribute("aria-pressed") !== "true";
+    for (const t of tracks) t.enabled = !off;
+    button.setAttribute("aria-pressed", String(off));
+    button.textContent = off ? offLabel : onLabel;
+  });
+}
+toggle($("mute"), "audio", "Mute", "Unmute");
+toggle($("camera"), "video", "Camera off", "Camera on");
+
+$("copy-link").addEventListener("click", async () => {
+  const link = `${location.origin}${location.pathname}${location.search}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    $("copy-link").textContent = "Link copied";
+  } catch {
+    window.prompt("Copy this link:", link);
+  }
+  setTimeout(() => ($("copy-link").textContent = "Copy link"), 2000);
+});
+
+$("leave").addEventListener("click", () => {
+  room.leave();
+  for (const t of stream?.getTracks() || []) t.stop();
+  status("you left the room");
+  notice("You left the room. Reload the page to join again.");
+  for (const b of document.querySelectorAll(".controls button, #chat-form button")) b.disabled = true;
+});

@@ -1,0 +1,111 @@
+// Browser-test support: a real `wrangler dev` on a free loopback port and Debian's Chromium
+// (driven by playwright-core) with fake camera and microphone.
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { mkdirSync, rmSync, openSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const OUT = join(ROOT, "target", "browser");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+/** Starts `wrangler dev` (with `vars` as --var overrides); resolves once /healthz answers. */
+export async function startServer(vars = {}) {
+  const port = await freePort();
+  const stateDir = join(OUT, "wrangler");
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(stateDir, { recursive: true });
+  const log = openSync(join(stateDir, "wrangler.log"), "w");
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(await freePort()), "--persist-to", join(stateDir, "state")];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
+    cwd: ROOT,
+    detached: true, // its own process group, so stop() ends workerd too
+    stdio: ["ignore", log, log],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  const stop = () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  };
+  process.on("exit", stop);
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${origin}/healthz`);
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error(`wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { origin, stop };
+}
+
+/** Debian's Chromium, headless, with fake media devices that need no permission prompt. */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+      // Host candidates as plain addresses: nothing here can resolve mDNS names.
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ],
+  });
+}
+
+/** A page in its own browser context (its own "person"), with camera and microphone allowed. */
+export async function newPerson(browser, { viewport = { width: 900, height: 700 } } = {}) {
+  const context = await browser.newContext({ permissions: ["camera", "microphone"], viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.error("page error:", err.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") console.error("page console:", msg.text());
+  });
+  return page;
+}
+
+/** A room name no other test uses. */
+export function uniqueRoom(prefix) {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The states the page shows for its remote peers, by peer id. */
+export async function peerStates(page) {
+  return page.$$eval(".tile.remote", (tiles) =>
+    Object.fromEntries(tiles.map((t) => [t.dataset.peer, t.querySelector(".peer-state").textContent])));
+}
+
+/** Waits until the page shows `n` remote peers, all connected. */
+export async function waitForConnectedPeers(page, n, timeout = 30_000) {
+  await page.waitForFunction(
+    (n) => {
+      const tiles = [...document.querySelectorAll(".tile.remote")];
+      return tiles.length === n && tiles.every((t) => t.dataset.state === "connected");
+    },
+    n,
+    { timeout },
+  ).catch(async (err) => {
+    const states = await peerStates(page).catch(() => "?");
+    throw new Error(`${page.url()}: expected ${n} connected peers, page shows ${JSON.stringify(states)}: ${err.message}`);
+  });
+}
