@@ -160,6 +160,39 @@ describe("the room page in Chromium", () => {
     await waitForRemoteVideo(bob);
   });
 
+  test("a denied camera joins receive-only, and a track added later renegotiates into the call", async () => {
+    const room = uniqueRoom("recvonly");
+    const alice = await newPerson(browser);
+    pages.push(alice);
+    // The user says no to the camera prompt.
+    await alice.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("denied", "NotAllowedError"));
+    });
+    await alice.goto(`${server.origin}/rooms/${room}`);
+    await alice.waitForSelector("#notice:not([hidden])");
+    assert.match(await alice.textContent("#notice"), /receive-only/);
+    const bob = await openRoom(room);
+    await waitForConnectedPeers(alice, 1);
+    await waitForConnectedPeers(bob, 1);
+    await waitForRemoteVideo(alice); // alice sees bob without sending anything
+
+    // alice now shares a canvas: the library adds the track to the call and renegotiates.
+    await alice.evaluate(() => {
+      const canvas = document.createElement("canvas");
+      canvas.width = 320;
+      canvas.height = 240;
+      const ctx = canvas.getContext("2d");
+      setInterval(() => {
+        ctx.fillStyle = `hsl(${Date.now() % 360} 80% 50%)`;
+        ctx.fillRect(0, 0, 320, 240);
+      }, 50);
+      const stream = canvas.captureStream(20);
+      window.edgeSignal.room.addTrack(stream.getVideoTracks()[0], stream);
+    });
+    await waitForRemoteVideo(bob);
+    assert.equal((await remoteVideoWidths(bob))[0], 320);
+  });
+
   test("the landing page's New room goes to an unguessable room", async () => {
     const page = await newPerson(browser);
     pages.push(page);
