@@ -389,16 +389,42 @@ async fn unknown_routes_are_json_404() {
     }
 }
 
-/// `GET /rooms/{room}` without an upgrade answers an HTML page, and `/` the landing page.
+/// `GET /rooms/{room}` without an upgrade answers the room page, `/` the landing page, and the
+/// client and page scripts are served; every one carries the strict Content-Security-Policy.
 #[tokio::test]
-async fn pages_answer_html() {
+async fn pages_and_scripts_are_served_with_a_strict_csp() {
     let s = server();
-    let (status, body) = s.get("/rooms/lobby").unwrap();
-    assert_eq!(status, 200);
-    assert!(body.contains("lobby") && body.contains("<html"), "{body}");
-    let (status, body) = s.get("/").unwrap();
-    assert_eq!(status, 200);
-    assert!(body.contains("edge-signal"));
+    for (path, content_type, needle) in [
+        ("/rooms/lobby", "text/html", "/room.js"),
+        ("/", "text/html", "New room"),
+        ("/edge-signal.js", "text/javascript", "export class Room"),
+        ("/room.js", "text/javascript", "edge-signal.js"),
+        ("/landing.js", "text/javascript", "getRandomValues"),
+        ("/app.css", "text/css", ".tile"),
+    ] {
+        let resp = ureq::get(&s.http_url(path)).call().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            resp.header("content-type")
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        let csp = resp
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            resp.header("referrer-policy"),
+            Some("no-referrer"),
+            "{path}"
+        );
+        assert!(resp.into_string().unwrap().contains(needle), "{path}");
+    }
 }
 
 /// 50 joins racing for a capacity-2 room: exactly 2 welcomes, 48 room_full.
