@@ -37,6 +37,16 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `AUTH_SECRET` (a secret): when set, joins need a signed token.
     pub auth_secret: Option<String>,
+    /// `RATE_LIMIT_BURST` (default 500): messages a peer may send at once. A newcomer in a full
+    /// 16-peer mesh sends about 15 × (1 offer + up to 12 candidates) ≈ 200 at join; 500 leaves
+    /// room for renegotiations and app messages.
+    pub rate_burst: u32,
+    /// `RATE_LIMIT_PER_SEC` (default 50): the refill rate. A call's steady state is a few
+    /// messages a minute; 50/s still lets a chatty app through.
+    pub rate_per_sec: u32,
+    /// `IDLE_TIMEOUT_MS` (default 60000): a socket with no frame and no auto-answered ping for
+    /// this long is closed with 4008. Clients ping every 20 to 30 s, so two missed pings.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -62,13 +72,16 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The names of every setting, for the adapter to look up.
-pub const VARS: [&str; 6] = [
+pub const VARS: [&str; 9] = [
     "ROOM_CAPACITY",
     "MAX_ROOM_CAPACITY",
     "MAX_MESSAGE_BYTES",
     "ICE_SERVERS",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
+    "RATE_LIMIT_BURST",
+    "RATE_LIMIT_PER_SEC",
+    "IDLE_TIMEOUT_MS",
 ];
 
 impl Config {
@@ -112,6 +125,15 @@ impl Config {
             }
             Some(v) => Some(v),
         };
+        let int = |var: &'static str, default: u64, min: u64, max: u64| match get(var) {
+            None => Ok(default),
+            Some(v) => parse_int(var, &v, min, max),
+        };
+        let rate_burst = int("RATE_LIMIT_BURST", 500, 1, 1_000_000)? as u32;
+        let rate_per_sec = int("RATE_LIMIT_PER_SEC", 50, 1, 1_000_000)? as u32;
+        // At least a second: the sweep runs every half timeout, and a shorter one would drop
+        // peers between two pings of any client.
+        let idle_timeout_ms = int("IDLE_TIMEOUT_MS", 60_000, 1_000, 86_400_000)?;
         Ok(Config {
             room_capacity,
             max_room_capacity,
@@ -119,6 +141,9 @@ impl Config {
             ice_servers,
             allowed_origins,
             auth_secret,
+            rate_burst,
+            rate_per_sec,
+            idle_timeout_ms,
         })
     }
 
@@ -127,6 +152,9 @@ impl Config {
         Limits {
             default_capacity: self.room_capacity,
             max_message_bytes: self.max_message_bytes,
+            rate_burst: self.rate_burst,
+            rate_per_sec: self.rate_per_sec,
+            idle_timeout_ms: self.idle_timeout_ms,
         }
     }
 }
@@ -241,6 +269,10 @@ mod tests {
         assert_eq!(c.ice_servers.to_string(), DEFAULT_ICE_SERVERS);
         assert!(c.allowed_origins.is_empty());
         assert_eq!(c.auth_secret, None);
+        assert_eq!(
+            (c.rate_burst, c.rate_per_sec, c.idle_timeout_ms),
+            (500, 50, 60_000)
+        );
     }
 
     #[test]
@@ -258,6 +290,9 @@ mod tests {
                 "https://A.example.com, http://localhost:8787",
             ),
             ("AUTH_SECRET", "s3cret"),
+            ("RATE_LIMIT_BURST", "20"),
+            ("RATE_LIMIT_PER_SEC", "5"),
+            ("IDLE_TIMEOUT_MS", "2000"),
         ])
         .unwrap();
         assert_eq!(c.room_capacity, 4);
@@ -276,7 +311,10 @@ mod tests {
             c.limits(),
             Limits {
                 default_capacity: 4,
-                max_message_bytes: 10000
+                max_message_bytes: 10000,
+                rate_burst: 20,
+                rate_per_sec: 5,
+                idle_timeout_ms: 2000
             }
         );
     }
@@ -301,6 +339,9 @@ mod tests {
             ("ALLOWED_ORIGINS", "https://a.example.com/"),
             ("ALLOWED_ORIGINS", "a.example.com"),
             ("AUTH_SECRET", ""),
+            ("RATE_LIMIT_BURST", "0"),
+            ("RATE_LIMIT_PER_SEC", "fast"),
+            ("IDLE_TIMEOUT_MS", "999"),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var, "{value:?}");

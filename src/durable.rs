@@ -1,37 +1,59 @@
 //! `RoomObject`, the Durable Object of one room: the only code that touches the runtime's
 //! WebSockets. It translates — upgrade, seat, attach; frame in, actions out; close or error,
-//! depart — and leaves every decision to [`Room`].
+//! depart; alarm, sweep — and leaves every decision to [`Room`].
 //!
 //! Sockets are accepted with the Hibernation API (`State::accept_web_socket`), so an idle room
 //! costs nothing: the runtime may evict the object from memory while its sockets stay open, and
 //! wakes it (calling `new` again) for the next event. Each socket carries what rebuilding the room
-//! needs in its attachment — peer id, join sequence number, room capacity — and `new` rebuilds
-//! the room from `get_websockets()`. Nothing is ever written to storage.
+//! needs in its attachment — peer id, join sequence number, room capacity, resume secret, when it
+//! was last heard from — and `new` rebuilds the room from `get_websockets()`. Nothing but the
+//! alarm is ever written to storage.
 //!
 //! Exact `{"type":"ping"}` frames are answered by the runtime's auto-response and never reach
-//! this object.
+//! this object; the time of the last one is read back with `getWebSocketAutoResponseTimestamp`
+//! when the alarm sweeps for silent peers. The alarm is set while the room has peers, and
+//! deleted when it empties.
 
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsCast;
 use worker::{
-    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
-    State, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    console_error, console_log, durable_object, Date, DurableObject, Env, Request, Response,
+    Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebSocketRequestResponsePair,
 };
 
 use crate::config::{Config, ConfigError};
-use crate::protocol::{LeaveReason, PeerId, PING_FRAME, PONG_FRAME};
+use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
 use crate::request::{HttpError, JoinParams, RoomInfo, Route};
-use crate::room::{Frame, JoinRequest, Outbound, Room, Seat};
+use crate::room::{Frame, JoinRequest, Outbound, Room};
 use crate::worker_entry::{config_error, is_websocket_upgrade, json_error, load_config};
 
-/// What each seated socket carries across hibernation. A socket that has left (or was closed by
-/// the server) has its attachment cleared, so a rebuild never seats it again.
+#[wasm_bindgen]
+extern "C" {
+    /// `DurableObjectState`, for the one method `worker` 0.8.7 does not wrap.
+    type StateWithAutoResponseTimestamps;
+
+    /// When the runtime last auto-answered a ping on `ws`, or null if it never has.
+    #[wasm_bindgen(method, js_name = getWebSocketAutoResponseTimestamp)]
+    fn get_web_socket_auto_response_timestamp(
+        this: &StateWithAutoResponseTimestamps,
+        ws: &worker::web_sys::WebSocket,
+    ) -> Option<worker::js_sys::Date>;
+}
+
+/// What each seated socket carries across hibernation (at most 2 KB). A socket that has left
+/// (or was closed by the server) has its attachment cleared, so a rebuild never seats it again.
 #[derive(Serialize, Deserialize)]
 struct Attachment {
     peer: PeerId,
     seq: u64,
     capacity: u32,
+    resume: String,
+    /// When the peer last sent a frame, refreshed at most every quarter idle timeout.
+    seen_ms: u64,
 }
 
 #[durable_object]
@@ -70,14 +92,23 @@ impl DurableObject for RoomObject {
             Err(e) => return config_error(e),
         };
         match Route::parse(req.method().as_ref(), &req.path()) {
-            Route::Room(room) if is_websocket_upgrade(&req)? => self.join(&req, config, &room),
+            Route::Room(room) if is_websocket_upgrade(&req)? => {
+                let (response, seated) = self.join(&req, config, &room)?;
+                if seated {
+                    self.arm_alarm(config).await?;
+                }
+                Ok(response)
+            }
             Route::RoomInfo(room) => {
-                let guard = self.room.borrow();
-                let seated = guard.as_ref().expect("built with the config");
+                let (capacity, peers) = {
+                    let guard = self.room.borrow();
+                    let seated = guard.as_ref().expect("built with the config");
+                    (seated.capacity(), seated.len())
+                };
                 Response::from_json(&RoomInfo {
                     room,
-                    capacity: seated.capacity(),
-                    peers: seated.len(),
+                    capacity,
+                    peers,
                 })
             }
             _ => json_error(HttpError::not_found()),
@@ -92,21 +123,22 @@ impl DurableObject for RoomObject {
         let Some(att) = attachment(&ws) else {
             return Ok(()); // already left: the close is on its way
         };
+        let now = now_ms();
         let out = {
             let mut guard = self.room.borrow_mut();
             let Some(room) = guard.as_mut() else {
                 return Ok(());
             };
-            match &message {
-                WebSocketIncomingMessage::String(text) => {
-                    room.frame(&att.peer, att.seq, Frame::Text(text))
-                }
-                WebSocketIncomingMessage::Binary(bytes) => {
-                    room.frame(&att.peer, att.seq, Frame::Binary(bytes.len()))
-                }
-            }
+            let frame = match &message {
+                WebSocketIncomingMessage::String(text) => Frame::Text(text),
+                WebSocketIncomingMessage::Binary(bytes) => Frame::Binary(bytes.len()),
+            };
+            room.frame(&att.peer, att.seq, frame, now)
         };
-        execute(out);
+        let closed = self.execute(out);
+        if closed {
+            self.disarm_alarm_if_empty().await?;
+        }
         Ok(())
     }
 
@@ -117,7 +149,7 @@ impl DurableObject for RoomObject {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        self.disconnected(&ws);
+        self.disconnected(&ws).await?;
         // Complete the closing handshake by echoing the client's code (RFC 6455, 5.5.1) where it
         // may be sent; the socket may already be closed, which is fine.
         let echo = match code {
@@ -130,32 +162,63 @@ impl DurableObject for RoomObject {
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         console_error!("websocket error: {error}");
-        self.disconnected(&ws);
-        Ok(())
+        self.disconnected(&ws).await
+    }
+
+    /// Sweeps for silent peers, then sets the next sweep while anyone is left.
+    async fn alarm(&self) -> Result<Response> {
+        let Ok(config) = &self.config else {
+            return Response::ok("misconfigured");
+        };
+        let now = now_ms();
+        let raw: &StateWithAutoResponseTimestamps = self.state.as_raw().unchecked_ref();
+        let out = {
+            let mut guard = self.room.borrow_mut();
+            let Some(room) = guard.as_mut() else {
+                return Response::ok("no room");
+            };
+            room.sweep(now, |ws| {
+                raw.get_web_socket_auto_response_timestamp(ws.as_ref())
+                    .map(|d| d.get_time() as u64)
+            })
+        };
+        self.execute(out);
+        let empty = self.room.borrow().as_ref().is_none_or(Room::is_empty);
+        if !empty {
+            self.state
+                .storage()
+                .set_alarm(sweep_interval_ms(config))
+                .await?;
+        }
+        Response::ok("swept")
     }
 }
 
+/// Sweep every half idle timeout: a silent peer is dropped between 1 and 1.5 timeouts after its
+/// last sign of life.
+fn sweep_interval_ms(config: &Config) -> i64 {
+    (config.idle_timeout_ms / 2) as i64
+}
+
 impl RoomObject {
-    fn join(
-        &self,
-        req: &Request,
-        config: &Config,
-        room_id: &crate::protocol::RoomId,
-    ) -> Result<Response> {
-        // The Worker already checked the query; this reads it again from the same request.
+    /// Seats the socket (or refuses it); returns the response and whether it was seated.
+    fn join(&self, req: &Request, config: &Config, room_id: &RoomId) -> Result<(Response, bool)> {
+        // The Worker checked the join (origin, token, query) and forwards only what it allows.
         let url = req.url()?;
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let params =
             match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), config) {
                 Ok(params) => params,
-                Err(message) => return json_error(HttpError::bad_request(message)),
+                Err(message) => return Ok((json_error(HttpError::bad_request(message))?, false)),
             };
         let peer = match params.peer {
             Some(peer) => peer,
-            None => random_peer_id()?,
+            None => PeerId::from_random(random_bytes()?),
         };
+        let secret = PeerId::from_random(random_bytes()?).to_string();
 
         let WebSocketPair { client, server } = WebSocketPair::new()?;
+        let now = now_ms();
         let outcome = {
             let mut guard = self.room.borrow_mut();
             let room = guard.as_mut().expect("built with the config");
@@ -164,57 +227,116 @@ impl RoomObject {
                 peer: peer.clone(),
                 capacity: params.capacity,
                 ice_servers: &config.ice_servers,
+                resume: params.resume.as_deref(),
+                new_resume_secret: secret.clone(),
             };
-            room.join(request, server.clone())
+            room.join(request, server.clone(), now)
         };
-        match outcome.result {
+        let seated = match &outcome.result {
             Ok(joined) => {
                 self.state.accept_web_socket(&server);
                 server.serialize_attachment(Attachment {
                     peer,
                     seq: joined.seq,
                     capacity: joined.capacity,
+                    resume: secret,
+                    seen_ms: now,
                 })?;
+                true
             }
             // A refused socket only carries the error and the close: no need to hibernate it.
-            Err(_) => server.accept()?,
-        }
-        execute(outcome.out);
-        Response::from_websocket(client)
+            Err(_) => {
+                server.accept()?;
+                false
+            }
+        };
+        self.execute(outcome.out);
+        Ok((Response::from_websocket(client)?, seated))
     }
 
     /// The socket closed or failed without a `leave`.
-    fn disconnected(&self, ws: &WebSocket) {
-        let Some(att) = attachment(ws) else { return };
+    async fn disconnected(&self, ws: &WebSocket) -> Result<()> {
+        let Some(att) = attachment(ws) else {
+            return Ok(());
+        };
         let _ = ws.serialize_attachment(());
         let out = match self.room.borrow_mut().as_mut() {
-            Some(room) => room.depart(&att.peer, att.seq, LeaveReason::Disconnect),
-            None => return,
+            Some(room) => room.depart(&att.peer, att.seq),
+            None => return Ok(()),
         };
-        execute(out);
+        self.execute(out);
+        self.disarm_alarm_if_empty().await
+    }
+
+    /// Sets the sweep alarm unless one is set. Only on joins: never on the relay path.
+    async fn arm_alarm(&self, config: &Config) -> Result<()> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await?.is_none() {
+            storage.set_alarm(sweep_interval_ms(config)).await?;
+        }
+        Ok(())
+    }
+
+    /// No alarm is left set once the room is empty: an empty room costs nothing.
+    async fn disarm_alarm_if_empty(&self) -> Result<()> {
+        let empty = self.room.borrow().as_ref().is_none_or(Room::is_empty);
+        if empty {
+            self.state.storage().delete_alarm().await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out the room's actions; returns whether any socket was closed. A failed send
+    /// means the socket is going away; its close or error event will follow and make it depart.
+    fn execute(&self, out: Vec<Outbound<WebSocket>>) -> bool {
+        let mut closed = false;
+        for action in out {
+            match action {
+                Outbound::Send { to, frame } => {
+                    let _ = to.send_with_str(frame);
+                }
+                Outbound::Close { to, code, reason } => {
+                    // Cleared first: the close event that follows must not depart the peer again.
+                    let _ = to.serialize_attachment(());
+                    let _ = to.close(Some(code), Some(reason));
+                    closed = true;
+                }
+                Outbound::Touch { to, seen_ms } => {
+                    if let Some(mut att) = attachment(&to) {
+                        att.seen_ms = seen_ms;
+                        let _ = to.serialize_attachment(att);
+                    }
+                }
+                Outbound::Event(event) => console_log!("{}", event.log_line(&self.room_name())),
+            }
+        }
+        closed
+    }
+
+    /// The name given to `id_from_name` (the runtime passes it through to the object).
+    fn room_name(&self) -> String {
+        self.state.id().name().unwrap_or_default()
     }
 }
 
 /// The room as its live sockets describe it (empty for a new object).
 fn rebuild(state: &State, config: &Config) -> Room<WebSocket> {
     let mut capacity = config.room_capacity;
-    let seats: Vec<Seat<WebSocket>> = state
+    let now = now_ms();
+    let empty = Room::new(config.limits());
+    let seats: Vec<_> = state
         .get_websockets()
         .into_iter()
         .filter_map(|ws| {
             let att = attachment(&ws)?;
             capacity = att.capacity;
-            Some(Seat {
-                peer: att.peer,
-                seq: att.seq,
-                conn: ws,
-            })
+            Some(empty.restored_seat(att.peer, att.seq, ws, att.resume, att.seen_ms, now))
         })
         .collect();
     if !seats.is_empty() {
         // Seen only when the object was evicted while its sockets stayed open (hibernation) and
         // an event woke it: at most once per idle period, so it costs nothing on the relay path.
-        let room = state.id().name().unwrap_or_default(); // the name given to id_from_name
+        let room = state.id().name().unwrap_or_default();
         console_log!(
             r#"{{"event":"room_restored","room":"{room}","peers":{}}}"#,
             seats.len()
@@ -227,26 +349,14 @@ fn attachment(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment().ok().flatten()
 }
 
-/// Carries out the room's actions. A failed send means the socket is going away; its close or
-/// error event will follow and make it depart, so it is not treated here.
-fn execute(out: Vec<Outbound<WebSocket>>) {
-    for action in out {
-        match action {
-            Outbound::Send { to, frame } => {
-                let _ = to.send_with_str(frame);
-            }
-            Outbound::Close { to, code, reason } => {
-                // Cleared first: the close event that follows must not depart the peer again.
-                let _ = to.serialize_attachment(());
-                let _ = to.close(Some(code), Some(reason));
-            }
-        }
-    }
+fn now_ms() -> u64 {
+    Date::now().as_millis()
 }
 
-fn random_peer_id() -> Result<PeerId> {
+/// 16 bytes from the runtime's CSPRNG (crypto.getRandomValues).
+fn random_bytes() -> Result<[u8; 16]> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| worker::Error::RustError(format!("getrandom: {e}")))?;
-    Ok(PeerId::from_random(bytes))
+    Ok(bytes)
 }

@@ -13,8 +13,13 @@ pub enum RoomError {
     UnknownPeer(String),
     /// The room already holds `capacity` peers.
     RoomFull { capacity: u32 },
-    /// A live peer in this room already has that id.
+    /// A live peer in this room already has that id (and no valid resume secret was given).
     PeerIdTaken(String),
+    /// `AUTH_SECRET` is set and the token is missing, malformed, expired, not yet valid, forged,
+    /// or for another room or peer. The message says which, never the token.
+    Unauthorized(String),
+    /// The sender is over its message budget; the message was dropped.
+    RateLimited,
 }
 
 impl RoomError {
@@ -24,15 +29,18 @@ impl RoomError {
             RoomError::UnknownPeer(_) => ErrorCode::UnknownPeer,
             RoomError::RoomFull { .. } => ErrorCode::RoomFull,
             RoomError::PeerIdTaken(_) => ErrorCode::PeerIdTaken,
+            RoomError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RoomError::RateLimited => ErrorCode::RateLimited,
         }
     }
 
     /// The close code that follows the `error` frame, or `None` when the socket stays open.
     pub fn close_code(&self) -> Option<u16> {
         match self {
-            RoomError::BadRequest(_) | RoomError::UnknownPeer(_) => None,
+            RoomError::BadRequest(_) | RoomError::UnknownPeer(_) | RoomError::RateLimited => None,
             RoomError::RoomFull { .. } => Some(close::ROOM_FULL),
             RoomError::PeerIdTaken(_) => Some(close::PEER_ID_TAKEN),
+            RoomError::Unauthorized(_) => Some(close::UNAUTHORIZED),
         }
     }
 
@@ -42,6 +50,8 @@ impl RoomError {
             RoomError::UnknownPeer(p) => format!("no peer {p:?} in this room"),
             RoomError::RoomFull { capacity } => format!("the room is full ({capacity} peers)"),
             RoomError::PeerIdTaken(p) => format!("peer id {p:?} is taken in this room"),
+            RoomError::Unauthorized(why) => format!("unauthorized: {why}"),
+            RoomError::RateLimited => "over the message budget; the message was dropped".into(),
         }
     }
 
@@ -84,6 +94,11 @@ mod tests {
         assert_eq!(RoomError::PeerIdTaken("a".into()).close_code(), Some(4002));
         assert_eq!(RoomError::BadRequest("x".into()).close_code(), None);
         assert_eq!(RoomError::UnknownPeer("x".into()).close_code(), None);
+        assert_eq!(
+            RoomError::Unauthorized("expired".into()).close_code(),
+            Some(4003)
+        );
+        assert_eq!(RoomError::RateLimited.close_code(), None);
     }
 
     #[test]

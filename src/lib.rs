@@ -10,6 +10,7 @@
 //! - [`room`]: the room state machine: joins, relays, departures. No I/O, no clock, no `worker`.
 //! - [`request`]: routes and the checked query of a join (contract section 1).
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
+//! - [`auth`]: signed joins (HS256 JWTs).
 //! - [`assets`]: the pages, their scripts and the client library, embedded at compile time.
 //! - [`error`]: client faults and their wire codes.
 //! - `worker_entry` and `durable` (wasm32 only): the Worker's fetch handler and the `RoomObject`
@@ -23,6 +24,7 @@
 //! - `[vars]`: see [`config`].
 
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod protocol;

@@ -115,6 +115,16 @@ pub enum LeaveReason {
     Timeout,
 }
 
+impl LeaveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Leave => "leave",
+            LeaveReason::Disconnect => "disconnect",
+            LeaveReason::Timeout => "timeout",
+        }
+    }
+}
+
 /// Error codes of `{"type":"error","code":...}` (contract sections 2 and 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,6 +164,13 @@ pub enum ServerMessage {
         peers: Vec<PeerId>,
         /// `RTCIceServer` objects (`urls`, optional `username`, `credential`).
         ice_servers: serde_json::Value,
+        /// The secret that lets a new socket take this seat over after a network blip:
+        /// reconnect with `?peer=<peer>&resume=<resume>`. A new one comes with every welcome.
+        resume: String,
+        /// True when this socket took over a live seat with `resume`: the others saw no
+        /// departure, and calls with them can carry on.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// Sent to everyone already in the room when a join succeeds.
     PeerJoined { peer: PeerId },

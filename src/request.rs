@@ -59,6 +59,8 @@ pub struct JoinParams {
     pub peer: Option<PeerId>,
     pub capacity: Option<u32>,
     pub token: Option<String>,
+    /// The resume secret of a seat this socket wants to take over (with `peer`).
+    pub resume: Option<String>,
 }
 
 impl JoinParams {
@@ -70,12 +72,13 @@ impl JoinParams {
         config: &Config,
     ) -> Result<JoinParams, String> {
         let mut params = JoinParams::default();
-        let mut seen = [false; 3];
+        let mut seen = [false; 4];
         for (key, value) in pairs {
             let slot = match key {
                 "peer" => 0,
                 "capacity" => 1,
                 "token" => 2,
+                "resume" => 3,
                 _ => continue,
             };
             if std::mem::replace(&mut seen[slot], true) {
@@ -84,8 +87,12 @@ impl JoinParams {
             match slot {
                 0 => params.peer = Some(PeerId::parse(value)?),
                 1 => params.capacity = Some(parse_capacity(value, config.max_room_capacity)?),
-                _ => params.token = Some(value.to_owned()),
+                2 => params.token = Some(value.to_owned()),
+                _ => params.resume = Some(value.to_owned()),
             }
+        }
+        if params.resume.is_some() && params.peer.is_none() {
+            return Err("`resume` needs the `peer` it resumes".into());
         }
         Ok(params)
     }
@@ -99,6 +106,24 @@ fn parse_capacity(value: &str, max: u32) -> Result<u32, String> {
     match value.parse::<u32>() {
         Ok(n) if (2..=max).contains(&n) => Ok(n),
         _ => Err(out_of_range()),
+    }
+}
+
+/// Whether an upgrade with this `Origin` header may open a socket.
+///
+/// With `ALLOWED_ORIGINS` empty, any origin may. Otherwise the origin must be listed, or be the
+/// worker's own (`own_origin`, from the request URL), so the project's pages keep working. A
+/// request without `Origin` is not from a browser page (browsers always send it on WebSocket
+/// upgrades), and origin checks only defend against other sites' pages: it is let through, and
+/// `AUTH_SECRET` is the defence against everything else.
+pub fn origin_allowed(origin: Option<&str>, own_origin: &str, allowed: &[String]) -> bool {
+    match origin {
+        _ if allowed.is_empty() => true,
+        None => true,
+        Some(origin) => {
+            let origin = origin.trim().to_ascii_lowercase();
+            origin == own_origin.to_ascii_lowercase() || allowed.iter().any(|a| *a == origin)
+        }
     }
 }
 
@@ -116,6 +141,15 @@ impl HttpError {
             HttpError {
                 error: "bad_request",
                 message: message.into(),
+            },
+        )
+    }
+    pub fn forbidden_origin() -> (u16, HttpError) {
+        (
+            403,
+            HttpError {
+                error: "forbidden",
+                message: "this origin may not open sockets here".into(),
             },
         )
     }
@@ -228,6 +262,34 @@ mod tests {
         }
         assert_eq!(params(&[("capacity", "2")]).unwrap().capacity, Some(2));
         assert_eq!(params(&[("capacity", "16")]).unwrap().capacity, Some(16));
+    }
+
+    #[test]
+    fn resume_needs_a_peer() {
+        assert!(params(&[("resume", "s")]).unwrap_err().contains("peer"));
+        let p = params(&[("peer", "a"), ("resume", "s")]).unwrap();
+        assert_eq!(p.resume.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_a_list_is_set() {
+        let own = "https://signal.example.com";
+        let list = vec!["https://app.example.com".to_owned()];
+        assert!(origin_allowed(Some("https://evil.example"), own, &[]));
+        assert!(origin_allowed(Some("https://app.example.com"), own, &list));
+        assert!(origin_allowed(Some("HTTPS://APP.example.com"), own, &list));
+        assert!(
+            origin_allowed(Some(own), own, &list),
+            "the worker's own pages"
+        );
+        assert!(origin_allowed(None, own, &list), "not a browser page");
+        assert!(!origin_allowed(Some("https://evil.example"), own, &list));
+        assert!(!origin_allowed(
+            Some("https://app.example.com.evil.example"),
+            own,
+            &list
+        ));
+        assert!(!origin_allowed(Some("null"), own, &list));
     }
 
     #[test]

@@ -2,19 +2,23 @@
 //!
 //! A sans-I/O state machine in the manner of rustls: no I/O, no clock, no randomness, no `worker`
 //! types. The caller (the Durable Object adapter in `durable.rs`, or a test) feeds it events —
-//! a join, a frame, a socket gone — and carries out the [`Outbound`] actions it returns, in order.
+//! a join, a frame, a socket gone, a sweep for silent peers — with the time and any random
+//! values as arguments, and carries out the [`Outbound`] actions it returns, in order.
 //!
 //! ```text
-//!   join(request, conn) ──┐                 ┌──> Send { to: conn, frame }
-//!   frame(peer, seq, f) ──┼──> Room<C> ──────┤
-//!   depart(peer, seq) ────┘                 └──> Close { to: conn, code, reason }
+//!   join(request, conn, now) ──┐                 ┌──> Send { to, frame }
+//!   frame(peer, seq, f, now) ──┤                 ├──> Close { to, code, reason }
+//!   depart(peer, seq) ─────────┼──> Room<C> ─────┼──> Touch { to, seen_ms }  (record last-seen)
+//!   sweep(now, pinged) ────────┘                 └──> Event(RoomEvent)       (log line)
 //! ```
 //!
 //! `C` is the caller's handle for a connection (a `worker::WebSocket` in the adapter, a plain
 //! value in tests); the room stores it beside each peer, so the peer-id-to-socket index the relay
 //! path needs is this struct itself. Each seat also has a `seq`, unique within the room's life:
 //! events name their socket by `(peer, seq)`, so a late close event from a socket that already
-//! left cannot remove a newer peer who took the same id.
+//! left (or was replaced by a resume) cannot remove the peer who holds the id now.
+
+use subtle::ConstantTimeEq;
 
 use crate::error::{close, RoomError};
 use crate::protocol::{
@@ -22,12 +26,73 @@ use crate::protocol::{
 };
 
 /// The limits a room enforces, from configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Capacity of a room opened without `capacity`.
     pub default_capacity: u32,
     /// Largest text frame accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Messages a peer may send at once before `rate_limited` (the bucket's size).
+    pub rate_burst: u32,
+    /// Messages per second the bucket refills with.
+    pub rate_per_sec: u32,
+    /// A peer with no frame and no auto-answered ping for this long is dropped (4008).
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        crate::config::Config::default().limits()
+    }
+}
+
+/// A token bucket per connection, plus a second, leaking counter of refused messages: a sender
+/// that keeps going until it has been refused a whole burst's worth (net of the refill) is
+/// closed with 4006. A short overshoot only costs a few `rate_limited` errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    tokens: f64,
+    refused: f64,
+    last_ms: u64,
+}
+
+/// What the budget says about one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spend {
+    Allowed,
+    Refused,
+    /// Refused, and the sender has gone far over budget: close it.
+    Exhausted,
+}
+
+impl Budget {
+    pub fn full(limits: &Limits, now_ms: u64) -> Self {
+        Budget {
+            tokens: limits.rate_burst as f64,
+            refused: 0.0,
+            last_ms: now_ms,
+        }
+    }
+
+    pub fn spend(&mut self, limits: &Limits, now_ms: u64) -> Spend {
+        let elapsed_s = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.last_ms = self.last_ms.max(now_ms);
+        let refill = elapsed_s * limits.rate_per_sec as f64;
+        let burst = limits.rate_burst as f64;
+        self.tokens = (self.tokens + refill).min(burst);
+        self.refused = (self.refused - refill).max(0.0);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Spend::Allowed
+        } else {
+            self.refused += 1.0;
+            if self.refused >= burst {
+                Spend::Exhausted
+            } else {
+                Spend::Refused
+            }
+        }
+    }
 }
 
 /// One connected peer.
@@ -38,6 +103,85 @@ pub struct Seat<C> {
     /// same id.
     pub seq: u64,
     pub conn: C,
+    /// The secret that lets a new socket take this seat over (`?resume=`).
+    pub resume: String,
+    /// When this peer last sent a frame (ms).
+    pub seen_ms: u64,
+    /// The `seen_ms` last recorded on the socket (see [`Outbound::Touch`]).
+    pub recorded_seen_ms: u64,
+    pub budget: Budget,
+}
+
+/// What happened, for the structured log: one per join, refusal and departure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomEvent {
+    pub kind: EventKind,
+    pub peer: PeerId,
+    /// Why, for refusals and departures: an error code or a leave reason.
+    pub reason: Option<&'static str>,
+    /// The close code the server sent, if it closed the socket.
+    pub close_code: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Join,
+    /// A new socket took over a live seat with its resume secret.
+    Resume,
+    Reject,
+    Depart,
+}
+
+impl RoomEvent {
+    /// The structured log line for this event in `room`.
+    pub fn log_line(&self, room: &str) -> String {
+        log_line(
+            self.kind.as_str(),
+            room,
+            Some(self.peer.as_str()),
+            self.reason,
+            self.close_code,
+            None,
+        )
+    }
+}
+
+/// One structured JSON log line: the event, the room, the peer, why, and the close code or HTTP
+/// status. Never SDP, candidates, tokens or resume secrets: none of them is a parameter.
+pub fn log_line(
+    event: &str,
+    room: &str,
+    peer: Option<&str>,
+    reason: Option<&str>,
+    close_code: Option<u16>,
+    status: Option<u16>,
+) -> String {
+    let mut line = serde_json::json!({ "event": event, "room": room });
+    let fields = line.as_object_mut().expect("an object");
+    if let Some(peer) = peer {
+        fields.insert("peer".into(), peer.into());
+    }
+    if let Some(reason) = reason {
+        fields.insert("reason".into(), reason.into());
+    }
+    if let Some(code) = close_code {
+        fields.insert("close_code".into(), code.into());
+    }
+    if let Some(status) = status {
+        fields.insert("status".into(), status.into());
+    }
+    line.to_string()
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Join => "join",
+            EventKind::Resume => "resume",
+            EventKind::Reject => "reject",
+            EventKind::Depart => "depart",
+        }
+    }
 }
 
 /// What the caller must do, in the order given.
@@ -47,6 +191,12 @@ pub enum Outbound<C> {
     Send { to: C, frame: String },
     /// Close the socket with this code. The peer is already out of the room.
     Close { to: C, code: u16, reason: String },
+    /// Record `seen_ms` on the socket, so that a room rebuilt after eviction still knows how
+    /// long each peer has been silent. Asked for at most once per quarter of the idle timeout
+    /// per peer, so it costs the relay path next to nothing.
+    Touch { to: C, seen_ms: u64 },
+    /// Write a log line.
+    Event(RoomEvent),
 }
 
 /// An incoming WebSocket frame, as far as the room cares.
@@ -57,7 +207,7 @@ pub enum Frame<'a> {
     Binary(usize),
 }
 
-/// A join, after the Worker has checked the room name, peer id and capacity's syntax and range.
+/// A join, after the Worker has checked the room name, peer id, capacity and token.
 #[derive(Clone, Debug)]
 pub struct JoinRequest<'a> {
     /// The room's name, for `welcome`. (The room does not keep it: a Durable Object woken by a
@@ -69,17 +219,23 @@ pub struct JoinRequest<'a> {
     pub capacity: Option<u32>,
     /// The `ice_servers` of this peer's `welcome`.
     pub ice_servers: &'a serde_json::Value,
+    /// The resume secret the client presented (`?resume=`), if any.
+    pub resume: Option<&'a str>,
+    /// A fresh random secret for this seat, sent in `welcome.resume`.
+    pub new_resume_secret: String,
 }
 
 /// An accepted join: what the adapter records on the socket to rebuild the room after eviction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Joined {
     pub seq: u64,
     pub capacity: u32,
+    /// True when this join took over a live seat (the old socket is closed with 4009).
+    pub resumed: bool,
 }
 
-/// The outcome of [`Room::join`]: accepted or refused, and the frames to send either way
-/// (`welcome` and `peer_joined`s, or an `error` then a close).
+/// The outcome of [`Room::join`]: accepted or refused, and the actions either way (`welcome`
+/// and `peer_joined`s, or an `error` then a close; and the log event).
 #[derive(Debug)]
 pub struct JoinOutcome<C> {
     pub result: Result<Joined, RoomError>,
@@ -122,7 +278,7 @@ impl<C: Clone> Room<C> {
             }
         }
         kept.reverse();
-        let next_seq = kept.last().map_or(0, |s| s.seq + 1);
+        let next_seq = kept.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let mut room = Room::new(limits);
         if !kept.is_empty() {
             room.capacity = capacity;
@@ -158,56 +314,64 @@ impl<C: Clone> Room<C> {
         &self.seats
     }
 
+    /// A seat for a restored socket: full budget, last seen at `seen_ms`.
+    pub fn restored_seat(
+        &self,
+        peer: PeerId,
+        seq: u64,
+        conn: C,
+        resume: String,
+        seen_ms: u64,
+        now_ms: u64,
+    ) -> Seat<C> {
+        Seat {
+            peer,
+            seq,
+            conn,
+            resume,
+            seen_ms,
+            recorded_seen_ms: seen_ms,
+            budget: Budget::full(&self.limits, now_ms),
+        }
+    }
+
     /// A peer asks to join. Decided at once, with no await point between the check and the
     /// insert, so of two joins racing for the last seat exactly one wins.
-    pub fn join(&mut self, req: JoinRequest<'_>, conn: C) -> JoinOutcome<C> {
+    ///
+    /// A join whose id is taken by a live seat and whose `resume` matches that seat's secret
+    /// takes the seat over: the old socket is closed with 4009, the seat keeps its place in the
+    /// join order, and the others hear nothing (their calls with this peer carry on).
+    pub fn join(&mut self, req: JoinRequest<'_>, conn: C, now_ms: u64) -> JoinOutcome<C> {
+        if let Some(i) = self.seats.iter().position(|s| s.peer == req.peer) {
+            let presented = req.resume.unwrap_or("");
+            let secret = &self.seats[i].resume;
+            // Constant time: a guess reveals nothing about how much of the secret it matched.
+            let valid =
+                !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(secret.as_bytes()));
+            if !valid {
+                return Self::refuse(RoomError::PeerIdTaken(req.peer.to_string()), req.peer, conn);
+            }
+            return self.resume(i, req, conn, now_ms);
+        }
         let capacity = if self.seats.is_empty() {
             req.capacity.unwrap_or(self.limits.default_capacity)
         } else {
             self.capacity
         };
-        let refusal = if self.seats.iter().any(|s| s.peer == req.peer) {
-            Some(RoomError::PeerIdTaken(req.peer.to_string()))
-        } else if self.seats.len() >= capacity as usize {
-            Some(RoomError::RoomFull { capacity })
-        } else {
-            None
-        };
-        if let Some(err) = refusal {
-            let out = vec![
-                Outbound::Send {
-                    to: conn.clone(),
-                    frame: err.to_message().to_frame(),
-                },
-                Outbound::Close {
-                    to: conn,
-                    code: err.close_code().expect("join refusals close the socket"),
-                    reason: err.code().as_str().to_owned(),
-                },
-            ];
-            return JoinOutcome {
-                result: Err(err),
-                out,
-            };
+        if self.seats.len() >= capacity as usize {
+            return Self::refuse(RoomError::RoomFull { capacity }, req.peer, conn);
         }
 
         self.capacity = capacity;
         let seq = self.next_seq;
         self.next_seq += 1;
 
-        let welcome = ServerMessage::Welcome {
-            room: req.room.clone(),
-            peer: req.peer.clone(),
-            capacity,
-            peers: self.seats.iter().map(|s| s.peer.clone()).collect(),
-            ice_servers: req.ice_servers.clone(),
-        };
-        let mut out = Vec::with_capacity(self.seats.len() + 1);
+        let mut out = Vec::with_capacity(self.seats.len() + 2);
         // The welcome goes first, so it is the first frame on the socket and reaches the
         // newcomer before any other peer can answer the `peer_joined` below.
         out.push(Outbound::Send {
             to: conn.clone(),
-            frame: welcome.to_frame(),
+            frame: self.welcome(&req, capacity, false).to_frame(),
         });
         let joined = ServerMessage::PeerJoined {
             peer: req.peer.clone(),
@@ -219,21 +383,121 @@ impl<C: Clone> Room<C> {
                 frame: joined.clone(),
             });
         }
+        out.push(Outbound::Event(RoomEvent {
+            kind: EventKind::Join,
+            peer: req.peer.clone(),
+            reason: None,
+            close_code: None,
+        }));
         self.seats.push(Seat {
             peer: req.peer,
             seq,
             conn,
+            resume: req.new_resume_secret,
+            seen_ms: now_ms,
+            recorded_seen_ms: now_ms,
+            budget: Budget::full(&self.limits, now_ms),
         });
         JoinOutcome {
-            result: Ok(Joined { seq, capacity }),
+            result: Ok(Joined {
+                seq,
+                capacity,
+                resumed: false,
+            }),
             out,
         }
     }
 
-    /// A frame arrived on the socket of `(peer, seq)`. A frame from a socket that is no longer
-    /// seated (it left, or was closed for a bad frame, and the close has not landed yet) is
-    /// ignored.
-    pub fn frame(&mut self, peer: &PeerId, seq: u64, frame: Frame<'_>) -> Vec<Outbound<C>> {
+    fn resume(&mut self, i: usize, req: JoinRequest<'_>, conn: C, now_ms: u64) -> JoinOutcome<C> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let capacity = self.capacity;
+        let welcome = self.welcome(&req, capacity, true);
+        let seat = &mut self.seats[i];
+        let old = std::mem::replace(&mut seat.conn, conn.clone());
+        seat.seq = seq;
+        seat.resume = req.new_resume_secret;
+        seat.seen_ms = now_ms;
+        seat.recorded_seen_ms = now_ms;
+        let out = vec![
+            Outbound::Close {
+                to: old,
+                code: close::RESUMED_ELSEWHERE,
+                reason: "resumed on another socket".into(),
+            },
+            Outbound::Send {
+                to: conn,
+                frame: welcome.to_frame(),
+            },
+            Outbound::Event(RoomEvent {
+                kind: EventKind::Resume,
+                peer: req.peer,
+                reason: None,
+                close_code: None,
+            }),
+        ];
+        JoinOutcome {
+            result: Ok(Joined {
+                seq,
+                capacity,
+                resumed: true,
+            }),
+            out,
+        }
+    }
+
+    fn welcome(&self, req: &JoinRequest<'_>, capacity: u32, resumed: bool) -> ServerMessage {
+        ServerMessage::Welcome {
+            room: req.room.clone(),
+            peer: req.peer.clone(),
+            capacity,
+            peers: self
+                .seats
+                .iter()
+                .filter(|s| s.peer != req.peer)
+                .map(|s| s.peer.clone())
+                .collect(),
+            ice_servers: req.ice_servers.clone(),
+            resume: req.new_resume_secret.clone(),
+            resumed,
+        }
+    }
+
+    fn refuse(err: RoomError, peer: PeerId, conn: C) -> JoinOutcome<C> {
+        let code = err.close_code().expect("join refusals close the socket");
+        let out = vec![
+            Outbound::Send {
+                to: conn.clone(),
+                frame: err.to_message().to_frame(),
+            },
+            Outbound::Close {
+                to: conn,
+                code,
+                reason: err.code().as_str().to_owned(),
+            },
+            Outbound::Event(RoomEvent {
+                kind: EventKind::Reject,
+                peer,
+                reason: Some(err.code().as_str()),
+                close_code: Some(code),
+            }),
+        ];
+        JoinOutcome {
+            result: Err(err),
+            out,
+        }
+    }
+
+    /// A frame arrived on the socket of `(peer, seq)` at `now_ms`. A frame from a socket that is
+    /// no longer seated (it left, was closed for a bad frame, or was replaced by a resume, and
+    /// its close has not landed yet) is ignored.
+    pub fn frame(
+        &mut self,
+        peer: &PeerId,
+        seq: u64,
+        frame: Frame<'_>,
+        now_ms: u64,
+    ) -> Vec<Outbound<C>> {
         let Some(sender) = self.seat_index(peer, seq) else {
             return Vec::new();
         };
@@ -254,21 +518,50 @@ impl<C: Clone> Room<C> {
             }
             Frame::Text(text) => text,
         };
-        let conn = self.seats[sender].conn.clone();
-        let reply = |err: RoomError| {
-            vec![Outbound::Send {
-                to: conn.clone(),
-                frame: err.to_message().to_frame(),
-            }]
-        };
+
+        let mut out = Vec::new();
+        let seat = &mut self.seats[sender];
+        seat.seen_ms = seat.seen_ms.max(now_ms);
+        if seat.seen_ms.saturating_sub(seat.recorded_seen_ms) >= self.limits.idle_timeout_ms / 4 {
+            seat.recorded_seen_ms = seat.seen_ms;
+            out.push(Outbound::Touch {
+                to: seat.conn.clone(),
+                seen_ms: seat.seen_ms,
+            });
+        }
+        let conn = seat.conn.clone();
+        match seat.budget.spend(&self.limits, now_ms) {
+            Spend::Allowed => {}
+            Spend::Refused => {
+                out.push(Outbound::Send {
+                    to: conn,
+                    frame: RoomError::RateLimited.to_message().to_frame(),
+                });
+                return out;
+            }
+            Spend::Exhausted => {
+                return self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some((close::RATE_LIMITED, "far over the message budget")),
+                );
+            }
+        }
 
         let relay = match parse_client_frame(text) {
-            Err(message) => return reply(RoomError::BadRequest(message)),
+            Err(message) => {
+                out.push(Outbound::Send {
+                    to: conn,
+                    frame: RoomError::BadRequest(message).to_message().to_frame(),
+                });
+                return out;
+            }
             Ok(ClientFrame::Ping) => {
-                return vec![Outbound::Send {
+                out.push(Outbound::Send {
                     to: conn,
                     frame: PONG_FRAME.to_owned(),
-                }]
+                });
+                return out;
             }
             Ok(ClientFrame::Leave) => {
                 return self.remove(sender, LeaveReason::Leave, Some((close::NORMAL, "leave")));
@@ -280,33 +573,59 @@ impl<C: Clone> Room<C> {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives
                 // its own message, and "nobody else here by that id" is what the client needs.
-                Some(i) if i != sender => vec![Outbound::Send {
+                Some(i) if i != sender => out.push(Outbound::Send {
                     to: self.seats[i].conn.clone(),
                     frame: forwarded,
-                }],
-                _ => reply(RoomError::UnknownPeer(to.clone())),
+                }),
+                _ => out.push(Outbound::Send {
+                    to: conn,
+                    frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
+                }),
             },
-            None => self
-                .seats
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != sender)
-                .map(|(_, s)| Outbound::Send {
-                    to: s.conn.clone(),
-                    frame: forwarded.clone(),
-                })
-                .collect(),
+            None => {
+                for (i, seat) in self.seats.iter().enumerate() {
+                    if i != sender {
+                        out.push(Outbound::Send {
+                            to: seat.conn.clone(),
+                            frame: forwarded.clone(),
+                        });
+                    }
+                }
+            }
         }
+        out
     }
 
     /// The socket of `(peer, seq)` closed or failed without a `leave`: the others hear
-    /// `peer_left` with `reason` (`disconnect`, or `timeout` for a dropped silent peer). Nothing
-    /// happens if that socket had already left.
-    pub fn depart(&mut self, peer: &PeerId, seq: u64, reason: LeaveReason) -> Vec<Outbound<C>> {
+    /// `peer_left` with reason `disconnect`. Nothing happens if that socket had already left.
+    pub fn depart(&mut self, peer: &PeerId, seq: u64) -> Vec<Outbound<C>> {
         match self.seat_index(peer, seq) {
-            Some(i) => self.remove(i, reason, None),
+            Some(i) => self.remove(i, LeaveReason::Disconnect, None),
             None => Vec::new(),
         }
+    }
+
+    /// Drops every peer silent for longer than the idle timeout at `now_ms`: no frame since
+    /// `seen_ms`, and no auto-answered ping since `pinged(conn)` (the runtime's
+    /// `getWebSocketAutoResponseTimestamp`, in ms). Each is closed with 4008 and the others hear
+    /// `peer_left` with reason `timeout`.
+    pub fn sweep(&mut self, now_ms: u64, pinged: impl Fn(&C) -> Option<u64>) -> Vec<Outbound<C>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.seats.len() {
+            let seat = &self.seats[i];
+            let last = seat.seen_ms.max(pinged(&seat.conn).unwrap_or(0));
+            if now_ms.saturating_sub(last) > self.limits.idle_timeout_ms {
+                out.extend(self.remove(
+                    i,
+                    LeaveReason::Timeout,
+                    Some((close::TIMEOUT, "idle timeout")),
+                ));
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 
     fn seat_index(&self, peer: &PeerId, seq: u64) -> Option<usize> {
@@ -324,7 +643,7 @@ impl<C: Clone> Room<C> {
     ) -> Vec<Outbound<C>> {
         let seat = self.seats.remove(i);
         let left = ServerMessage::PeerLeft {
-            peer: seat.peer,
+            peer: seat.peer.clone(),
             reason,
         }
         .to_frame();
@@ -336,6 +655,7 @@ impl<C: Clone> Room<C> {
                 frame: left.clone(),
             })
             .collect();
+        let close_code = close.map(|(code, _)| code);
         if let Some((code, why)) = close {
             out.push(Outbound::Close {
                 to: seat.conn,
@@ -343,9 +663,47 @@ impl<C: Clone> Room<C> {
                 reason: why.to_owned(),
             });
         }
+        out.push(Outbound::Event(RoomEvent {
+            kind: EventKind::Depart,
+            peer: seat.peer,
+            reason: Some(reason.as_str()),
+            close_code,
+        }));
         out
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_json_with_only_the_fields_given() {
+        let event = RoomEvent {
+            kind: EventKind::Depart,
+            peer: PeerId::parse("alice").unwrap(),
+            reason: Some("timeout"),
+            close_code: Some(4008),
+        };
+        let line: serde_json::Value = serde_json::from_str(&event.log_line("r1")).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"event":"depart","room":"r1","peer":"alice","reason":"timeout","close_code":4008})
+        );
+        let line: serde_json::Value = serde_json::from_str(&log_line(
+            "reject",
+            "r\"1",
+            None,
+            Some("forbidden_origin"),
+            None,
+            Some(403),
+        ))
+        .unwrap();
+        assert_eq!(line["room"], "r\"1");
+        assert_eq!(line["status"], 403);
+        assert!(line.get("peer").is_none());
+    }
+}

@@ -1,13 +1,19 @@
-//! The Worker: the stateless front door. It answers what needs no room (pages, `/healthz`, 400s
-//! and 404s) itself, and checks every join — room name, peer id, capacity — before any Durable
-//! Object is touched, so a malformed request costs no object.
+//! The Worker: the stateless front door. It answers what needs no room (pages, `/healthz`, 400s,
+//! 403s and 404s) itself, and checks every join — room name, origin, peer id, capacity, token —
+//! before any Durable Object is touched, so a malformed or hostile request costs no object.
 
-use worker::{console_error, event, Context, Env, Request, Response, Result};
+use worker::{
+    console_error, console_log, event, Context, Date, Env, Headers, Method, Request, RequestInit,
+    Response, Result, WebSocketPair,
+};
 
 use crate::assets::{self, Asset};
+use crate::auth;
 use crate::config::{Config, ConfigError};
-use crate::protocol::RoomId;
-use crate::request::{HttpError, JoinParams, Route};
+use crate::error::RoomError;
+use crate::protocol::{PeerId, RoomId};
+use crate::request::{origin_allowed, HttpError, JoinParams, Route};
+use crate::room::log_line;
 
 /// The binding of the `RoomObject` namespace in wrangler.toml.
 pub const ROOMS_BINDING: &str = "ROOMS";
@@ -31,21 +37,123 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-/// Checks the join's query, then hands the request (with its `Upgrade` header) to the room's
-/// object, which answers with the WebSocket.
+/// Checks a join and hands it to the room's object, which answers with the WebSocket.
 async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
     let config = match load_config(env) {
         Ok(config) => config,
         Err(e) => return config_error(&e),
     };
     let url = req.url()?;
-    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    if let Err(message) =
-        JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &config)
-    {
-        return json_error(HttpError::bad_request(message));
+
+    let origin = req.headers().get("Origin")?;
+    if !origin_allowed(
+        origin.as_deref(),
+        &url.origin().ascii_serialization(),
+        &config.allowed_origins,
+    ) {
+        console_log!(
+            "{}",
+            log_line(
+                "reject",
+                room.as_str(),
+                None,
+                Some("forbidden_origin"),
+                None,
+                Some(403)
+            )
+        );
+        return json_error(HttpError::forbidden_origin());
     }
-    room_stub(env, room)?.fetch_with_request(req).await
+
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let mut params =
+        match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &config) {
+            Ok(params) => params,
+            Err(message) => {
+                console_log!(
+                    "{}",
+                    log_line(
+                        "reject",
+                        room.as_str(),
+                        None,
+                        Some("bad_request"),
+                        None,
+                        Some(400)
+                    )
+                );
+                return json_error(HttpError::bad_request(message));
+            }
+        };
+
+    if let Some(secret) = &config.auth_secret {
+        let now_s = Date::now().as_millis() / 1000;
+        match auth::verify(
+            params.token.as_deref(),
+            secret.as_bytes(),
+            room,
+            params.peer.as_ref(),
+            now_s,
+        ) {
+            Ok(claims) => {
+                if let Some(peer) = claims.peer {
+                    params.peer = Some(PeerId::parse(&peer).map_err(worker::Error::RustError)?);
+                }
+            }
+            Err(why) => return refuse_unauthorized(room, params.peer.as_ref(), why),
+        }
+    }
+
+    // The object gets the checked join on an internal URL: the id the token fixed, and never
+    // the token itself. The request keeps its headers, `Upgrade: websocket` among them.
+    let mut inner = worker::Url::parse("https://room.internal/").expect("a valid URL");
+    inner.set_path(&format!("/rooms/{room}"));
+    {
+        let mut query = inner.query_pairs_mut();
+        if let Some(peer) = &params.peer {
+            query.append_pair("peer", peer.as_str());
+        }
+        if let Some(capacity) = params.capacity {
+            query.append_pair("capacity", &capacity.to_string());
+        }
+        if let Some(resume) = &params.resume {
+            query.append_pair("resume", resume);
+        }
+    }
+    let headers: Headers = req.headers().clone();
+    let forwarded = Request::new_with_init(
+        inner.as_str(),
+        RequestInit::new()
+            .with_headers(headers)
+            .with_method(Method::Get),
+    )?;
+    room_stub(env, room)?.fetch_with_request(forwarded).await
+}
+
+/// `unauthorized` then close 4003, on a socket the Worker accepts itself: a join without a
+/// valid token never reaches a room.
+fn refuse_unauthorized(
+    room: &RoomId,
+    peer: Option<&PeerId>,
+    why: auth::AuthError,
+) -> Result<Response> {
+    let err = RoomError::Unauthorized(why.as_str().to_owned());
+    let code = err.close_code().expect("unauthorized closes");
+    console_log!(
+        "{}",
+        log_line(
+            "reject",
+            room.as_str(),
+            peer.map(PeerId::as_str),
+            Some("unauthorized"),
+            Some(code),
+            None
+        )
+    );
+    let WebSocketPair { client, server } = WebSocketPair::new()?;
+    server.accept()?;
+    server.send_with_str(err.to_message().to_frame())?;
+    server.close(Some(code), Some("unauthorized"))?;
+    Response::from_websocket(client)
 }
 
 fn serve(asset: &Asset) -> Result<Response> {

@@ -33,7 +33,13 @@ async fn healthz_is_ok() {
 async fn welcome_then_peer_joined() {
     let s = server();
     let room = unique_room("welcome");
-    let (mut alice, welcome) = s.join(&room, "peer=alice&capacity=3").await;
+    let (mut alice, mut welcome) = s.join(&room, "peer=alice&capacity=3").await;
+    let resume = welcome
+        .as_object_mut()
+        .unwrap()
+        .remove("resume")
+        .expect("a resume secret");
+    assert!(resume.as_str().is_some_and(|r| r.len() == 32), "{resume}");
     assert_eq!(
         welcome,
         json!({"type":"welcome","room":room,"peer":"alice","capacity":3,"peers":[],

@@ -194,10 +194,12 @@ fn server_messages_have_the_contract_shape() {
         capacity: 2,
         peers: vec![PeerId::parse("bob").unwrap()],
         ice_servers: serde_json::json!([{"urls":"stun:s"}]),
+        resume: "r3sume".into(),
+        resumed: false,
     };
     assert_eq!(
         welcome.to_frame(),
-        r#"{"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":["bob"],"ice_servers":[{"urls":"stun:s"}]}"#
+        r#"{"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":["bob"],"ice_servers":[{"urls":"stun:s"}],"resume":"r3sume"}"#
     );
     assert_eq!(
         ServerMessage::PeerJoined { peer: alice() }.to_frame(),
@@ -233,8 +235,7 @@ fn server_messages_have_the_contract_shape() {
 
 #[test]
 fn server_messages_round_trip() {
-    let text =
-        r#"{"type":"welcome","room":"r","peer":"p","capacity":3,"peers":[],"ice_servers":[]}"#;
+    let text = r#"{"type":"welcome","room":"r","peer":"p","capacity":3,"peers":[],"ice_servers":[],"resume":"s","resumed":true}"#;
     let msg: ServerMessage = serde_json::from_str(text).unwrap();
     assert_eq!(msg.to_frame(), text);
 }

@@ -14,6 +14,9 @@ fn limits() -> Limits {
     Limits {
         default_capacity: 2,
         max_message_bytes: 1000,
+        rate_burst: 1000,
+        rate_per_sec: 1000,
+        idle_timeout_ms: 60_000,
     }
 }
 
@@ -25,6 +28,8 @@ struct Harness {
     room: Room<Conn>,
     name: RoomId,
     ice: Value,
+    /// The clock, in ms.
+    now: u64,
 }
 
 impl Harness {
@@ -37,17 +42,31 @@ impl Harness {
             room: Room::new(limits),
             name: RoomId::parse("r1").unwrap(),
             ice: serde_json::from_str(ICE).unwrap(),
+            now: 0,
         }
     }
 
     fn join_with(&mut self, peer: &str, capacity: Option<u32>, conn: Conn) -> JoinOutcome<Conn> {
+        self.join_resuming(peer, capacity, conn, None)
+    }
+
+    /// A join presenting `resume`; the seat's new secret is `secret-<conn>`.
+    fn join_resuming(
+        &mut self,
+        peer: &str,
+        capacity: Option<u32>,
+        conn: Conn,
+        resume: Option<&str>,
+    ) -> JoinOutcome<Conn> {
         let req = JoinRequest {
             room: &self.name,
             peer: pid(peer),
             capacity,
             ice_servers: &self.ice,
+            resume,
+            new_resume_secret: format!("secret-{conn}"),
         };
-        self.room.join(req, conn)
+        self.room.join(req, conn, self.now)
     }
 
     /// Joins `peer` on socket `peer` and returns its seq.
@@ -69,12 +88,33 @@ impl Harness {
 
     fn send(&mut self, peer: &str, text: &str) -> Vec<Outbound<Conn>> {
         let seq = self.seq(peer);
-        self.room.frame(&pid(peer), seq, Frame::Text(text))
+        self.room
+            .frame(&pid(peer), seq, Frame::Text(text), self.now)
     }
 
     fn peers(&self) -> Vec<&str> {
         self.room.seats().iter().map(|s| s.peer.as_str()).collect()
     }
+}
+
+/// Only the frames and closes of `out` (no log events or touches).
+fn wire(out: Vec<Outbound<Conn>>) -> Vec<Outbound<Conn>> {
+    out.into_iter()
+        .filter(|o| matches!(o, Outbound::Send { .. } | Outbound::Close { .. }))
+        .collect()
+}
+
+fn events(out: &[Outbound<Conn>]) -> Vec<RoomEvent> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn seat(room: &Room<Conn>, peer: &str, seq: u64, conn: Conn) -> Seat<Conn> {
+    room.restored_seat(pid(peer), seq, conn, format!("secret-{conn}"), 0, 0)
 }
 
 fn sent(out: &[Outbound<Conn>]) -> Vec<(Conn, Value)> {
@@ -83,7 +123,7 @@ fn sent(out: &[Outbound<Conn>]) -> Vec<(Conn, Value)> {
             Outbound::Send { to, frame } => {
                 Some((*to, serde_json::from_str(frame).expect("frames are JSON")))
             }
-            Outbound::Close { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -92,7 +132,7 @@ fn closes(out: &[Outbound<Conn>]) -> Vec<(Conn, u16)> {
     out.iter()
         .filter_map(|o| match o {
             Outbound::Close { to, code, .. } => Some((*to, *code)),
-            Outbound::Send { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -100,14 +140,14 @@ fn closes(out: &[Outbound<Conn>]) -> Vec<(Conn, u16)> {
 #[test]
 fn first_peer_gets_a_welcome_with_no_peers() {
     let mut h = Harness::new();
-    let out = h.join_with("alice", None, "a").out;
+    let out = wire(h.join_with("alice", None, "a").out);
     assert_eq!(out.len(), 1);
     let (to, welcome) = &sent(&out)[0];
     assert_eq!(*to, "a");
     assert_eq!(
         welcome,
         &serde_json::json!({"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":[],
-            "ice_servers":[{"urls":"stun:stun.example.com"}]})
+            "ice_servers":[{"urls":"stun:stun.example.com"}],"resume":"secret-a"})
     );
 }
 
@@ -153,7 +193,11 @@ fn a_full_room_refuses_with_room_full_and_4001() {
     assert_eq!(outcome.result, Err(RoomError::RoomFull { capacity: 2 }));
     assert_eq!(sent(&outcome.out)[0].1["code"], "room_full");
     assert_eq!(closes(&outcome.out), vec![("c", close::ROOM_FULL)]);
-    assert_eq!(outcome.out.len(), 2, "nobody else hears of a refused join");
+    assert_eq!(
+        wire(outcome.out).len(),
+        2,
+        "nobody else hears of a refused join"
+    );
     assert_eq!(h.peers(), vec!["alice", "bob"]);
 }
 
@@ -207,7 +251,7 @@ fn an_emptied_room_reopens_with_a_new_capacity() {
     let mut h = Harness::new();
     h.join_with("alice", Some(3), "alice").result.unwrap();
     let seq = h.seq("alice");
-    h.room.depart(&pid("alice"), seq, LeaveReason::Disconnect);
+    h.room.depart(&pid("alice"), seq);
     assert!(h.room.is_empty());
     assert_eq!(h.room.capacity(), 2, "an empty room reports the default");
     assert_eq!(
@@ -359,7 +403,7 @@ fn a_disconnect_gives_peer_left_once() {
     let mut h = Harness::new();
     h.join("alice");
     let bob = h.join("bob");
-    let out = h.room.depart(&pid("bob"), bob, LeaveReason::Disconnect);
+    let out = h.room.depart(&pid("bob"), bob);
     assert_eq!(
         sent(&out),
         vec![(
@@ -369,9 +413,7 @@ fn a_disconnect_gives_peer_left_once() {
     );
     assert!(closes(&out).is_empty(), "the socket is already gone");
     assert!(
-        h.room
-            .depart(&pid("bob"), bob, LeaveReason::Disconnect)
-            .is_empty(),
+        h.room.depart(&pid("bob"), bob).is_empty(),
         "a second close event is ignored"
     );
 }
@@ -382,10 +424,7 @@ fn the_close_after_a_leave_does_not_announce_a_second_departure() {
     h.join("alice");
     let bob = h.join("bob");
     h.send("bob", r#"{"type":"leave"}"#);
-    assert!(h
-        .room
-        .depart(&pid("bob"), bob, LeaveReason::Disconnect)
-        .is_empty());
+    assert!(h.room.depart(&pid("bob"), bob).is_empty());
 }
 
 #[test]
@@ -396,10 +435,7 @@ fn a_late_close_of_an_old_socket_does_not_remove_a_newer_peer_with_its_id() {
     h.send("bob", r#"{"type":"leave"}"#);
     let new = h.join_with("bob", None, "bob2").result.unwrap().seq;
     assert_ne!(old, new);
-    assert!(h
-        .room
-        .depart(&pid("bob"), old, LeaveReason::Disconnect)
-        .is_empty());
+    assert!(h.room.depart(&pid("bob"), old).is_empty());
     assert_eq!(h.peers(), vec!["alice", "bob"]);
     // And frames from the old socket are ignored, not relayed as the new bob.
     assert!(h
@@ -407,7 +443,8 @@ fn a_late_close_of_an_old_socket_does_not_remove_a_newer_peer_with_its_id() {
         .frame(
             &pid("bob"),
             old,
-            Frame::Text(r#"{"type":"message","data":1}"#)
+            Frame::Text(r#"{"type":"message","data":1}"#),
+            0
         )
         .is_empty());
 }
@@ -417,7 +454,7 @@ fn a_binary_frame_closes_with_1003_and_the_others_hear_a_disconnect() {
     let mut h = Harness::new();
     h.join("alice");
     let bob = h.join("bob");
-    let out = h.room.frame(&pid("bob"), bob, Frame::Binary(10));
+    let out = h.room.frame(&pid("bob"), bob, Frame::Binary(10), 0);
     assert_eq!(
         sent(&out),
         vec![(
@@ -479,71 +516,37 @@ fn per_sender_order_is_kept() {
 
 #[test]
 fn restore_rebuilds_join_order_capacity_and_seq() {
+    let empty: Room<Conn> = Room::new(limits());
     let seats = vec![
-        Seat {
-            peer: pid("bob"),
-            seq: 7,
-            conn: "bob",
-        },
-        Seat {
-            peer: pid("alice"),
-            seq: 3,
-            conn: "alice",
-        },
+        seat(&empty, "bob", 7, "bob"),
+        seat(&empty, "alice", 3, "alice"),
     ];
-    let mut room = Room::restore(limits(), 4, seats);
-    assert_eq!(room.capacity(), 4);
-    assert_eq!(
-        room.seats()
-            .iter()
-            .map(|s| s.peer.as_str())
-            .collect::<Vec<_>>(),
-        vec!["alice", "bob"]
-    );
-    let name = RoomId::parse("r").unwrap();
-    let ice = serde_json::json!([]);
-    let joined = room.join(
-        JoinRequest {
-            room: &name,
-            peer: pid("carol"),
-            capacity: None,
-            ice_servers: &ice,
-        },
-        "carol",
-    );
+    let mut h = Harness::new();
+    h.room = Room::restore(limits(), 4, seats);
+    assert_eq!(h.room.capacity(), 4);
+    assert_eq!(h.peers(), vec!["alice", "bob"]);
+    let joined = h.join_with("carol", None, "carol");
     assert_eq!(
         joined.result,
         Ok(Joined {
             seq: 8,
-            capacity: 4
+            capacity: 4,
+            resumed: false
         })
     );
-    let welcome: Value = serde_json::from_str(match &joined.out[0] {
-        Outbound::Send { frame, .. } => frame,
-        _ => panic!(),
-    })
-    .unwrap();
-    assert_eq!(welcome["peers"], serde_json::json!(["alice", "bob"]));
+    assert_eq!(
+        sent(&joined.out)[0].1["peers"],
+        serde_json::json!(["alice", "bob"])
+    );
 }
 
 #[test]
 fn restore_keeps_the_newest_socket_when_two_claim_one_id() {
+    let empty: Room<Conn> = Room::new(limits());
     let seats = vec![
-        Seat {
-            peer: pid("bob"),
-            seq: 1,
-            conn: "old",
-        },
-        Seat {
-            peer: pid("alice"),
-            seq: 2,
-            conn: "alice",
-        },
-        Seat {
-            peer: pid("bob"),
-            seq: 5,
-            conn: "new",
-        },
+        seat(&empty, "bob", 1, "old"),
+        seat(&empty, "alice", 2, "alice"),
+        seat(&empty, "bob", 5, "new"),
     ];
     let room = Room::restore(limits(), 2, seats);
     let conns: Vec<Conn> = room.seats().iter().map(|s| s.conn).collect();
@@ -555,4 +558,256 @@ fn restoring_no_sockets_gives_an_empty_room_with_the_default_capacity() {
     let room: Room<Conn> = Room::restore(limits(), 9, vec![]);
     assert!(room.is_empty());
     assert_eq!(room.capacity(), 2);
+}
+
+// ---- hardening: resume, rate limits, idle sweep, log events -------------------------------
+
+#[test]
+fn welcome_carries_a_resume_secret() {
+    let mut h = Harness::new();
+    let out = h.join_with("alice", None, "a1").out;
+    assert_eq!(sent(&out)[0].1["resume"], "secret-a1");
+    assert!(
+        sent(&out)[0].1.get("resumed").is_none(),
+        "absent on a plain join"
+    );
+}
+
+#[test]
+fn resume_takes_the_seat_over_without_churn() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join_with("bob", None, "b1").result.unwrap();
+    h.join("carol");
+    let out = h.join_resuming("bob", None, "b2", Some("secret-b1"));
+    assert_eq!(
+        out.result,
+        Ok(Joined {
+            seq: 3,
+            capacity: 3,
+            resumed: true
+        })
+    );
+    // The old socket is closed with 4009; the new one is welcomed; nobody else hears anything.
+    assert_eq!(closes(&out.out), vec![("b1", close::RESUMED_ELSEWHERE)]);
+    let frames = sent(&out.out);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0, "b2");
+    assert_eq!(frames[0].1["resumed"], true);
+    assert_eq!(frames[0].1["peers"], serde_json::json!(["alice", "carol"]));
+    assert_eq!(frames[0].1["resume"], "secret-b2", "the secret rotates");
+    assert_eq!(events(&out.out)[0].kind, EventKind::Resume);
+    // Join order is kept, and messages now go to the new socket.
+    assert_eq!(h.peers(), vec!["alice", "bob", "carol"]);
+    let out = h.send("alice", r#"{"type":"message","to":"bob","data":1}"#);
+    assert_eq!(sent(&out)[0].0, "b2");
+    // The old socket's late close and frames do nothing.
+    assert!(h.room.depart(&pid("bob"), 1).is_empty());
+    assert!(h
+        .room
+        .frame(&pid("bob"), 1, Frame::Text(r#"{"type":"leave"}"#), 0)
+        .is_empty());
+    assert_eq!(h.peers(), vec!["alice", "bob", "carol"]);
+}
+
+#[test]
+fn a_wrong_or_stale_resume_secret_is_peer_id_taken() {
+    let mut h = Harness::new();
+    h.join_with("bob", None, "b1").result.unwrap();
+    for bad in [None, Some(""), Some("secret-b"), Some("secret-b1x")] {
+        let out = h.join_resuming("bob", None, "b2", bad);
+        assert_eq!(
+            out.result,
+            Err(RoomError::PeerIdTaken("bob".into())),
+            "{bad:?}"
+        );
+        assert_eq!(closes(&out.out), vec![("b2", close::PEER_ID_TAKEN)]);
+    }
+    h.join_resuming("bob", None, "b3", Some("secret-b1"))
+        .result
+        .unwrap();
+    // The first secret was rotated away: it no longer works.
+    let out = h.join_resuming("bob", None, "b4", Some("secret-b1"));
+    assert!(out.result.is_err());
+}
+
+#[test]
+fn resuming_a_seat_that_is_gone_is_a_plain_join() {
+    let mut h = Harness::new();
+    h.join("alice");
+    let bob = h.join_with("bob", None, "b1").result.unwrap().seq;
+    h.room.depart(&pid("bob"), bob);
+    let out = h.join_resuming("bob", None, "b2", Some("secret-b1"));
+    assert_eq!(out.result.unwrap().resumed, false);
+    assert_eq!(
+        sent(&out.out)[1],
+        (
+            "alice",
+            serde_json::json!({"type":"peer_joined","peer":"bob"})
+        )
+    );
+}
+
+#[test]
+fn a_sender_over_budget_is_refused_then_closed_with_4006() {
+    let mut h = Harness::with(Limits {
+        rate_burst: 5,
+        rate_per_sec: 1,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    let msg = r#"{"type":"message","data":1}"#;
+    for _ in 0..5 {
+        assert_eq!(sent(&h.send("alice", msg))[0].0, "bob");
+    }
+    // Over budget: dropped with rate_limited, and bob hears nothing.
+    for _ in 0..4 {
+        let out = h.send("alice", msg);
+        assert_eq!(
+            sent(&out),
+            vec![(
+                "alice",
+                serde_json::json!({"type":"error","code":"rate_limited","message":"over the message budget; the message was dropped"})
+            )]
+        );
+    }
+    // A whole burst refused: closed, and the others hear a disconnect.
+    let out = h.send("alice", msg);
+    assert_eq!(closes(&out), vec![("alice", close::RATE_LIMITED)]);
+    assert_eq!(
+        sent(&out)[0],
+        (
+            "bob",
+            serde_json::json!({"type":"peer_left","peer":"alice","reason":"disconnect"})
+        )
+    );
+    assert_eq!(h.peers(), vec!["bob"]);
+}
+
+#[test]
+fn the_budget_refills_over_time() {
+    let mut h = Harness::with(Limits {
+        rate_burst: 2,
+        rate_per_sec: 10,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    let msg = r#"{"type":"message","data":1}"#;
+    h.send("alice", msg);
+    h.send("alice", msg);
+    assert_eq!(sent(&h.send("alice", msg))[0].1["code"], "rate_limited");
+    h.now += 100; // one token back
+    assert_eq!(sent(&h.send("alice", msg))[0].0, "bob");
+    h.now += 10_000; // refilled to the burst, no more
+    assert_eq!(sent(&h.send("alice", msg))[0].0, "bob");
+    assert_eq!(sent(&h.send("alice", msg))[0].0, "bob");
+    assert_eq!(sent(&h.send("alice", msg))[0].1["code"], "rate_limited");
+}
+
+#[test]
+fn the_sweep_drops_only_silent_peers_with_4008() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    h.now = 800;
+    h.send("alice", r#"{"type":"ping"}"#);
+    h.now = 1500;
+    // carol's client pings with the exact bytes, answered by the runtime at 1200.
+    let out = h
+        .room
+        .sweep(h.now, |conn| (*conn == "carol").then_some(1200));
+    assert_eq!(closes(&out), vec![("bob", close::TIMEOUT)]);
+    let left = serde_json::json!({"type":"peer_left","peer":"bob","reason":"timeout"});
+    assert_eq!(sent(&out), vec![("alice", left.clone()), ("carol", left)]);
+    assert_eq!(h.peers(), vec!["alice", "carol"]);
+    // Nothing more to do until someone is silent again.
+    assert!(h.room.sweep(h.now, |_| Some(1200)).is_empty());
+    assert_eq!(closes(&h.room.sweep(5000, |_| None)).len(), 2);
+    assert!(h.room.is_empty());
+}
+
+#[test]
+fn last_seen_is_recorded_on_the_socket_at_most_every_quarter_timeout() {
+    let mut h = Harness::with(Limits {
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    let touches = |out: &[Outbound<Conn>]| {
+        out.iter()
+            .filter(|o| matches!(o, Outbound::Touch { .. }))
+            .count()
+    };
+    let msg = r#"{"type":"message","data":1}"#;
+    let mut total = 0;
+    for t in (0..2000).step_by(10) {
+        h.now = t;
+        total += touches(&h.send("alice", msg));
+    }
+    assert_eq!(
+        total, 7,
+        "one touch per 250 ms of activity, not one per message"
+    );
+}
+
+#[test]
+fn every_join_refusal_and_departure_is_logged_once() {
+    let mut h = Harness::new();
+    let out = h.join_with("alice", None, "alice").out;
+    assert_eq!(
+        events(&out),
+        vec![RoomEvent {
+            kind: EventKind::Join,
+            peer: pid("alice"),
+            reason: None,
+            close_code: None
+        }]
+    );
+    h.join("bob");
+    let out = h.join_with("carol", None, "carol").out;
+    assert_eq!(
+        events(&out),
+        vec![RoomEvent {
+            kind: EventKind::Reject,
+            peer: pid("carol"),
+            reason: Some("room_full"),
+            close_code: Some(4001)
+        }]
+    );
+    let out = h.send("bob", r#"{"type":"leave"}"#);
+    assert_eq!(
+        events(&out),
+        vec![RoomEvent {
+            kind: EventKind::Depart,
+            peer: pid("bob"),
+            reason: Some("leave"),
+            close_code: Some(1000)
+        }]
+    );
+    let seq = h.seq("alice");
+    let out = h.room.depart(&pid("alice"), seq);
+    assert_eq!(
+        events(&out),
+        vec![RoomEvent {
+            kind: EventKind::Depart,
+            peer: pid("alice"),
+            reason: Some("disconnect"),
+            close_code: None
+        }]
+    );
+    // Relays log nothing.
+    h.join("x");
+    h.join("y");
+    assert!(events(&h.send("x", r#"{"type":"message","data":1}"#)).is_empty());
 }

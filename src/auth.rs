@@ -1,0 +1,294 @@
+//! Signed joins: HS256 JSON Web Tokens (RFC 7519) that any back end can mint with a standard JWT
+//! library and the shared `AUTH_SECRET`.
+//!
+//! Claims: `room` (required), `peer` (optional: when present, the join must use that id, and a
+//! join without `?peer=` gets it), `exp` (required, seconds since the epoch), `nbf` (optional).
+//! Only `alg: HS256` is accepted (never `none`, never another algorithm named by the token), and
+//! the signature is checked in constant time (`Mac::verify_slice`) before any claim is read.
+//!
+//! Built on the RustCrypto `hmac` and `sha2` crates, which are pure Rust and build for wasm32;
+//! a full JWT crate would bring RSA and elliptic-curve code the worker never uses.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::protocol::{PeerId, RoomId};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The claims edge-signal reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// Why a token was refused. The `Display` text goes into the `unauthorized` error and the log;
+/// it never contains the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    Missing,
+    Malformed,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongRoom,
+    WrongPeer,
+}
+
+impl AuthError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthError::Missing => "a token is required",
+            AuthError::Malformed => "the token is not an HS256 JWT",
+            AuthError::BadSignature => "the token's signature is wrong",
+            AuthError::Expired => "the token has expired",
+            AuthError::NotYetValid => "the token is not valid yet",
+            AuthError::WrongRoom => "the token is for another room",
+            AuthError::WrongPeer => "the token is for another peer",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+/// Checks `token` for a join of `room` (as `peer`, if the client asked for an id) at `now_s`.
+/// Returns the claims; `claims.peer`, when set, is the id the join must use.
+pub fn verify(
+    token: Option<&str>,
+    secret: &[u8],
+    room: &RoomId,
+    peer: Option<&PeerId>,
+    now_s: u64,
+) -> Result<Claims, AuthError> {
+    let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| AuthError::Malformed)
+    };
+    let header: Header =
+        serde_json::from_slice(&decode(header)?).map_err(|_| AuthError::Malformed)?;
+    if header.alg != "HS256" {
+        return Err(AuthError::Malformed);
+    }
+    let signature = decode(signature)?;
+    let signed = &token[..token.rfind('.').expect("three parts")]; // header.payload
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| AuthError::BadSignature)?;
+
+    let claims: Claims =
+        serde_json::from_slice(&decode(payload)?).map_err(|_| AuthError::Malformed)?;
+    if now_s >= claims.exp {
+        return Err(AuthError::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| now_s < nbf) {
+        return Err(AuthError::NotYetValid);
+    }
+    if claims.room != room.as_str() {
+        return Err(AuthError::WrongRoom);
+    }
+    if let (Some(claimed), Some(asked)) = (&claims.peer, peer) {
+        if claimed != asked.as_str() {
+            return Err(AuthError::WrongPeer);
+        }
+    }
+    if claims
+        .peer
+        .as_deref()
+        .is_some_and(|p| PeerId::parse(p).is_err())
+    {
+        return Err(AuthError::Malformed);
+    }
+    Ok(claims)
+}
+
+/// Mints a token, as a back end would (and as `make token` and the tests do).
+pub fn mint(secret: &[u8], claims: &Claims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"test-secret";
+    const NOW: u64 = 1_800_000_000;
+
+    fn room() -> RoomId {
+        RoomId::parse("r1").unwrap()
+    }
+
+    fn claims(peer: Option<&str>) -> Claims {
+        Claims {
+            room: "r1".into(),
+            peer: peer.map(str::to_owned),
+            exp: NOW + 60,
+            nbf: None,
+        }
+    }
+
+    fn check(token: &str, peer: Option<&str>) -> Result<Claims, AuthError> {
+        let peer = peer.map(|p| PeerId::parse(p).unwrap());
+        verify(Some(token), SECRET, &room(), peer.as_ref(), NOW)
+    }
+
+    #[test]
+    fn a_minted_token_verifies() {
+        let token = mint(SECRET, &claims(Some("alice")));
+        assert_eq!(
+            check(&token, Some("alice")).unwrap().peer.as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            check(&token, None).unwrap().peer.as_deref(),
+            Some("alice"),
+            "the token names the id"
+        );
+        let any_peer = mint(SECRET, &claims(None));
+        assert!(check(&any_peer, Some("bob")).is_ok());
+    }
+
+    #[test]
+    fn a_token_made_by_another_implementation_verifies() {
+        // Made with Python's standard library (the snippet in docs/security.md):
+        // header {"alg":"HS256","typ":"JWT"}, claims {"room":"r1","peer":"alice","exp":1800000060},
+        // HMAC-SHA256 with key "test-secret", base64url without padding.
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoicjEiLCJwZWVyIjoiYWxpY2UiLCJleHAiOjE4MDAwMDAwNjB9.WcwzNtJzk9MID_mOQSJT3x7x-T5jWO7FbE0KvsIBrXY";
+        assert_eq!(check(token, Some("alice")).unwrap(), claims(Some("alice")));
+        assert_eq!(
+            mint(SECRET, &claims(Some("alice"))),
+            token,
+            "and we mint the same bytes"
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_tokens_are_refused() {
+        assert_eq!(
+            verify(None, SECRET, &room(), None, NOW),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            verify(Some(""), SECRET, &room(), None, NOW),
+            Err(AuthError::Missing)
+        );
+        for bad in [
+            "x",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            "e30.e30.",
+            "e30.e30.AAAA",
+        ] {
+            assert!(
+                matches!(
+                    check(bad, None),
+                    Err(AuthError::Malformed | AuthError::BadSignature)
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_forged_signature_is_refused() {
+        let token = mint(b"another-secret", &claims(None));
+        assert_eq!(check(&token, None), Err(AuthError::BadSignature));
+        // A valid signature over other claims does not carry over.
+        let good = mint(SECRET, &claims(None));
+        let other = mint(
+            SECRET,
+            &Claims {
+                room: "r2".into(),
+                ..claims(None)
+            },
+        );
+        let spliced = format!(
+            "{}.{}",
+            other.rsplit_once('.').unwrap().0,
+            good.rsplit_once('.').unwrap().1
+        );
+        assert_eq!(check(&spliced, None), Err(AuthError::BadSignature));
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(None)).unwrap());
+        for header in [
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS512"}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{}"#,
+        ] {
+            let token = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(header));
+            assert_eq!(check(&token, None), Err(AuthError::Malformed), "{header}");
+        }
+    }
+
+    #[test]
+    fn expiry_and_not_before_are_enforced() {
+        let expired = mint(
+            SECRET,
+            &Claims {
+                exp: NOW,
+                ..claims(None)
+            },
+        );
+        assert_eq!(check(&expired, None), Err(AuthError::Expired));
+        let early = mint(
+            SECRET,
+            &Claims {
+                nbf: Some(NOW + 10),
+                ..claims(None)
+            },
+        );
+        assert_eq!(check(&early, None), Err(AuthError::NotYetValid));
+        let started = mint(
+            SECRET,
+            &Claims {
+                nbf: Some(NOW),
+                ..claims(None)
+            },
+        );
+        assert!(check(&started, None).is_ok());
+    }
+
+    #[test]
+    fn room_and_peer_must_match() {
+        let other_room = mint(
+            SECRET,
+            &Claims {
+                room: "r2".into(),
+                ..claims(None)
+            },
+        );
+        assert_eq!(check(&other_room, None), Err(AuthError::WrongRoom));
+        let alices = mint(SECRET, &claims(Some("alice")));
+        assert_eq!(check(&alices, Some("bob")), Err(AuthError::WrongPeer));
+    }
+}
