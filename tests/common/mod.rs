@@ -158,12 +158,19 @@ impl Server {
 
     /// The status and body of an upgrade request that the server refuses.
     pub fn refusal(&self, path: &str) -> (u16, String) {
-        let req = ureq::get(&self.http_url(path))
+        self.refusal_from(path, None)
+    }
+
+    pub fn refusal_from(&self, path: &str, origin: Option<&str>) -> (u16, String) {
+        let mut req = ureq::get(&self.http_url(path))
             .timeout(Duration::from_secs(10))
             .set("Upgrade", "websocket")
             .set("Connection", "Upgrade")
             .set("Sec-WebSocket-Version", "13")
             .set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(origin) = origin {
+            req = req.set("Origin", origin);
+        }
         match req.call() {
             Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
             Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
@@ -205,13 +212,32 @@ impl Server {
 
     /// Opens a socket on `/rooms/{room}?{query}`; an HTTP refusal comes back as the status and body.
     pub async fn connect(&self, room: &str, query: &str) -> Result<Client, (u16, String)> {
-        let url = self.ws_url(&format!("/rooms/{room}?{query}"));
-        match tokio_tungstenite::connect_async(url).await {
+        self.connect_from(room, query, None).await
+    }
+
+    /// Like [`Server::connect`], sending `Origin: <origin>` as a browser page would.
+    pub async fn connect_from(
+        &self,
+        room: &str,
+        query: &str,
+        origin: Option<&str>,
+    ) -> Result<Client, (u16, String)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self
+            .ws_url(&format!("/rooms/{room}?{query}"))
+            .into_client_request()
+            .unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _)) => Ok(Client { ws }),
             Err(tungstenite::Error::Http(resp)) => {
                 // tungstenite keeps only the part of the body that came with the headers; ask
                 // again with a client that reads the whole refusal.
-                let (status, body) = self.refusal(&format!("/rooms/{room}?{query}"));
+                let (status, body) = self.refusal_from(&format!("/rooms/{room}?{query}"), origin);
                 assert_eq!(status, resp.status().as_u16());
                 Err((status, body))
             }
