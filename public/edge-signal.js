@@ -9,11 +9,14 @@
 //   3. those present are polite: on "peer_joined" they wait for our offer, answer it, then add
 //      their own tracks (any renegotiation that needs runs through the same perfect negotiation)
 //   4. candidates trickle both ways as "candidate" frames
-//   5. the socket drops -> reconnect with backoff, rejoin with the same id, and re-establish
-//      every call as the newcomer (the others saw us leave and closed their side)
+//   5. the socket drops (or a pong is overdue) -> reconnect with backoff, presenting the seat's
+//      resume secret from the last welcome. If the server still held our seat, it hands it to the
+//      new socket ("resumed": true): the others saw nothing and every call carries on (an ICE
+//      restart repairs any that suffered). Otherwise we are a newcomer again and re-establish
+//      every call (the others saw us leave and closed their side).
 //
 // Events (Room is an EventTarget; each event's `detail` is shown):
-//   welcome      {peer, peers, capacity}          joined (also after each reconnect)
+//   welcome      {peer, peers, capacity, resumed}  joined (also after each reconnect)
 //   peerjoined   {peer}                            someone joined; their offer will follow
 //   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
 //   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
@@ -27,6 +30,9 @@
 
 const PING_FRAME = '{"type":"ping"}';
 const PING_INTERVAL_MS = 25_000;
+// A socket whose pong is this late is taken for dead (a half-open connection after a network
+// change) and replaced, resuming the seat.
+const PONG_TIMEOUT_MS = 10_000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
 // Close codes after which trying again cannot help. 4002 (id taken) is final for a first join,
@@ -184,7 +190,9 @@ export class Room extends EventTarget {
     this._welcomed = false; // ever welcomed with this.peerId
     this._left = false;
     this._pingTimer = null;
+    this._pongTimer = null;
     this._retryTimer = null;
+    this._resume = null; // the seat's resume secret, from the last welcome
   }
 
   /** Opens the socket and joins. Resolves with the welcome, rejects with a refusal's error. */
@@ -212,6 +220,20 @@ export class Room extends EventTarget {
     clearTimeout(this._retryTimer);
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send('{"type":"leave"}');
     this._closeAllPeers();
+  }
+
+  /**
+   * Replaces the socket now and resumes the seat, keeping every call: for when the app knows the
+   * network changed (an "online" event, a new interface) before the socket notices.
+   */
+  reconnect() {
+    if (this._left || !this.ws) return;
+    const old = this.ws;
+    this._stopPings();
+    this.stats.reconnects++;
+    this._connect(); // this.ws is the new socket: the old one's close event is ignored
+    // Left open on purpose: the server closes it with 4009 once the new socket takes the seat.
+    old.onmessage = null;
   }
 
   /** Sends `data` over the data channel to one peer, or to every open channel. */
@@ -248,6 +270,7 @@ export class Room extends EventTarget {
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
     if (this.options.token) url.searchParams.set("token", this.options.token);
+    if (this._resume && this.peerId) url.searchParams.set("resume", this._resume);
     return url.toString();
   }
 
@@ -267,16 +290,27 @@ export class Room extends EventTarget {
       return;
     }
     switch (msg.type) {
-      case "welcome":
+      case "welcome": {
         this._attempt = 0;
         this._welcomed = true;
         this.peerId = msg.peer; // keep it, so a reconnect rejoins with the same id
+        this._resume = msg.resume || null;
         this.capacity = msg.capacity;
         this.iceServers = msg.ice_servers || [];
         this._startPings();
-        this._emit("welcome", { peer: msg.peer, peers: msg.peers, capacity: msg.capacity });
-        for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();
+        if (msg.resumed) {
+          // Our seat was kept: keep the calls with everyone still here. Signaling sent to us
+          // while we were away is lost, so restart ICE on any call that is not connected.
+          for (const id of [...this.peers.keys()]) if (!msg.peers.includes(id)) this._closePeer(id);
+          for (const peer of this.peers.values()) if (peer.state !== "connected") peer.pc.restartIce();
+          for (const id of msg.peers) if (!this.peers.has(id)) this._addPeer(id, false).addLocalTracks();
+        } else {
+          this._closeAllPeers(); // a fresh seat: everyone closed their side of our old calls
+          for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();
+        }
+        this._emit("welcome", { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed });
         break;
+      }
       case "peer_joined":
         this._closePeer(msg.peer); // a stale connection from before a blip, if any
         this._addPeer(msg.peer, true);
@@ -301,6 +335,8 @@ export class Room extends EventTarget {
         this._emit("error", { code: msg.code, message: msg.message, peer: msg.peer });
         break;
       case "pong":
+        clearTimeout(this._pongTimer);
+        this._pongTimer = null;
         break;
     }
   }
@@ -308,11 +344,12 @@ export class Room extends EventTarget {
   _onSocketClose(ws, code, reason) {
     if (ws !== this.ws) return;
     this._stopPings();
-    this._closeAllPeers();
     if (this._left || FINAL_CLOSE_CODES.has(code) || (code === PEER_ID_TAKEN && !this._welcomed)) {
+      this._closeAllPeers();
       this._emit("closed", { code, reason });
       return;
     }
+    // Calls are kept until the next welcome says whether our seat was resumed.
     // A network blip, the server going away, or 4002 after a blip: try again.
     this._attempt++;
     this.stats.reconnects++;
@@ -348,13 +385,17 @@ export class Room extends EventTarget {
   _startPings() {
     this._stopPings();
     this._pingTimer = setInterval(() => {
-      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(PING_FRAME);
+      if (this.ws?.readyState !== WebSocket.OPEN) return;
+      this.ws.send(PING_FRAME);
+      if (!this._pongTimer) this._pongTimer = setTimeout(() => this.reconnect(), PONG_TIMEOUT_MS);
     }, PING_INTERVAL_MS);
   }
 
   _stopPings() {
     clearInterval(this._pingTimer);
+    clearTimeout(this._pongTimer);
     this._pingTimer = null;
+    this._pongTimer = null;
   }
 
   _emit(type, detail) {

@@ -160,6 +160,38 @@ describe("the room page in Chromium", () => {
     await waitForRemoteVideo(bob);
   });
 
+  test("a reconnect that resumes the seat keeps the call: the other side sees no departure", async () => {
+    const room = uniqueRoom("resume");
+    const alice = await openRoom(room);
+    const bob = await openRoom(room);
+    await waitForConnectedPeers(alice, 1);
+    await waitForConnectedPeers(bob, 1);
+    await bob.evaluate(() => {
+      window.departures = 0;
+      window.edgeSignal.room.addEventListener("peerleft", () => window.departures++);
+    });
+    const pcBefore = await alice.evaluate(() => [...window.edgeSignal.room.peers.values()][0].pc.connectionState);
+    assert.equal(pcBefore, "connected");
+
+    // As after a network change: a new socket resumes the seat while the old one is still open.
+    const resumed = alice.evaluate(
+      () => new Promise((resolve) => {
+        window.edgeSignal.room.addEventListener("welcome", (e) => resolve(e.detail.resumed), { once: true });
+        window.edgeSignal.room.reconnect();
+      }),
+    );
+    assert.equal(await resumed, true);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await bob.evaluate(() => window.departures), 0, "bob saw no peer_left");
+    assert.deepEqual(Object.values(await peerStates(bob)), ["connected"]);
+    assert.deepEqual(Object.values(await peerStates(alice)), ["connected"]);
+    await sendChat(bob, "after resume");
+    await waitForChat(alice, "after resume");
+    // Signaling still flows through the new socket: a renegotiation completes.
+    await sendChat(alice, "and back");
+    await waitForChat(bob, "and back");
+  });
+
   test("a denied camera joins receive-only, and a track added later renegotiates into the call", async () => {
     const room = uniqueRoom("recvonly");
     const alice = await newPerson(browser);
