@@ -311,9 +311,14 @@ impl Client {
             let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return None,
                 Ok(None) => return Some(Event::Close(None)),
-                Ok(Some(Err(tungstenite::Error::ConnectionClosed))) => {
-                    return Some(Event::Close(None))
-                }
+                // Gone without a close frame (a reset): a close with no code.
+                Ok(Some(Err(
+                    tungstenite::Error::ConnectionClosed
+                    | tungstenite::Error::Io(_)
+                    | tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    ),
+                ))) => return Some(Event::Close(None)),
                 Ok(Some(Err(e))) => panic!("socket error: {e}"),
                 Ok(Some(Ok(msg))) => msg,
             };

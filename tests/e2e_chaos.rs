@@ -1,0 +1,315 @@
+//! Chaos, end to end: 500 sockets over 100 rooms joining, relaying, leaving, dropping abruptly
+//! and resuming at random for a bounded time, with a corpus of over a thousand malformed frames
+//! mixed in. Afterwards every room is consistent (`/api/rooms` counts equal the live sockets), no
+//! message was delivered outside its room, and a normal two-peer exchange still works.
+//!
+//! Seeded: `CHAOS_SEED=<n>` replays a run; `CHAOS_SECS` sets its length (default 15).
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{server, unique_room, Client, Event};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const ROOMS: usize = 100;
+const SOCKETS: usize = 500;
+const MAX_MESSAGE_BYTES: usize = 65536;
+
+/// At least 1,000 frames the server must refuse or relay without harm.
+fn malformed_corpus(rng: &mut StdRng) -> Vec<Vec<u8>> {
+    let mut corpus: Vec<Vec<u8>> = Vec::new();
+    let valid = r#"{"type":"offer","to":"p1","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0"}"#;
+    // Every truncation of a valid frame.
+    for i in 0..valid.len() {
+        corpus.push(valid.as_bytes()[..i].to_vec());
+    }
+    // Random bytes (sent as text, so made valid UTF-8).
+    for _ in 0..600 {
+        let len = rng.gen_range(0..200);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        corpus.push(String::from_utf8_lossy(&bytes).into_owned().into_bytes());
+    }
+    // Deep nesting, balanced and not.
+    for depth in [10, 100, 1000, 10_000, 30_000] {
+        corpus.push(
+            format!(
+                r#"{{"type":"message","data":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+            .into_bytes(),
+        );
+        corpus.push(
+            format!(r#"{{"type":"message","data":{}}}"#, "{\"a\":".repeat(depth)).into_bytes(),
+        );
+    }
+    // Huge and odd numbers, odd unicode, wrong types, duplicate members, spoofing.
+    let odd = [
+        r#"{"type":"message","data":123456789012345678901234567890123456789e999999}"#,
+        r#"{"type":"message","data":-0.0e-99999}"#,
+        r#"{"type":"message","data":NaN}"#,
+        r#"{"type":"message","data":"\ud800"}"#,
+        r#"{"type":"message","data":"\u202e\u200b\ufeff𝕏"}"#,
+        "{\"type\":\"message\",\"data\":\"\u{10FFFF}\"}",
+        r#"{"type":"offer","to":"p1","sdp":null}"#,
+        r#"{"type":"offer","to":{"x":1},"sdp":"v"}"#,
+        r#"{"type":"offer","to":"p1","to":"p2","sdp":"v"}"#,
+        r#"{"type":["offer"]}"#,
+        r#"{"type":"message","data":1,"from":"p0","fr\u006fm":"p2"}"#,
+        r#"{"type":"welcome"}"#,
+        r#"{"type":"leave","extra":{"#,
+        "\u{0}\u{1}\u{2}",
+        "{}",
+        "[]",
+        "null",
+        "\"\"",
+    ];
+    for _ in 0..20 {
+        corpus.extend(odd.iter().map(|s| s.as_bytes().to_vec()));
+    }
+    // Exactly MAX_MESSAGE_BYTES (relayed) and one byte over (closes with 1009).
+    let head = r#"{"type":"message","data":""#;
+    for len in [MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES + 1] {
+        corpus.push(format!("{head}{}\"}}", "x".repeat(len - head.len() - 2)).into_bytes());
+    }
+    assert!(corpus.len() >= 1000, "{} frames", corpus.len());
+    corpus
+}
+
+struct Tally {
+    relayed_seen: AtomicUsize,
+    malformed_sent: AtomicUsize,
+    actions: AtomicUsize,
+}
+
+/// One chaos client: a fixed peer id in a fixed room, reconnecting as often as it likes.
+async fn run_client(
+    i: usize,
+    room: String,
+    peers_in_room: Vec<String>,
+    deadline: Instant,
+    seed: u64,
+    corpus: Arc<Vec<Vec<u8>>>,
+    tally: Arc<Tally>,
+) -> Option<Client> {
+    let s = server();
+    let me = format!("p{i}");
+    let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut socket: Option<Client> = None;
+    let mut secret: Option<String> = None;
+    let mut n = 0u64;
+
+    // Checks everything that arrived; returns false if the socket closed.
+    async fn drain(
+        c: &mut Client,
+        room: &str,
+        me: &str,
+        secret: &mut Option<String>,
+        tally: &Tally,
+        wait_ms: u64,
+    ) -> bool {
+        while let Some(event) = c.next_event_within(Duration::from_millis(wait_ms)).await {
+            match event {
+                Event::Close(_) => return false,
+                Event::Text(t) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                        // A corpus frame relayed as it came: still JSON by the grammar (a lone
+                        // surrogate escape, a number beyond f64), which serde_json will not
+                        // decode into a Value but a browser's JSON.parse will.
+                        serde_json::from_str::<Box<serde_json::value::RawValue>>(&t)
+                            .expect("the server only sends JSON");
+                        continue;
+                    };
+                    match v["type"].as_str().unwrap() {
+                        "message" | "offer" => {
+                            if let Some(r) = v["data"]["room"].as_str() {
+                                assert_eq!(r, room, "a message crossed rooms: {t}");
+                                assert_ne!(v["from"], me, "received its own message");
+                                tally.relayed_seen.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        "welcome" => *secret = v["resume"].as_str().map(str::to_owned),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    while Instant::now() < deadline {
+        tally.actions.fetch_add(1, Ordering::Relaxed);
+        let Some(c) = socket.as_mut() else {
+            // Join, resuming the last seat half the time (it may or may not still be held).
+            let query = match (&secret, rng.gen_bool(0.5)) {
+                (Some(sec), true) => format!("peer={me}&capacity=16&resume={sec}"),
+                _ => format!("peer={me}&capacity=16"),
+            };
+            if let Ok(mut c) = s.connect(&room, &query).await {
+                let first = c.recv().await;
+                if first["type"] == "welcome" {
+                    secret = first["resume"].as_str().map(str::to_owned);
+                    socket = Some(c);
+                } else {
+                    // Our old seat is still held and the resume lost the race: try later.
+                    assert_eq!(first["code"], "peer_id_taken", "{first}");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(20..120))).await;
+            continue;
+        };
+        let roll: u32 = rng.gen_range(0..100);
+        if roll < 55 {
+            n += 1;
+            let data = json!({"room": room, "n": n});
+            let frame = if rng.gen_bool(0.5) {
+                json!({"type":"message","data":data})
+            } else {
+                let to = &peers_in_room[rng.gen_range(0..peers_in_room.len())];
+                json!({"type":"offer","to":to,"sdp":"v=0","data":data})
+            };
+            c.send_text(frame.to_string()).await;
+        } else if roll < 80 {
+            let frame = &corpus[rng.gen_range(0..corpus.len())];
+            tally.malformed_sent.fetch_add(1, Ordering::Relaxed);
+            c.send_text(String::from_utf8(frame.clone()).unwrap()).await;
+        } else if roll < 86 {
+            c.send_text(r#"{"type":"leave"}"#).await;
+        } else if roll < 92 {
+            socket = None; // dropped abruptly: no close frame
+            continue;
+        } else if roll < 96 {
+            // Resume on a new socket while the old one is still open (a network change).
+            let sec = secret.clone().unwrap_or_default();
+            if let Ok(mut fresh) = s
+                .connect(&room, &format!("peer={me}&capacity=16&resume={sec}"))
+                .await
+            {
+                let first = fresh.recv().await;
+                // Resumed, or a plain join if the old seat was already gone (a leave or a
+                // 1009 whose close had not reached us yet).
+                assert_eq!(
+                    first["type"], "welcome",
+                    "resume with the seat's secret: {first}"
+                );
+                secret = first["resume"].as_str().map(str::to_owned);
+                socket = Some(fresh); // the old one gets 4009 and is dropped here
+            }
+            continue;
+        } else {
+            c.send_text(r#"{"type":"ping"}"#).await;
+        }
+        let c = socket.as_mut().unwrap();
+        if !drain(c, &room, &me, &mut secret, &tally, rng.gen_range(20..150)).await {
+            socket = None;
+        }
+    }
+    // Settle: a message to a made-up id is answered by the room itself, and only for a seated
+    // socket, with an `unknown_peer` naming that id (unlike a pong, which could be a late answer
+    // to an earlier ping). That answer means live and seated; a close means gone; silence would
+    // be a socket the server keeps open without a seat, which must never happen.
+    let mut c = socket?;
+    let probe = format!("probe-{i}-{n}");
+    c.send_text(json!({"type":"message","to":probe,"data":0}).to_string())
+        .await;
+    loop {
+        match c.next_event_within(Duration::from_secs(10)).await {
+            Some(Event::Close(_)) => return None,
+            Some(Event::Text(t)) if t.contains(&format!(r#""peer":"{probe}""#)) => return Some(c),
+            Some(Event::Text(_)) => continue, // traffic still in flight
+            None => panic!("{me} in {room}: an open socket without a seat"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_leaves_every_room_consistent() {
+    let s = server();
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random);
+    let secs: u64 = std::env::var("CHAOS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    println!("chaos: seed {seed}, {secs} s (CHAOS_SEED={seed} replays it)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let corpus = Arc::new(malformed_corpus(&mut rng));
+    let tally = Arc::new(Tally {
+        relayed_seen: AtomicUsize::new(0),
+        malformed_sent: AtomicUsize::new(0),
+        actions: AtomicUsize::new(0),
+    });
+    let rooms: Vec<String> = (0..ROOMS)
+        .map(|r| unique_room(&format!("chaos{r}")))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+
+    let mut tasks = Vec::new();
+    for i in 0..SOCKETS {
+        let room = rooms[i % ROOMS].clone();
+        let peers: Vec<String> = (0..SOCKETS)
+            .filter(|j| j % ROOMS == i % ROOMS)
+            .map(|j| format!("p{j}"))
+            .collect();
+        tasks.push(tokio::spawn(run_client(
+            i,
+            room,
+            peers,
+            deadline,
+            seed,
+            corpus.clone(),
+            tally.clone(),
+        )));
+    }
+    let mut live: HashMap<String, Vec<Client>> = HashMap::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if let Some(c) = t.await.expect("a chaos client panicked") {
+            live.entry(rooms[i % ROOMS].clone()).or_default().push(c);
+        }
+    }
+    let live_total: usize = live.values().map(Vec::len).sum();
+    println!(
+        "chaos: {} actions, {} malformed frames sent, {} relays checked, {live_total} sockets live at the end",
+        tally.actions.load(Ordering::Relaxed),
+        tally.malformed_sent.load(Ordering::Relaxed),
+        tally.relayed_seen.load(Ordering::Relaxed),
+    );
+    assert!(
+        tally.malformed_sent.load(Ordering::Relaxed) >= 1000,
+        "too few malformed frames"
+    );
+    assert!(
+        tally.relayed_seen.load(Ordering::Relaxed) > 1000,
+        "too little traffic"
+    );
+
+    // Every room's count equals its live sockets (departures land asynchronously: poll).
+    for room in &rooms {
+        let expected = live.get(room).map_or(0, Vec::len) as u64;
+        s.wait_for_count(room, expected).await;
+    }
+
+    // And the server still does its job: a normal two-peer exchange in a fresh room.
+    let room = unique_room("after-chaos");
+    let (mut alice, _) = s.join(&room, "peer=alice").await;
+    let (mut bob, _) = s.join(&room, "peer=bob").await;
+    assert_eq!(alice.recv().await["type"], "peer_joined");
+    bob.send_json(json!({"type":"offer","to":"alice","sdp":"v=0"}))
+        .await;
+    assert_eq!(
+        alice.recv().await,
+        json!({"type":"offer","to":"alice","sdp":"v=0","from":"bob"})
+    );
+    alice
+        .send_json(json!({"type":"answer","to":"bob","sdp":"v=0"}))
+        .await;
+    assert_eq!(bob.recv().await["from"], "alice");
+}
