@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser
+.PHONY: setup build dev test test-unit test-e2e test-browser token
 
 setup:
 	@bash scripts/setup.sh
@@ -34,3 +34,8 @@ test-browser: build
 	@bash scripts/setup.sh --browser
 	node --test tests/browser/
 	node --test tests/browser/
+
+# A signed join token for local development (AUTH_SECRET from the environment or .dev.vars):
+#   make token ROOM=demo PEER=alice TTL=600
+token:
+	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)"
