@@ -48,7 +48,15 @@ fn main() {
         eprintln!("AUTH_SECRET is not set (in the environment or .dev.vars)");
         std::process::exit(2);
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
-    let claims = Claims { room: room.clone(), peer, exp: now + ttl, nbf: None };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let claims = Claims {
+        room: room.clone(),
+        peer,
+        exp: now + ttl,
+        nbf: None,
+    };
     println!("{}", mint(secret.as_bytes(), &claims));
 }

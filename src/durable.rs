@@ -183,8 +183,13 @@ impl DurableObject for RoomObject {
             })
         };
         self.execute(out);
-        let empty = self.room.borrow().as_ref().is_none_or(Room::is_empty);
-        if !empty {
+        let peers = self.room.borrow().as_ref().map_or(0, Room::len);
+        // One line per sweep (every half idle timeout, only while the room has peers).
+        console_log!(
+            r#"{{"event":"sweep","room":"{}","peers":{peers}}}"#,
+            self.room_name()
+        );
+        if peers > 0 {
             self.state
                 .storage()
                 .set_alarm(sweep_interval_ms(config))

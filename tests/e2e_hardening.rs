@@ -345,3 +345,31 @@ async fn logs_are_structured_and_hold_no_secrets() {
     assert_eq!(lines[3]["close_code"], 1000);
     assert_eq!(lines[2]["close_code"], 4003);
 }
+
+/// The sweep alarm runs while a room has peers and is gone once it empties: an empty room costs
+/// nothing.
+#[tokio::test]
+async fn no_alarm_is_left_once_the_room_is_empty() {
+    let s = server();
+    let room = unique_room("alarm");
+    let sweeps = || s.log_count(&format!(r#""event":"sweep","room":"{room}""#));
+    let (mut alice, _) = join_signed(&room, "alice").await;
+    // Sweeps every second (IDLE_TIMEOUT_MS 2000): wait for one while alice is here and pinging.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sweeps() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no sweep while the room had a peer"
+        );
+        alice.send_text(r#"{"type":"ping"}"#).await;
+        assert_eq!(alice.recv_text().await, r#"{"type":"pong"}"#);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    alice.send_json(json!({"type":"leave"})).await;
+    assert_eq!(alice.recv_close().await, 1000);
+    // Without the alarm deleted, the pending one would fire within a second and sweep an empty
+    // room; with it deleted, nothing fires.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let empty_sweeps = s.log_count(&format!(r#""event":"sweep","room":"{room}","peers":0"#));
+    assert_eq!(empty_sweeps, 0, "an alarm fired in the empty room");
+}
