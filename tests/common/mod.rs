@@ -232,7 +232,12 @@ impl Server {
                 .headers_mut()
                 .insert("Origin", origin.parse().unwrap());
         }
-        match tokio_tungstenite::connect_async(request).await {
+        let connecting =
+            tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request));
+        let connected = connecting.await.unwrap_or_else(|_| {
+            panic!("no answer to the upgrade of {room} within {RECV_TIMEOUT:?}: is the server alive? see {}", self.log_path.display())
+        });
+        match connected {
             Ok((ws, _)) => Ok(Client { ws }),
             Err(tungstenite::Error::Http(resp)) => {
                 // tungstenite keeps only the part of the body that came with the headers; ask
@@ -284,9 +289,10 @@ pub struct Client {
 
 impl Client {
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.ws
-            .send(Message::Text(text.into()))
+        let sending = tokio::time::timeout(RECV_TIMEOUT, self.ws.send(Message::Text(text.into())));
+        sending
             .await
+            .expect("a send blocked: is the server alive?")
             .expect("send");
     }
 
