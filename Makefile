@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser token
+.PHONY: setup build dev test test-unit test-e2e test-browser fuzz token
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,7 @@ test: build
 	cargo test --lib
 	cargo test --test '*'
 	node --test tests/browser/
+	@$(MAKE) --no-print-directory fuzz
 
 test-unit:
 	cargo test --lib
@@ -34,6 +35,17 @@ test-browser: build
 	@bash scripts/setup.sh --browser
 	node --test tests/browser/
 	node --test tests/browser/
+
+# A bounded run of the fuzz target fuzz/fuzz_targets/frame.rs (any bytes through the frame
+# parser and the room). cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@bash scripts/setup.sh --browser
+	@mkdir -p target
+	@echo "fuzz: $(FUZZ_SECONDS) s of fuzz/fuzz_targets/frame.rs (log: target/fuzz.log)"
+	@RUSTC_BOOTSTRAP=1 cargo fuzz run frame -- -max_total_time=$(FUZZ_SECONDS) > target/fuzz.log 2>&1 \
+	  || { tail -n 60 target/fuzz.log; echo "fuzz: FAILED (the crashing input is under fuzz/artifacts/frame/)"; exit 1; }
+	@grep -E "^Done" target/fuzz.log
 
 # A signed join token for local development (AUTH_SECRET from the environment or .dev.vars):
 #   make token ROOM=demo PEER=alice TTL=600

@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh            what `make dev` needs: Rust's wasm32 target, worker-build,
 #                               wasm-bindgen-cli, npm packages (wrangler)
-#   scripts/setup.sh --browser  also Chromium for the browser tests (`make test` passes this)
+#   scripts/setup.sh --browser  also what only the tests need: Chromium for the browser tests and
+#                               cargo-fuzz for the fuzz run (`make test` passes this)
 #
 # Everything comes from the package registries (rustup's wasm32 target, crates.io, npm, Debian):
 # worker-build's own downloads of wasm-bindgen and wasm-opt from GitHub fail on closed networks,
@@ -58,7 +59,15 @@ if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   fi
 fi
 
-# 4. Chromium and ChromeDriver from Debian, for the browser tests (a test tool's own browser
+# 4. cargo-fuzz, for the bounded fuzz run in `make test` (it builds on stable Rust with
+#    RUSTC_BOOTSTRAP=1, see the Makefile's fuzz target).
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$BROWSER" = 1 ] && [ "$(installed_version cargo-fuzz)" != "$CARGO_FUZZ_VERSION" ]; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (once)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
+fi
+
+# 5. Chromium and ChromeDriver from Debian, for the browser tests (a test tool's own browser
 #    download is not used: it fails on closed networks, and Debian's build is what CI has).
 if [ "$BROWSER" = 1 ] && ! [ -x /usr/bin/chromium ]; then
   say "installing Debian's chromium and chromium-driver (once)"

@@ -10,8 +10,8 @@
 //! - each departure gives exactly one `peer_left` to each remaining peer, and every seated
 //!   socket's view of who is in the room equals the room.
 //!
-//! cargo-fuzz needs a nightly compiler, which these machines cannot install; the arbitrary-bytes
-//! properties at the end drive the same parser and state machine with proptest instead.
+//! The arbitrary-bytes properties at the end complement the coverage-guided fuzz target
+//! (`fuzz/fuzz_targets/frame.rs`, `make fuzz`), which drives the same parser and state machine.
 
 use std::collections::{BTreeSet, HashMap};
 
