@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser fuzz token
+.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench token
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,11 @@ fuzz:
 	@RUSTC_BOOTSTRAP=1 cargo fuzz run frame -- -max_total_time=$(FUZZ_SECONDS) > target/fuzz.log 2>&1 \
 	  || { tail -n 60 target/fuzz.log; echo "fuzz: FAILED (the crashing input is under fuzz/artifacts/frame/)"; exit 1; }
 	@grep -E "^Done" target/fuzz.log
+
+# Benchmarks: this worker (Miniflare and wrangler dev), the JavaScript runtime floor and the
+# PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart. ~6 minutes.
+bench: build
+	cargo run --release --quiet -p loadgen -- bench --out docs/benchmarks.md
 
 # A signed join token for local development (AUTH_SECRET from the environment or .dev.vars):
 #   make token ROOM=demo PEER=alice TTL=600

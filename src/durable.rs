@@ -14,7 +14,7 @@
 //! when the alarm sweeps for silent peers. The alarm is set while the room has peers, and
 //! deleted when it empties.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -27,7 +27,7 @@ use worker::{
 
 use crate::config::{Config, ConfigError};
 use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
-use crate::request::{HttpError, JoinParams, RoomInfo, Route};
+use crate::request::{origin_and_query, query_pairs, HttpError, JoinParams, RoomInfo, Route};
 use crate::room::{Frame, JoinRequest, Outbound, Room};
 use crate::worker_entry::{config_error, is_websocket_upgrade, json_error, load_config};
 
@@ -63,6 +63,8 @@ pub struct RoomObject {
     config: std::result::Result<Config, ConfigError>,
     /// Built when the config is valid. Never borrowed across an `.await`.
     room: RefCell<Option<Room<WebSocket>>>,
+    /// Frames handled, counted only with the `BENCH_COUNTERS` var (see `RoomInfo`).
+    frames_handled: Option<Cell<u64>>,
 }
 
 impl DurableObject for RoomObject {
@@ -79,10 +81,14 @@ impl DurableObject for RoomObject {
                 None
             }
         };
+        let counting = env
+            .var("BENCH_COUNTERS")
+            .is_ok_and(|v| v.to_string() == "1");
         RoomObject {
             state,
             config,
             room: RefCell::new(room),
+            frames_handled: counting.then(|| Cell::new(0)),
         }
     }
 
@@ -94,8 +100,12 @@ impl DurableObject for RoomObject {
         match Route::parse(req.method().as_ref(), &req.path()) {
             Route::Room(room) if is_websocket_upgrade(&req)? => {
                 let (response, seated) = self.join(&req, config, &room)?;
-                if seated {
-                    self.arm_alarm(config).await?;
+                // The join that opens the room starts the sweep alarm; the alarm re-arms itself
+                // while anyone is left and is deleted when the room empties, so later joins
+                // need no storage call at all.
+                let opened = seated && self.room.borrow().as_ref().is_some_and(|r| r.len() == 1);
+                if opened {
+                    self.arm_alarm(config);
                 }
                 Ok(response)
             }
@@ -105,10 +115,12 @@ impl DurableObject for RoomObject {
                     let seated = guard.as_ref().expect("built with the config");
                     (seated.capacity(), seated.len())
                 };
+                let frames_handled = self.frames_handled.as_ref().map(Cell::get);
                 Response::from_json(&RoomInfo {
                     room,
                     capacity,
                     peers,
+                    frames_handled,
                 })
             }
             _ => json_error(HttpError::not_found()),
@@ -120,9 +132,9 @@ impl DurableObject for RoomObject {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(att) = attachment(&ws) else {
-            return Ok(()); // already left: the close is on its way
-        };
+        if let Some(count) = &self.frames_handled {
+            count.set(count.get() + 1);
+        }
         let now = now_ms();
         let out = {
             let mut guard = self.room.borrow_mut();
@@ -133,7 +145,16 @@ impl DurableObject for RoomObject {
                 WebSocketIncomingMessage::String(text) => Frame::Text(text),
                 WebSocketIncomingMessage::Binary(bytes) => Frame::Binary(bytes.len()),
             };
-            room.frame(&att.peer, att.seq, frame, now)
+            // The sender's seat by socket identity: no attachment to decode on the relay path.
+            // Should the runtime ever hand over another object for the same socket, the
+            // attachment says who it is.
+            match room.frame_from(&ws, frame, now) {
+                Some(out) => out,
+                None => match attachment(&ws) {
+                    Some(att) => room.frame(&att.peer, att.seq, frame, now),
+                    None => return Ok(()), // already left: the close is on its way
+                },
+            }
         };
         let closed = self.execute(out);
         if closed {
@@ -190,10 +211,7 @@ impl DurableObject for RoomObject {
             self.room_name()
         );
         if peers > 0 {
-            self.state
-                .storage()
-                .set_alarm(sweep_interval_ms(config))
-                .await?;
+            set_alarm_in(&self.state.storage(), sweep_interval_ms(config)).await?;
         }
         Response::ok("swept")
     }
@@ -209,8 +227,8 @@ impl RoomObject {
     /// Seats the socket (or refuses it); returns the response and whether it was seated.
     fn join(&self, req: &Request, config: &Config, room_id: &RoomId) -> Result<(Response, bool)> {
         // The Worker checked the join (origin, token, query) and forwards only what it allows.
-        let url = req.url()?;
-        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let raw_url = req.inner().url();
+        let pairs = query_pairs(origin_and_query(&raw_url).1);
         let params =
             match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), config) {
                 Ok(params) => params,
@@ -273,20 +291,24 @@ impl RoomObject {
         self.disarm_alarm_if_empty().await
     }
 
-    /// Sets the sweep alarm unless one is set. Only on joins: never on the relay path.
-    async fn arm_alarm(&self, config: &Config) -> Result<()> {
+    /// Sets the sweep alarm. After the join's response, not before it (`wait_until` keeps the
+    /// object alive for the write, and `allowUnconfirmed` keeps the output gate open), and never
+    /// on the relay path.
+    fn arm_alarm(&self, config: &Config) {
         let storage = self.state.storage();
-        if storage.get_alarm().await?.is_none() {
-            storage.set_alarm(sweep_interval_ms(config)).await?;
-        }
-        Ok(())
+        let interval = sweep_interval_ms(config);
+        self.state.wait_until(async move {
+            if let Err(e) = set_alarm_in(&storage, interval).await {
+                console_error!("could not set the sweep alarm: {e}");
+            }
+        });
     }
 
     /// No alarm is left set once the room is empty: an empty room costs nothing.
     async fn disarm_alarm_if_empty(&self) -> Result<()> {
         let empty = self.room.borrow().as_ref().is_none_or(Room::is_empty);
         if empty {
-            self.state.storage().delete_alarm().await?;
+            delete_alarm(&self.state.storage()).await?;
         }
         Ok(())
     }
@@ -322,6 +344,29 @@ impl RoomObject {
     fn room_name(&self) -> String {
         self.state.id().name().unwrap_or_default()
     }
+}
+
+/// `{allowUnconfirmed: true}`: the alarm is bookkeeping, so its write must not hold the
+/// object's outgoing messages (the join's response, relays) behind the storage commit, which is
+/// what the output gate does for ordinary writes. (`worker`'s `SetAlarmOptions` serializes its
+/// fields in snake_case, which the runtime ignores; hence the raw calls.)
+fn unconfirmed() -> worker::js_sys::Object {
+    let options = worker::js_sys::Object::new();
+    let _ = worker::js_sys::Reflect::set(&options, &"allowUnconfirmed".into(), &true.into());
+    options
+}
+
+async fn set_alarm_in(storage: &worker::Storage, offset_ms: i64) -> Result<()> {
+    let at = worker::js_sys::Date::new(&((now_ms() as f64 + offset_ms as f64).into()));
+    let promise = storage.as_raw().set_alarm(at, unconfirmed())?;
+    worker::wasm_bindgen_futures::JsFuture::from(promise).await?;
+    Ok(())
+}
+
+async fn delete_alarm(storage: &worker::Storage) -> Result<()> {
+    let promise = storage.as_raw().delete_alarm(unconfirmed())?;
+    worker::wasm_bindgen_futures::JsFuture::from(promise).await?;
+    Ok(())
 }
 
 /// The room as its live sockets describe it (empty for a new object).

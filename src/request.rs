@@ -109,6 +109,26 @@ fn parse_capacity(value: &str, max: u32) -> Result<u32, String> {
     }
 }
 
+/// Splits a URL as the runtime serializes it (`scheme://host[:port]/path?query#fragment`) into
+/// its origin and its query, without a full URL parser.
+pub fn origin_and_query(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let origin_end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    let rest = &url[origin_end..];
+    let rest = rest.split('#').next().unwrap_or("");
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    (&url[..origin_end], query)
+}
+
+/// The decoded `(key, value)` pairs of a query string.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// Whether an upgrade with this `Origin` header may open a socket.
 ///
 /// With `ALLOWED_ORIGINS` empty, any origin may. Otherwise the origin must be listed, or be the
@@ -188,6 +208,10 @@ pub struct RoomInfo {
     pub room: RoomId,
     pub capacity: u32,
     pub peers: usize,
+    /// How many frames reached the room's message handler since the object started: only with
+    /// the `BENCH_COUNTERS` var set, for `make bench` (exact pings must never count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames_handled: Option<u64>,
 }
 
 #[cfg(test)]
@@ -262,6 +286,26 @@ mod tests {
         }
         assert_eq!(params(&[("capacity", "2")]).unwrap().capacity, Some(2));
         assert_eq!(params(&[("capacity", "16")]).unwrap().capacity, Some(16));
+    }
+
+    #[test]
+    fn urls_split_into_origin_and_decoded_query() {
+        let (origin, query) =
+            origin_and_query("https://signal.example.com:8443/rooms/r1?peer=a%20b&capacity=3#frag");
+        assert_eq!(origin, "https://signal.example.com:8443");
+        assert_eq!(query, "peer=a%20b&capacity=3");
+        assert_eq!(
+            query_pairs(query),
+            vec![
+                ("peer".to_owned(), "a b".to_owned()),
+                ("capacity".to_owned(), "3".to_owned())
+            ]
+        );
+        assert_eq!(
+            origin_and_query("http://127.0.0.1:8787/rooms/x"),
+            ("http://127.0.0.1:8787", "")
+        );
+        assert_eq!(origin_and_query("http://h"), ("http://h", ""));
     }
 
     #[test]

@@ -498,9 +498,29 @@ impl<C: Clone> Room<C> {
         frame: Frame<'_>,
         now_ms: u64,
     ) -> Vec<Outbound<C>> {
-        let Some(sender) = self.seat_index(peer, seq) else {
-            return Vec::new();
-        };
+        match self.seat_index(peer, seq) {
+            Some(sender) => self.frame_at(sender, frame, now_ms),
+            None => Vec::new(),
+        }
+    }
+
+    /// Like [`Room::frame`], naming the sender by its connection handle. `None` when no seat
+    /// holds that connection (the caller then falls back to [`Room::frame`] with what it
+    /// recorded on the socket). The relay path's fast lookup: a handle comparison per seat.
+    pub fn frame_from(
+        &mut self,
+        conn: &C,
+        frame: Frame<'_>,
+        now_ms: u64,
+    ) -> Option<Vec<Outbound<C>>>
+    where
+        C: PartialEq,
+    {
+        let sender = self.seats.iter().position(|s| s.conn == *conn)?;
+        Some(self.frame_at(sender, frame, now_ms))
+    }
+
+    fn frame_at(&mut self, sender: usize, frame: Frame<'_>, now_ms: u64) -> Vec<Outbound<C>> {
         let text = match frame {
             Frame::Binary(_) => {
                 return self.remove(
@@ -568,7 +588,7 @@ impl<C: Clone> Room<C> {
             }
             Ok(ClientFrame::Relay(relay)) => relay,
         };
-        let forwarded = relay.to_frame(peer);
+        let forwarded = relay.to_frame(&self.seats[sender].peer);
         match &relay.to {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives

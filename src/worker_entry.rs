@@ -12,7 +12,7 @@ use crate::auth;
 use crate::config::{Config, ConfigError};
 use crate::error::RoomError;
 use crate::protocol::{PeerId, RoomId};
-use crate::request::{origin_allowed, HttpError, JoinParams, Route};
+use crate::request::{origin_allowed, origin_and_query, query_pairs, HttpError, JoinParams, Route};
 use crate::room::log_line;
 
 /// The binding of the `RoomObject` namespace in wrangler.toml.
@@ -43,14 +43,11 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         Ok(config) => config,
         Err(e) => return config_error(&e),
     };
-    let url = req.url()?;
+    let raw_url = req.inner().url();
+    let (own_origin, query) = origin_and_query(&raw_url);
 
     let origin = req.headers().get("Origin")?;
-    if !origin_allowed(
-        origin.as_deref(),
-        &url.origin().ascii_serialization(),
-        &config.allowed_origins,
-    ) {
+    if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
         console_log!(
             "{}",
             log_line(
@@ -65,7 +62,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         return json_error(HttpError::forbidden_origin());
     }
 
-    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let pairs = query_pairs(query);
     let mut params =
         match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &config) {
             Ok(params) => params,
@@ -105,23 +102,23 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 
     // The object gets the checked join on an internal URL: the id the token fixed, and never
     // the token itself. The request keeps its headers, `Upgrade: websocket` among them.
-    let mut inner = worker::Url::parse("https://room.internal/").expect("a valid URL");
-    inner.set_path(&format!("/rooms/{room}"));
-    {
-        let mut query = inner.query_pairs_mut();
-        if let Some(peer) = &params.peer {
-            query.append_pair("peer", peer.as_str());
-        }
-        if let Some(capacity) = params.capacity {
-            query.append_pair("capacity", &capacity.to_string());
-        }
-        if let Some(resume) = &params.resume {
-            query.append_pair("resume", resume);
-        }
+    let mut forwarded_query = form_urlencoded::Serializer::new(String::new());
+    if let Some(peer) = &params.peer {
+        forwarded_query.append_pair("peer", peer.as_str());
     }
+    if let Some(capacity) = params.capacity {
+        forwarded_query.append_pair("capacity", &capacity.to_string());
+    }
+    if let Some(resume) = &params.resume {
+        forwarded_query.append_pair("resume", resume);
+    }
+    let inner = format!(
+        "https://room.internal/rooms/{room}?{}",
+        forwarded_query.finish()
+    );
     let headers: Headers = req.headers().clone();
     let forwarded = Request::new_with_init(
-        inner.as_str(),
+        &inner,
         RequestInit::new()
             .with_headers(headers)
             .with_method(Method::Get),
@@ -179,9 +176,18 @@ pub fn is_websocket_upgrade(req: &Request) -> Result<bool> {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket")))
 }
 
-/// Reads every setting. `env.var` also reads secrets (both are plain string bindings).
+thread_local! {
+    /// The settings, read once per isolate: they cannot change without a new deployment (and
+    /// so a new isolate), and parsing `ICE_SERVERS` on every join would be wasted work.
+    static CONFIG: std::cell::OnceCell<std::result::Result<Config, ConfigError>> = const { std::cell::OnceCell::new() };
+}
+
+/// Every setting. `env.var` also reads secrets (both are plain string bindings).
 pub fn load_config(env: &Env) -> std::result::Result<Config, ConfigError> {
-    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())))
+            .clone()
+    })
 }
 
 pub fn config_error(e: &ConfigError) -> Result<Response> {

@@ -811,3 +811,27 @@ fn every_join_refusal_and_departure_is_logged_once() {
     h.join("y");
     assert!(events(&h.send("x", r#"{"type":"message","data":1}"#)).is_empty());
 }
+
+#[test]
+fn frame_from_finds_the_sender_by_its_connection() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let out = h
+        .room
+        .frame_from(&"alice", Frame::Text(r#"{"type":"message","data":1}"#), 0)
+        .unwrap();
+    assert_eq!(
+        sent(&out),
+        vec![(
+            "bob",
+            serde_json::json!({"type":"message","data":1,"from":"alice"})
+        )]
+    );
+    assert!(
+        h.room
+            .frame_from(&"stranger", Frame::Text("{}"), 0)
+            .is_none(),
+        "no seat holds it"
+    );
+}

@@ -1,0 +1,46 @@
+// The runtime floor for `make bench`: the least a relay can do on workerd, in plain JavaScript.
+// Not part of the product. Same wire protocol as edge-signal for the load generator's messages:
+// join at /rooms/<room>?peer=<id> (welcome), relay {to} with `from` stamped, exact pings
+// auto-answered. No validation, no capacity, no errors: whatever edge-signal costs beyond this
+// is what Rust, WASM and its rules cost.
+import { DurableObject } from "cloudflare:workers";
+
+export class FloorRoom extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.byPeer = new Map(); // peer id -> socket, rebuilt after hibernation
+    for (const ws of ctx.getWebSockets()) this.byPeer.set(ws.deserializeAttachment(), ws);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  async fetch(request) {
+    const peer = new URL(request.url).searchParams.get("peer");
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment(peer);
+    server.send(JSON.stringify({ type: "welcome", peer, peers: [...this.byPeer.keys()] }));
+    this.byPeer.set(peer, server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  webSocketMessage(ws, text) {
+    const msg = JSON.parse(text);
+    msg.from = ws.deserializeAttachment();
+    this.byPeer.get(msg.to)?.send(JSON.stringify(msg));
+  }
+
+  webSocketClose(ws) {
+    this.byPeer.delete(ws.deserializeAttachment());
+  }
+
+  webSocketError(ws) {
+    this.byPeer.delete(ws.deserializeAttachment());
+  }
+}
+
+export default {
+  fetch(request, env) {
+    const room = new URL(request.url).pathname.split("/").pop();
+    return env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(request);
+  },
+};

@@ -1,0 +1,42 @@
+// Serves a worker through Miniflare directly (workerd, no wrangler dev proxy: closest to
+// production) for `make bench`:  node bench/serve.mjs <edge|floor> <port>
+// Prints "ready <port> <workerd pid>" once it answers, then serves until killed.
+import { Miniflare } from "miniflare";
+import { execSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const [target, port] = process.argv.slice(2);
+const common = { host: "127.0.0.1", port: Number(port), compatibilityDate: "2026-04-01", modules: true };
+const options = {
+  edge: {
+    ...common,
+    scriptPath: join(root, "build/index.js"),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    durableObjects: { ROOMS: { className: "RoomObject", useSQLite: true } },
+    // Count handled frames, and lift the per-connection rate limit: the bench measures the
+    // relay, and a closed-loop pair sends far more than a real call's budget allows.
+    bindings: { BENCH_COUNTERS: "1", RATE_LIMIT_BURST: "1000000", RATE_LIMIT_PER_SEC: "1000000" },
+  },
+  floor: {
+    ...common,
+    scriptPath: join(root, "bench/floor.js"),
+    durableObjects: { ROOMS: { className: "FloorRoom", useSQLite: true } },
+  },
+}[target];
+if (!options) {
+  console.error("usage: node bench/serve.mjs <edge|floor> <port>");
+  process.exit(2);
+}
+const mf = new Miniflare(options);
+await mf.ready;
+// The workerd child of this process, for the resident-memory figures.
+const pid = execSync(`pgrep -P ${process.pid} workerd || pgrep -P ${process.pid}`).toString().trim().split("\n")[0];
+console.log(`ready ${port} ${pid}`);
+const stop = async () => {
+  await mf.dispose();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,492 @@
+//! `loadgen bench`: starts every target, measures each in turn, and writes the report.
+//!
+//! Targets, all on loopback:
+//! - `edge (miniflare)`: this worker's release build served by Miniflare directly (workerd with
+//!   no dev proxy: the closest to production);
+//! - `floor (miniflare)`: `bench/floor.js`, the least a relay can do on the same runtime;
+//! - `edge (wrangler dev)`: this worker as developers run it;
+//! - `peerjs`: the PeerJS server (npm `peer`), started from node_modules.
+//!
+//! These machines are noisy: each measurement runs `runs` times, targets alternate within each
+//! run, and the report gives medians. Every figure in the report comes from this run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{idle, joins, pings, relay, Error, Measured, Proto};
+
+const RELAY_ROOMS: [usize; 3] = [1, 10, 100];
+const IDLE_PEERS: usize = 1000;
+
+struct Target {
+    name: &'static str,
+    url: String,
+    proto: Proto,
+    /// The process whose resident memory is the target's (workerd, or node for PeerJS).
+    pid: u32,
+    child: Child,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child's process group.
+        unsafe {
+            libc_kill(-(self.child.id() as i32), 15);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(cmd: &mut Command) -> Result<Child, Error> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).env("WRANGLER_SEND_METRICS", "false");
+    Ok(cmd.spawn()?)
+}
+
+/// The first descendant of `pid` named `name` (workerd under node or wrangler).
+fn descendant(pid: u32, name: &str) -> Option<u32> {
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        let out = Command::new("pgrep")
+            .args(["-P", &p.to_string()])
+            .output()
+            .ok()?;
+        for child in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse::<u32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            if comm.trim() == name {
+                return Some(child);
+            }
+            frontier.push(child);
+        }
+    }
+    None
+}
+
+fn wait_http(url: &str, path: &str) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let http = url.replacen("ws://", "http://", 1);
+    loop {
+        if ureq::get(&format!("{http}{path}"))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url} did not start").into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
+    let port = free_port();
+    let mut child = spawn(
+        Command::new("node")
+            .args(["bench/serve.mjs", kind, &port.to_string()])
+            .stdout(Stdio::piped()),
+    )?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    let pid = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .ok_or(format!("serve.mjs said {line:?}"))?;
+    let url = format!("ws://127.0.0.1:{port}");
+    wait_http(&url, "/healthz").or_else(|_| wait_http(&url, "/"))?;
+    Ok(Target {
+        name,
+        url,
+        proto: Proto::Edge,
+        pid,
+        child,
+    })
+}
+
+fn wrangler() -> Result<Target, Error> {
+    let port = free_port();
+    let child = spawn(
+        Command::new("node_modules/.bin/wrangler")
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--inspector-port",
+                &free_port().to_string(),
+                "--persist-to",
+                "target/bench/wrangler",
+            ])
+            // As bench/serve.mjs: the rate limit is lifted, the relay is what is measured.
+            .args([
+                "--var",
+                "RATE_LIMIT_BURST:1000000",
+                "--var",
+                "RATE_LIMIT_PER_SEC:1000000",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let url = format!("ws://127.0.0.1:{port}");
+    wait_http(&url, "/healthz")?;
+    let pid = descendant(child.id(), "workerd").ok_or("no workerd under wrangler")?;
+    Ok(Target {
+        name: "edge (wrangler dev)",
+        url,
+        proto: Proto::Edge,
+        pid,
+        child,
+    })
+}
+
+fn peerjs() -> Result<Target, Error> {
+    let port = free_port();
+    let child = spawn(
+        Command::new("node_modules/.bin/peerjs")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--key",
+                "peerjs",
+                "--path",
+                "/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let url = format!("ws://127.0.0.1:{port}");
+    wait_http(&url, "/")?;
+    let pid = child.id();
+    Ok(Target {
+        name: "peerjs",
+        url,
+        proto: Proto::Peerjs,
+        pid,
+        child,
+    })
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs[xs.len() / 2]
+}
+
+/// One target's figures, each a list over runs.
+#[derive(Default)]
+struct Figures {
+    relay_p50: [Vec<f64>; 3],
+    relay_p90: [Vec<f64>; 3],
+    relay_p99: [Vec<f64>; 3],
+    relay_max: [Vec<f64>; 3],
+    relay_rate: [Vec<f64>; 3],
+    join_seq_p50: Vec<f64>,
+    join_seq_p99: Vec<f64>,
+    join_conc_p50: Vec<f64>,
+    join_conc_p99: Vec<f64>,
+    rss_empty_kib: u64,
+    rss_idle_kib: u64,
+}
+
+pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), Error> {
+    let started = chrono_like_now();
+    println!("bench: starting targets");
+    let mut targets = vec![
+        miniflare("edge (miniflare)", "edge")?,
+        miniflare("floor (miniflare)", "floor")?,
+        wrangler()?,
+        peerjs()?,
+    ];
+    let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
+
+    // Memory first, on fresh processes: resident size empty, then with 1,000 idle peers.
+    for (t, f) in targets.iter().zip(figures.iter_mut()) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        f.rss_empty_kib = rss_kib(t.pid);
+        let held = idle(&t.url, t.proto, IDLE_PEERS).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        f.rss_idle_kib = rss_kib(t.pid);
+        drop(held);
+        println!(
+            "bench: {}: {} KiB empty, {} KiB with {IDLE_PEERS} idle peers",
+            t.name, f.rss_empty_kib, f.rss_idle_kib
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let steps = (runs * targets.len() * (RELAY_ROOMS.len() + 2)) as u64;
+    let bar = ProgressBar::new(steps).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    for run in 0..runs {
+        // Alternate the order every run, so no target always goes first (or last).
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.rotate_left(run % targets.len());
+        for &i in &order {
+            let t = &targets[i];
+            for (k, &rooms) in RELAY_ROOMS.iter().enumerate() {
+                bar.set_message(format!("run {}: {} relay R={rooms}", run + 1, t.name));
+                let m = relay(&t.url, t.proto, rooms, relay_secs, 1500).await?;
+                let f = &mut figures[i];
+                f.relay_p50[k].push(m.pct(0.5));
+                f.relay_p90[k].push(m.pct(0.9));
+                f.relay_p99[k].push(m.pct(0.99));
+                f.relay_max[k].push(m.max());
+                f.relay_rate[k].push(m.per_sec());
+                bar.inc(1);
+            }
+            bar.set_message(format!("run {}: {} joins", run + 1, t.name));
+            let seq: Measured = joins(&t.url, t.proto, 1000, 1).await?;
+            figures[i].join_seq_p50.push(seq.pct(0.5));
+            figures[i].join_seq_p99.push(seq.pct(0.99));
+            bar.inc(1);
+            let conc = joins(&t.url, t.proto, 200, 200).await?;
+            figures[i].join_conc_p50.push(conc.pct(0.5));
+            figures[i].join_conc_p99.push(conc.pct(0.99));
+            bar.inc(1);
+        }
+    }
+    bar.finish_with_message("measured");
+
+    let pings = pings(&targets[0].url).await?;
+    let wasm = std::fs::read("build/index_bg.wasm")?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&wasm)?;
+    let wasm_gz = gz.finish()?.len();
+    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    let report = render(
+        &names,
+        &figures,
+        runs,
+        relay_secs,
+        &pings,
+        wasm.len(),
+        wasm_gz,
+        &started,
+    );
+    std::fs::write(out, report)?;
+    let chart = Path::new(out).with_file_name("benchmarks-relay.svg");
+    std::fs::write(&chart, svg_chart(&names, &figures))?;
+    println!("bench: wrote {out} and {}", chart.display());
+    targets.clear();
+    Ok(())
+}
+
+fn chrono_like_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn ratio(x: f64, base: f64) -> String {
+    if base > 0.0 && x.is_finite() {
+        format!("{:.2}×", x / base)
+    } else {
+        "–".into()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    names: &[&str],
+    figs: &[Figures],
+    runs: usize,
+    relay_secs: Duration,
+    pings: &serde_json::Value,
+    wasm: usize,
+    wasm_gz: usize,
+    date: &str,
+) -> String {
+    let (floor, peerjs) = (1, 3); // indexes of the baselines in `names`
+    let mut s = String::new();
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    s += "# Benchmarks\n\n";
+    s += "Written by `make bench` (`cargo run --release -p loadgen -- bench`) from what it measured in one run; \
+          never edited by hand. Re-run it to refresh every figure.\n\n";
+    s += &format!(
+        "- date: {date}\n- commit: `{}`\n- machine: {} cores,{cpu}, {}\n- wrangler {}, workerd {}, PeerJS server (npm `peer`) {}\n- runs: {runs} (targets alternate; medians shown), relay runs of {} s with 1,500-byte offers/answers\n\n",
+        sh("git rev-parse --short HEAD"),
+        sh("nproc"),
+        sh("free -h | awk '/Mem:/ {print $2\" RAM\"}'"),
+        sh("node -p \"require('./node_modules/wrangler/package.json').version\""),
+        sh("node -p \"require('./node_modules/miniflare/package.json').version\""),
+        sh("node -p \"require('./node_modules/peer/package.json').version\""),
+        relay_secs.as_secs(),
+    );
+    s += "Targets: **edge (miniflare)** is this worker's release build on workerd through Miniflare, with no dev proxy \
+          (closest to production); **floor (miniflare)** is `bench/floor.js`, a minimal JavaScript Durable Object relay on \
+          the same runtime (what workerd itself costs); **edge (wrangler dev)** is this worker as developers run it; \
+          **peerjs** is the PeerJS server on Node. All on loopback on one machine, load generator included, so absolute \
+          figures are this machine's; the ratios are the point.\n\n";
+
+    s += "## Relay round trip (offer → answer), ms\n\n";
+    s += "| target | rooms | p50 | p90 | p99 | max | p50 vs floor | p50 vs PeerJS |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (k, rooms) in RELAY_ROOMS.iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
+            let f = &figs[i];
+            let p50 = median(f.relay_p50[k].clone());
+            s += &format!(
+                "| {name} | {rooms} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+                p50,
+                median(f.relay_p90[k].clone()),
+                median(f.relay_p99[k].clone()),
+                median(f.relay_max[k].clone()),
+                ratio(p50, median(figs[floor].relay_p50[k].clone())),
+                ratio(p50, median(figs[peerjs].relay_p50[k].clone())),
+            );
+        }
+    }
+    s += "\n## Relay throughput, messages per second across all rooms\n\n![relay throughput](benchmarks-relay.svg)\n\n";
+    s += "| target | R = 1 | R = 10 | R = 100 | R = 100 vs floor | R = 100 vs PeerJS |\n|---|---:|---:|---:|---:|---:|\n";
+    for (i, name) in names.iter().enumerate() {
+        let r: Vec<f64> = (0..3)
+            .map(|k| median(figs[i].relay_rate[k].clone()))
+            .collect();
+        s += &format!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {} | {} |\n",
+            r[0],
+            r[1],
+            r[2],
+            ratio(r[2], median(figs[floor].relay_rate[2].clone())),
+            ratio(r[2], median(figs[peerjs].relay_rate[2].clone())),
+        );
+    }
+    s += "\n## Join latency (upgrade request → welcome), ms\n\n";
+    s += "| target | 1,000 sequential p50 | p99 | 200 concurrent p50 | p99 | seq. p50 vs floor | seq. p50 vs PeerJS |\n|---|---:|---:|---:|---:|---:|---:|\n";
+    for (i, name) in names.iter().enumerate() {
+        let f = &figs[i];
+        let p50 = median(f.join_seq_p50.clone());
+        s += &format!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            p50,
+            median(f.join_seq_p99.clone()),
+            median(f.join_conc_p50.clone()),
+            median(f.join_conc_p99.clone()),
+            ratio(p50, median(figs[floor].join_seq_p50.clone())),
+            ratio(p50, median(figs[peerjs].join_seq_p50.clone())),
+        );
+    }
+    s += &format!("\n## Memory: resident size of the server process\n\n| target | empty | with {IDLE_PEERS} idle peers | per idle peer |\n|---|---:|---:|---:|\n");
+    for (i, name) in names.iter().enumerate() {
+        let f = &figs[i];
+        let per = (f.rss_idle_kib as f64 - f.rss_empty_kib as f64) / IDLE_PEERS as f64;
+        s += &format!(
+            "| {name} | {:.1} MiB | {:.1} MiB | {per:.1} KiB |\n",
+            f.rss_empty_kib as f64 / 1024.0,
+            f.rss_idle_kib as f64 / 1024.0
+        );
+    }
+    s += "\n(workerd's for the workerd targets, node's for PeerJS; measured once, before the timed runs.)\n";
+    s += &format!(
+        "\n## Bundle\n\n| file | raw | gzipped |\n|---|---:|---:|\n| `build/index_bg.wasm` | {:.1} KB | {:.1} KB |\n\nCloudflare's free plan allows 3 MB gzipped.\n",
+        wasm as f64 / 1000.0,
+        wasm_gz as f64 / 1000.0
+    );
+    s += &format!(
+        "\n## Pings cost the room nothing\n\nOn edge (miniflare), with the `BENCH_COUNTERS` var counting the frames that reach the room's message handler: \
+         {} exact `{{\"type\":\"ping\"}}` frames were answered and **{}** reached the handler (the runtime's auto-response \
+         answers them without waking the object); {} pings with other spacing reached it {} times.\n",
+        pings["exact_pings_sent"], pings["exact_pings_handled"], pings["spaced_pings_sent"], pings["spaced_pings_handled"]
+    );
+    s
+}
+
+/// A grouped bar chart of relay throughput (messages/s) by room count, one bar per target.
+fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
+    let colors = ["#3d8bfd", "#9aa7b4", "#f0883e", "#3fb950"];
+    let rates: Vec<Vec<f64>> = figs
+        .iter()
+        .map(|f| (0..3).map(|k| median(f.relay_rate[k].clone())).collect())
+        .collect();
+    let top = rates
+        .iter()
+        .flatten()
+        .cloned()
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max)
+        * 1.1;
+    let (w, h, left, bottom, plot_h) = (720.0, 360.0, 70.0, 300.0, 250.0);
+    let group_w = (w - left - 20.0) / 3.0;
+    let bar_w = group_w / (names.len() as f64 + 1.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">Relay throughput (messages/s, higher is better)</text>\n",
+        w / 2.0
+    );
+    for t in 0..=4 {
+        let v = top * t as f64 / 4.0;
+        let y = bottom - plot_h * t as f64 / 4.0;
+        s += &format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.0}</text>\n", w - 20.0, left - 6.0, y + 4.0, v);
+    }
+    for (k, rooms) in RELAY_ROOMS.iter().enumerate() {
+        let gx = left + group_w * k as f64;
+        for (i, rate) in rates.iter().enumerate() {
+            let v = if rate[k].is_finite() { rate[k] } else { 0.0 };
+            let bh = plot_h * v / top;
+            let x = gx + bar_w * (i as f64 + 0.5);
+            s += &format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"/>\n",
+                bottom - bh,
+                bar_w * 0.9,
+                colors[i % 4]
+            );
+        }
+        s += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{rooms} room{}</text>\n",
+            gx + group_w / 2.0,
+            bottom + 18.0,
+            if *rooms == 1 { "" } else { "s" }
+        );
+    }
+    for (i, name) in names.iter().enumerate() {
+        let x = left + 170.0 * i as f64;
+        s += &format!("<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n", h - 30.0, colors[i % 4], x + 16.0, h - 20.0);
+    }
+    s += "</svg>\n";
+    s
+}
