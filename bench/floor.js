@@ -40,6 +40,7 @@ export class FloorRoom extends DurableObject {
 
 export default {
   fetch(request, env) {
+    if (request.headers.get("Upgrade") !== "websocket") return new Response("ok"); // readiness
     const room = new URL(request.url).pathname.split("/").pop();
     return env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(request);
   },

@@ -142,7 +142,7 @@ pub fn origin_allowed(origin: Option<&str>, own_origin: &str, allowed: &[String]
         None => true,
         Some(origin) => {
             let origin = origin.trim().to_ascii_lowercase();
-            origin == own_origin.to_ascii_lowercase() || allowed.iter().any(|a| *a == origin)
+            origin == own_origin.to_ascii_lowercase() || allowed.contains(&origin)
         }
     }
 }

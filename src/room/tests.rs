@@ -641,7 +641,7 @@ fn resuming_a_seat_that_is_gone_is_a_plain_join() {
     let bob = h.join_with("bob", None, "b1").result.unwrap().seq;
     h.room.depart(&pid("bob"), bob);
     let out = h.join_resuming("bob", None, "b2", Some("secret-b1"));
-    assert_eq!(out.result.unwrap().resumed, false);
+    assert!(!out.result.unwrap().resumed);
     assert_eq!(
         sent(&out.out)[1],
         (

@@ -234,6 +234,7 @@ impl Server {
         }
         let connecting =
             tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request));
+        #[allow(clippy::result_large_err)] // tungstenite's error type, not ours
         let connected = connecting.await.unwrap_or_else(|_| {
             panic!("no answer to the upgrade of {room} within {RECV_TIMEOUT:?}: is the server alive? see {}", self.log_path.display())
         });
