@@ -46,6 +46,7 @@ fuzz:
 	@RUSTC_BOOTSTRAP=1 cargo fuzz run frame -- -max_total_time=$(FUZZ_SECONDS) > target/fuzz.log 2>&1 \
 	  || { tail -n 60 target/fuzz.log; echo "fuzz: FAILED (the crashing input is under fuzz/artifacts/frame/)"; exit 1; }
 	@grep -E "^Done" target/fuzz.log
+	@echo "fuzz: 1 passed, 0 failed"
 
 # Benchmarks: this worker (Miniflare and wrangler dev), the JavaScript runtime floor and the
 # PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart. ~6 minutes.

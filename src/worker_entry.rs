@@ -48,18 +48,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 
     let origin = req.headers().get("Origin")?;
     if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-        console_log!(
-            "{}",
-            log_line(
-                "reject",
-                room.as_str(),
-                None,
-                Some("forbidden_origin"),
-                None,
-                Some(403)
-            )
-        );
-        return json_error(HttpError::forbidden_origin());
+        return refuse_http(room, "forbidden_origin", HttpError::forbidden_origin());
     }
 
     let pairs = query_pairs(query);
@@ -67,18 +56,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &config) {
             Ok(params) => params,
             Err(message) => {
-                console_log!(
-                    "{}",
-                    log_line(
-                        "reject",
-                        room.as_str(),
-                        None,
-                        Some("bad_request"),
-                        None,
-                        Some(400)
-                    )
-                );
-                return json_error(HttpError::bad_request(message));
+                return refuse_http(room, "bad_request", HttpError::bad_request(message))
             }
         };
 
@@ -124,6 +102,22 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
             .with_method(Method::Get),
     )?;
     room_stub(env, room)?.fetch_with_request(forwarded).await
+}
+
+/// An HTTP refusal of a join (400, 403), with its log line.
+fn refuse_http(room: &RoomId, reason: &str, error: (u16, HttpError)) -> Result<Response> {
+    console_log!(
+        "{}",
+        log_line(
+            "reject",
+            room.as_str(),
+            None,
+            Some(reason),
+            None,
+            Some(error.0)
+        )
+    );
+    json_error(error)
 }
 
 /// `unauthorized` then close 4003, on a socket the Worker accepts itself: a join without a

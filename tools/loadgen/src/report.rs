@@ -34,17 +34,12 @@ struct Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // SAFETY: signals our own child's process group.
+        // SAFETY: kill(2) on our own child's process group.
         unsafe {
-            libc_kill(-(self.child.id() as i32), 15);
+            libc::kill(-(self.child.id() as i32), libc::SIGTERM);
         }
         let _ = self.child.wait();
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 fn free_port() -> u16 {
