@@ -14,11 +14,12 @@ use crate::room::Limits;
 /// is, and enough for peers that are not both behind symmetric NATs.
 pub const DEFAULT_ICE_SERVERS: &str = r#"[{"urls":"stun:stun.cloudflare.com:3478"}]"#;
 
-/// Upper bound for `MAX_MESSAGE_BYTES`: Cloudflare caps a WebSocket message received by a Worker
-/// at 1 MiB, so a larger setting could never be honoured.
+/// Upper bound for `MAX_MESSAGE_BYTES`: no signaling message needs more than 1 MiB, and the cap
+/// bounds what one frame can cost a room. (Cloudflare's own limit on received WebSocket messages
+/// is higher: 32 MiB for Durable Objects since late 2025.)
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
-/// Lower bound for `MAX_MESSAGE_BYTES`: an offer for one audio and one video track is about
-/// 4 KB of SDP; below this, calls cannot be set up at all.
+/// Lower bound for `MAX_MESSAGE_BYTES`: a browser's offer for audio, video and a data channel
+/// runs to several KB of SDP; a smaller limit would break calls rather than protect anything.
 pub const MAX_MESSAGE_BYTES_FLOOR: usize = 4096;
 
 /// Every setting, parsed and checked.
