@@ -77,7 +77,10 @@ class Peer {
     this.pc.ontrack = ({ track, streams }) => room._emit("track", { peer: id, track, streams });
     this.pc.onconnectionstatechange = () => {
       const s = this.pc.connectionState;
-      if (s === "connected") this._setState("connected");
+      if (s === "connected") {
+        this._setState("connected");
+        this._findPath();
+      }
       else if (s === "failed") {
         this._setState("failed");
         this.pc.restartIce(); // renegotiates with fresh candidates through perfect negotiation
@@ -91,6 +94,36 @@ class Peer {
     this.channel = this.pc.createDataChannel("edge-signal", { negotiated: true, id: 0 });
     this.channel.onopen = () => this.room._emit("channelopen", { peer: this.id });
     this.channel.onmessage = (e) => this.room._emit("data", { peer: this.id, data: e.data });
+  }
+
+  /**
+   * Which path the call took, from the selected candidate pair: "relay" if either end is a TURN
+   * relay, "srflx" if either end is a STUN-discovered (or peer-reflexive) address, else "host".
+   */
+  async _findPath() {
+    let path = null;
+    try {
+      const stats = await this.pc.getStats();
+      let pair = null;
+      stats.forEach((r) => {
+        if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+      });
+      if (!pair) stats.forEach((r) => {
+        if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") pair = r;
+      });
+      if (pair) {
+        const types = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)]
+          .map((c) => c?.candidateType);
+        path = types.includes("relay") ? "relay"
+          : types.some((t) => t === "srflx" || t === "prflx") ? "srflx" : "host";
+      }
+    } catch (err) {
+      console.warn("edge-signal: no stats for", this.id, err);
+    }
+    if (path && path !== this.path && this.state === "connected") {
+      this.path = path;
+      this.room._emit("peerpath", { peer: this.id, path });
+    }
   }
 
   _setState(state) {

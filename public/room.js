@@ -7,6 +7,9 @@ const $ = (id) => document.getElementById(id);
 const roomName = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const params = new URLSearchParams(location.search);
 const capacity = params.get("capacity") || undefined;
+// ?relay=1 forces every call through the TURN server (iceTransportPolicy "relay"): a quick
+// check that the deployment's TURN credentials work.
+const rtcConfig = params.get("relay") === "1" ? { iceTransportPolicy: "relay" } : {};
 
 $("room-title").textContent = roomName;
 document.title = `${roomName} · edge-signal`;
@@ -47,7 +50,20 @@ function setPeerState(peer, state) {
   }
   const el = tile(peer);
   el.dataset.state = state;
-  el.querySelector(".peer-state").textContent = state;
+  if (state !== "connected") delete el.dataset.path;
+  showState(el);
+}
+
+/** "connected · relay": the state, and the path once the call has one. */
+function showState(el) {
+  const path = el.dataset.path ? ` · ${el.dataset.path}` : "";
+  el.querySelector(".peer-state").textContent = `${el.dataset.state}${path}`;
+}
+
+function setPeerPath(peer, path) {
+  const el = tile(peer);
+  el.dataset.path = path;
+  showState(el);
 }
 
 async function localMedia() {
@@ -65,7 +81,7 @@ async function localMedia() {
 const stream = await localMedia();
 if (stream) $("local-video").srcObject = stream;
 
-const room = new Room(roomName, { stream, capacity });
+const room = new Room(roomName, { stream, capacity, rtcConfig });
 window.edgeSignal = { room }; // for tests and the console
 
 room.addEventListener("welcome", (e) => {
@@ -74,6 +90,7 @@ room.addEventListener("welcome", (e) => {
   document.body.dataset.joined = "true";
 });
 room.addEventListener("peerstate", (e) => setPeerState(e.detail.peer, e.detail.state));
+room.addEventListener("peerpath", (e) => setPeerPath(e.detail.peer, e.detail.path));
 room.addEventListener("track", (e) => {
   const video = tile(e.detail.peer).querySelector("video");
   const remote = e.detail.streams[0] || new MediaStream([e.detail.track]);

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::room::Limits;
+use crate::turn::{is_turn_url, CloudflareTurn, RestTurn, TurnConfig, CLOUDFLARE_API_URL};
 
 /// The default `ICE_SERVERS`: Cloudflare's public STUN server, reachable from anywhere the worker
 /// is, and enough for peers that are not both behind symmetric NATs.
@@ -48,6 +49,10 @@ pub struct Config {
     /// `IDLE_TIMEOUT_MS` (default 60000): a socket with no frame and no auto-answered ping for
     /// this long is closed with 4008. Clients ping every 20 to 30 s, so two missed pings.
     pub idle_timeout_ms: u64,
+    /// TURN credentials minted per join: `TURN_SECRET` + `TURN_URLS` (coturn's REST scheme) or
+    /// `TURN_KEY_ID` + `TURN_KEY_API_TOKEN` (Cloudflare Realtime TURN), with `TURN_TTL_S`
+    /// (default 3600), `TURN_API_URL` and `TURN_API_TIMEOUT_MS` (default 1500). See [`crate::turn`].
+    pub turn: TurnConfig,
 }
 
 impl Default for Config {
@@ -73,7 +78,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The names of every setting, for the adapter to look up.
-pub const VARS: [&str; 9] = [
+pub const VARS: [&str; 16] = [
     "ROOM_CAPACITY",
     "MAX_ROOM_CAPACITY",
     "MAX_MESSAGE_BYTES",
@@ -83,6 +88,13 @@ pub const VARS: [&str; 9] = [
     "RATE_LIMIT_BURST",
     "RATE_LIMIT_PER_SEC",
     "IDLE_TIMEOUT_MS",
+    "TURN_SECRET",
+    "TURN_URLS",
+    "TURN_TTL_S",
+    "TURN_KEY_ID",
+    "TURN_KEY_API_TOKEN",
+    "TURN_API_URL",
+    "TURN_API_TIMEOUT_MS",
 ];
 
 impl Config {
@@ -135,6 +147,11 @@ impl Config {
         // At least a second: the sweep runs every half timeout, and a shorter one would drop
         // peers between two pings of any client.
         let idle_timeout_ms = int("IDLE_TIMEOUT_MS", 60_000, 1_000, 86_400_000)?;
+        // 48 hours is the longest TTL Cloudflare's API grants; a minute is the least that
+        // leaves a client time to use a credential.
+        let turn_ttl_s = int("TURN_TTL_S", 3600, 60, 172_800)?;
+        let turn_timeout_ms = int("TURN_API_TIMEOUT_MS", 1500, 100, 10_000)?;
+        let turn = parse_turn(&get, turn_ttl_s, turn_timeout_ms)?;
         Ok(Config {
             room_capacity,
             max_room_capacity,
@@ -145,6 +162,7 @@ impl Config {
             rate_burst,
             rate_per_sec,
             idle_timeout_ms,
+            turn,
         })
     }
 
@@ -219,6 +237,92 @@ fn parse_ice_servers(value: &str) -> Result<serde_json::Value, ConfigError> {
         }
     }
     Ok(serde_json::from_str(value).expect("checked above"))
+}
+
+/// At most one TURN scheme, complete: half a configuration is an error, not TURN silently off.
+fn parse_turn(
+    get: &impl Fn(&str) -> Option<String>,
+    ttl_s: u64,
+    timeout_ms: u64,
+) -> Result<TurnConfig, ConfigError> {
+    let set = |var: &'static str| -> Result<Option<String>, ConfigError> {
+        match get(var) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Err(ConfigError {
+                var,
+                message: "is set but empty; unset it instead".into(),
+            }),
+            Some(v) => Ok(Some(v.trim().to_owned())),
+        }
+    };
+    let missing = |var: &'static str, with: &str| ConfigError {
+        var,
+        message: format!("is needed with {with}"),
+    };
+    let secret = set("TURN_SECRET")?;
+    let urls = set("TURN_URLS")?;
+    let key_id = set("TURN_KEY_ID")?;
+    let api_token = set("TURN_KEY_API_TOKEN")?;
+    let api_url = set("TURN_API_URL")?;
+    if secret.is_some() && (key_id.is_some() || api_token.is_some()) {
+        return Err(ConfigError {
+            var: "TURN_SECRET",
+            message: "and TURN_KEY_ID are two TURN schemes; set one of them".into(),
+        });
+    }
+    match (secret, urls, key_id, api_token) {
+        (None, None, None, None) => Ok(TurnConfig::Off),
+        (Some(secret), Some(urls), None, None) => {
+            let urls: Vec<String> = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = urls.iter().find(|u| !is_turn_url(u)) {
+                return Err(ConfigError {
+                    var: "TURN_URLS",
+                    message: format!("{bad:?} is not a turn: or turns: URL"),
+                });
+            }
+            Ok(TurnConfig::Rest(RestTurn {
+                secret,
+                urls,
+                ttl_s,
+            }))
+        }
+        (Some(_), None, _, _) => Err(missing("TURN_URLS", "TURN_SECRET")),
+        (None, Some(_), None, None) => Err(missing("TURN_SECRET", "TURN_URLS")),
+        (None, Some(_), _, _) => Err(ConfigError {
+            var: "TURN_URLS",
+            message: "is for TURN_SECRET (coturn); Cloudflare's API names its own URLs".into(),
+        }),
+        (None, None, Some(key_id), Some(api_token)) => {
+            if !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(ConfigError {
+                    var: "TURN_KEY_ID",
+                    message: format!("{key_id:?} is not a TURN key id"),
+                });
+            }
+            let api_url = api_url.unwrap_or_else(|| CLOUDFLARE_API_URL.to_owned());
+            if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                return Err(ConfigError {
+                    var: "TURN_API_URL",
+                    message: format!("{api_url:?} is not an http(s) URL"),
+                });
+            }
+            Ok(TurnConfig::Cloudflare(CloudflareTurn {
+                key_id,
+                api_token,
+                ttl_s,
+                api_url,
+                timeout_ms,
+            }))
+        }
+        (None, None, Some(_), None) => Err(missing("TURN_KEY_API_TOKEN", "TURN_KEY_ID")),
+        (None, None, None, Some(_)) => Err(missing("TURN_KEY_ID", "TURN_KEY_API_TOKEN")),
+        (Some(_), Some(_), _, _) => unreachable!("refused above"),
+    }
 }
 
 fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
@@ -343,10 +447,93 @@ mod tests {
             ("RATE_LIMIT_BURST", "0"),
             ("RATE_LIMIT_PER_SEC", "fast"),
             ("IDLE_TIMEOUT_MS", "999"),
+            ("TURN_TTL_S", "59"),
+            ("TURN_TTL_S", "172801"),
+            ("TURN_API_TIMEOUT_MS", "0"),
+            ("TURN_SECRET", " "),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var, "{value:?}");
             assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn turn_schemes() {
+        assert_eq!(config(&[]).unwrap().turn, TurnConfig::Off);
+        let rest = config(&[
+            ("TURN_SECRET", "s3cret"),
+            ("TURN_URLS", "turn:127.0.0.1:3478, turns:t.example.com:5349?transport=tcp"),
+            ("TURN_TTL_S", "600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            rest.turn,
+            TurnConfig::Rest(RestTurn {
+                secret: "s3cret".into(),
+                urls: vec![
+                    "turn:127.0.0.1:3478".into(),
+                    "turns:t.example.com:5349?transport=tcp".into()
+                ],
+                ttl_s: 600
+            })
+        );
+        let cf = config(&[("TURN_KEY_ID", "abc-123"), ("TURN_KEY_API_TOKEN", "tok")]).unwrap();
+        assert_eq!(
+            cf.turn,
+            TurnConfig::Cloudflare(CloudflareTurn {
+                key_id: "abc-123".into(),
+                api_token: "tok".into(),
+                ttl_s: 3600,
+                api_url: CLOUDFLARE_API_URL.into(),
+                timeout_ms: 1500
+            })
+        );
+        let local = config(&[
+            ("TURN_KEY_ID", "k"),
+            ("TURN_KEY_API_TOKEN", "t"),
+            ("TURN_API_URL", "http://127.0.0.1:9999"),
+            ("TURN_API_TIMEOUT_MS", "300"),
+        ])
+        .unwrap();
+        let TurnConfig::Cloudflare(local) = local.turn else {
+            panic!("cloudflare")
+        };
+        assert_eq!(
+            (local.api_url.as_str(), local.timeout_ms),
+            ("http://127.0.0.1:9999", 300)
+        );
+    }
+
+    #[test]
+    fn mixed_or_half_turn_configurations_are_errors() {
+        for (vars, var) in [
+            (&[("TURN_SECRET", "s")][..], "TURN_URLS"),
+            (&[("TURN_URLS", "turn:t.example.com")][..], "TURN_SECRET"),
+            (&[("TURN_KEY_ID", "k")][..], "TURN_KEY_API_TOKEN"),
+            (&[("TURN_KEY_API_TOKEN", "t")][..], "TURN_KEY_ID"),
+            (
+                &[("TURN_SECRET", "s"), ("TURN_URLS", "stun:x")][..],
+                "TURN_URLS",
+            ),
+            (
+                &[("TURN_SECRET", "s"), ("TURN_URLS", "turn:x"), ("TURN_KEY_ID", "k")][..],
+                "TURN_SECRET",
+            ),
+            (
+                &[("TURN_KEY_ID", "k"), ("TURN_KEY_API_TOKEN", "t"), ("TURN_URLS", "turn:x")][..],
+                "TURN_URLS",
+            ),
+            (
+                &[("TURN_KEY_ID", "k/../x"), ("TURN_KEY_API_TOKEN", "t")][..],
+                "TURN_KEY_ID",
+            ),
+            (
+                &[("TURN_KEY_ID", "k"), ("TURN_KEY_API_TOKEN", "t"), ("TURN_API_URL", "ftp://x")][..],
+                "TURN_API_URL",
+            ),
+        ] {
+            assert_eq!(config(vars).unwrap_err().var, var, "{vars:?}");
         }
     }
 

@@ -20,16 +20,21 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use worker::{
-    console_error, console_log, durable_object, Date, DurableObject, Env, Request, Response,
-    Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, console_log, durable_object, AnalyticsEngineDataset, Date, DurableObject,
+    Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
     WebSocketRequestResponsePair,
 };
 
+use crate::analytics;
 use crate::config::{Config, ConfigError};
 use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
 use crate::request::{origin_and_query, query_pairs, HttpError, JoinParams, RoomInfo, Route};
 use crate::room::{Frame, JoinRequest, Outbound, Room};
-use crate::worker_entry::{config_error, is_websocket_upgrade, json_error, load_config};
+use crate::turn::{self, CloudflareTurn, Lookup, TurnCache, TurnConfig};
+use crate::worker_entry::{
+    config_error, is_websocket_upgrade, json_error, load_config, write_data_point,
+    ANALYTICS_BINDING,
+};
 
 #[wasm_bindgen]
 extern "C" {
@@ -65,6 +70,8 @@ pub struct RoomObject {
     room: RefCell<Option<Room<WebSocket>>>,
     /// Frames handled, counted only with the `BENCH_COUNTERS` var (see `RoomInfo`).
     frames_handled: Option<Cell<u64>>,
+    /// The optional Workers Analytics Engine dataset (`ANALYTICS` binding).
+    analytics: Option<AnalyticsEngineDataset>,
 }
 
 impl DurableObject for RoomObject {
@@ -89,6 +96,7 @@ impl DurableObject for RoomObject {
             config,
             room: RefCell::new(room),
             frames_handled: counting.then(|| Cell::new(0)),
+            analytics: env.analytics_engine(ANALYTICS_BINDING).ok(),
         }
     }
 
@@ -99,7 +107,7 @@ impl DurableObject for RoomObject {
         };
         match Route::parse(req.method().as_ref(), &req.path()) {
             Route::Room(room) if is_websocket_upgrade(&req)? => {
-                let (response, seated) = self.join(&req, config, &room)?;
+                let (response, seated) = self.join(&req, config, &room).await?;
                 // The join that opens the room starts the sweep alarm; the alarm re-arms itself
                 // while anyone is left and is deleted when the room empties, so later joins
                 // need no storage call at all.
@@ -225,7 +233,12 @@ fn sweep_interval_ms(config: &Config) -> i64 {
 
 impl RoomObject {
     /// Seats the socket (or refuses it); returns the response and whether it was seated.
-    fn join(&self, req: &Request, config: &Config, room_id: &RoomId) -> Result<(Response, bool)> {
+    async fn join(
+        &self,
+        req: &Request,
+        config: &Config,
+        room_id: &RoomId,
+    ) -> Result<(Response, bool)> {
         // The Worker checked the join (origin, token, query) and forwards only what it allows.
         let raw_url = req.inner().url();
         let pairs = query_pairs(origin_and_query(&raw_url).1);
@@ -239,6 +252,8 @@ impl RoomObject {
             None => PeerId::from_random(random_bytes()?),
         };
         let secret = PeerId::from_random(random_bytes()?).to_string();
+        // Before the room is borrowed: minting may wait on Cloudflare's API (time-boxed).
+        let ice_servers = ice_servers(config, &peer).await;
 
         let WebSocketPair { client, server } = WebSocketPair::new()?;
         let now = now_ms();
@@ -249,7 +264,7 @@ impl RoomObject {
                 room: room_id,
                 peer: peer.clone(),
                 capacity: params.capacity,
-                ice_servers: &config.ice_servers,
+                ice_servers: &ice_servers,
                 resume: params.resume.as_deref(),
                 new_resume_secret: secret.clone(),
             };
@@ -334,7 +349,23 @@ impl RoomObject {
                         let _ = to.serialize_attachment(att);
                     }
                 }
-                Outbound::Event(event) => console_log!("{}", event.log_line(&self.room_name())),
+                Outbound::Event(event) => {
+                    let room = self.room_name();
+                    console_log!("{}", event.log_line(&room));
+                    if let Some(dataset) = &self.analytics {
+                        let peers = self.room.borrow().as_ref().map_or(0, Room::len);
+                        write_data_point(
+                            dataset,
+                            &analytics::data_point(
+                                event.kind.as_str(),
+                                &room,
+                                event.reason,
+                                event.close_code,
+                                peers,
+                            ),
+                        );
+                    }
+                }
             }
         }
         closed
@@ -393,6 +424,101 @@ fn rebuild(state: &State, config: &Config) -> Room<WebSocket> {
         );
     }
     Room::restore(config.limits(), capacity, seats)
+}
+
+/// `welcome.ice_servers` for `peer`: the configured servers, then TURN credentials if a scheme
+/// is configured. Never fails: without TURN credentials the join goes on with the rest.
+async fn ice_servers(config: &Config, peer: &PeerId) -> serde_json::Value {
+    match &config.turn {
+        TurnConfig::Off => config.ice_servers.clone(),
+        TurnConfig::Rest(rest) => turn::with_turn(
+            &config.ice_servers,
+            vec![rest.ice_server(peer, now_ms() / 1000)],
+        ),
+        TurnConfig::Cloudflare(cf) => {
+            turn::with_turn(&config.ice_servers, cloudflare_credentials(cf).await)
+        }
+    }
+}
+
+thread_local! {
+    /// Cloudflare TURN credentials, shared by every room of this isolate.
+    static TURN_CACHE: RefCell<TurnCache> = RefCell::new(TurnCache::default());
+}
+
+/// Cached credentials, or a time-boxed call to Cloudflare's API; empty after a failure.
+async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<serde_json::Value> {
+    match TURN_CACHE.with(|c| c.borrow().lookup(now_ms())) {
+        Lookup::Hit(servers) => return servers,
+        Lookup::Skip => return Vec::new(),
+        Lookup::Fetch => {}
+    }
+    let started = now_ms();
+    let outcome = call_cloudflare(cf).await;
+    TURN_CACHE.with(|c| c.borrow_mut().store(&outcome, now_ms(), cf.cache_ms()));
+    match outcome {
+        Ok(servers) => servers,
+        Err(error) => {
+            console_error!(
+                "{}",
+                serde_json::json!({
+                    "event": "turn_error",
+                    "error": error,
+                    "ms": now_ms().saturating_sub(started),
+                })
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// `POST .../generate-ice-servers`, abandoned (and aborted) after `timeout_ms`. Written against
+/// `web_sys` directly: `worker::RequestInit` links serializers for every `cf` option (~15 KB of
+/// wasm) that this call does not use.
+async fn call_cloudflare(cf: &CloudflareTurn) -> std::result::Result<Vec<serde_json::Value>, String> {
+    use futures_util::future::{select, Either};
+    use worker::wasm_bindgen_futures::JsFuture;
+    use worker::web_sys;
+
+    let js_err = |e: wasm_bindgen::JsValue| format!("{e:?}");
+    let headers = web_sys::Headers::new().map_err(js_err)?;
+    headers
+        .set("Authorization", &cf.authorization())
+        .and_then(|()| headers.set("Content-Type", "application/json"))
+        .map_err(js_err)?;
+    let controller = web_sys::AbortController::new().map_err(js_err)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&cf.request_body().into());
+    init.set_signal(Some(&controller.signal()));
+    let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+    let call = async {
+        let response = JsFuture::from(global.fetch_with_str_and_init(&cf.endpoint(), &init))
+            .await
+            .map_err(|e| format!("fetch failed: {e:?}"))?;
+        let response: web_sys::Response = response.unchecked_into();
+        let status = response.status();
+        let body = JsFuture::from(response.text().map_err(js_err)?)
+            .await
+            .map_err(js_err)?
+            .as_string()
+            .unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let head: String = body.chars().take(200).collect();
+            return Err(format!("HTTP {status}: {head}"));
+        }
+        turn::parse_cloudflare_answer(&body)
+    };
+    let timeout = worker::Delay::from(std::time::Duration::from_millis(cf.timeout_ms));
+    futures_util::pin_mut!(call, timeout);
+    match select(call, timeout).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(((), _)) => {
+            controller.abort();
+            Err(format!("no answer within {} ms", cf.timeout_ms))
+        }
+    }
 }
 
 fn attachment(ws: &WebSocket) -> Option<Attachment> {

@@ -11,6 +11,8 @@
 //! - [`request`]: routes and the checked query of a join (contract section 1).
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
 //! - [`auth`]: signed joins (HS256 JWTs).
+//! - [`turn`]: TURN credentials for `welcome` (coturn REST scheme, Cloudflare Realtime TURN).
+//! - [`analytics`]: Workers Analytics Engine data points (optional `ANALYTICS` binding).
 //! - [`assets`]: the pages, their scripts and the client library, embedded at compile time.
 //! - [`error`]: client faults and their wire codes.
 //! - `worker_entry` and `durable` (wasm32 only): the Worker's fetch handler and the `RoomObject`
@@ -23,6 +25,7 @@
 //!   requires; the room stores nothing, so it costs no storage).
 //! - `[vars]`: see [`config`].
 
+pub mod analytics;
 pub mod assets;
 pub mod auth;
 pub mod config;
@@ -30,6 +33,7 @@ pub mod error;
 pub mod protocol;
 pub mod request;
 pub mod room;
+pub mod turn;
 
 #[cfg(target_arch = "wasm32")]
 mod durable;

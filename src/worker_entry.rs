@@ -3,10 +3,11 @@
 //! before any Durable Object is touched, so a malformed or hostile request costs no object.
 
 use worker::{
-    console_error, console_log, event, Context, Date, Env, Headers, Method, Request, RequestInit,
-    Response, Result, WebSocketPair,
+    console_error, console_log, event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset,
+    Context, Date, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair,
 };
 
+use crate::analytics;
 use crate::assets::{self, Asset};
 use crate::auth;
 use crate::config::{Config, ConfigError};
@@ -17,6 +18,8 @@ use crate::room::log_line;
 
 /// The binding of the `RoomObject` namespace in wrangler.toml.
 pub const ROOMS_BINDING: &str = "ROOMS";
+/// The optional Workers Analytics Engine dataset (docs/operations.md).
+pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -48,7 +51,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 
     let origin = req.headers().get("Origin")?;
     if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-        return refuse_http(room, "forbidden_origin", HttpError::forbidden_origin());
+        return refuse_http(env, room, "forbidden_origin", HttpError::forbidden_origin());
     }
 
     let pairs = query_pairs(query);
@@ -56,7 +59,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         match JoinParams::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &config) {
             Ok(params) => params,
             Err(message) => {
-                return refuse_http(room, "bad_request", HttpError::bad_request(message))
+                return refuse_http(env, room, "bad_request", HttpError::bad_request(message))
             }
         };
 
@@ -74,7 +77,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
                     params.peer = Some(PeerId::parse(&peer).map_err(worker::Error::RustError)?);
                 }
             }
-            Err(why) => return refuse_unauthorized(room, params.peer.as_ref(), why),
+            Err(why) => return refuse_unauthorized(env, room, params.peer.as_ref(), why),
         }
     }
 
@@ -105,7 +108,13 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 }
 
 /// An HTTP refusal of a join (400, 403), with its log line.
-fn refuse_http(room: &RoomId, reason: &str, error: (u16, HttpError)) -> Result<Response> {
+fn refuse_http(
+    env: &Env,
+    room: &RoomId,
+    reason: &str,
+    error: (u16, HttpError),
+) -> Result<Response> {
+    record_reject(env, room, reason, error.0);
     console_log!(
         "{}",
         log_line(
@@ -123,12 +132,14 @@ fn refuse_http(room: &RoomId, reason: &str, error: (u16, HttpError)) -> Result<R
 /// `unauthorized` then close 4003, on a socket the Worker accepts itself: a join without a
 /// valid token never reaches a room.
 fn refuse_unauthorized(
+    env: &Env,
     room: &RoomId,
     peer: Option<&PeerId>,
     why: auth::AuthError,
 ) -> Result<Response> {
     let err = RoomError::Unauthorized(why.as_str().to_owned());
     let code = err.close_code().expect("unauthorized closes");
+    record_reject(env, room, "unauthorized", code);
     console_log!(
         "{}",
         log_line(
@@ -145,6 +156,30 @@ fn refuse_unauthorized(
     server.send_with_str(err.to_message().to_frame())?;
     server.close(Some(code), Some("unauthorized"))?;
     Response::from_websocket(client)
+}
+
+/// A reject the Worker made before any room: an Analytics Engine data point (peers 0: the room
+/// was not asked), when the `ANALYTICS` binding exists.
+fn record_reject(env: &Env, room: &RoomId, reason: &str, code: u16) {
+    if let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) {
+        write_data_point(
+            &dataset,
+            &analytics::data_point("reject", room.as_str(), Some(reason), Some(code), 0),
+        );
+    }
+}
+
+/// Writes one data point; a failure is logged, never fatal (observability must not break joins).
+pub fn write_data_point(dataset: &AnalyticsEngineDataset, point: &analytics::DataPoint) {
+    let [event, reason, hash] = &point.blobs;
+    let built = AnalyticsEngineDataPointBuilder::new()
+        .indexes([point.index.as_str()])
+        .blobs([event.as_str(), reason.as_str(), hash.as_str()])
+        .doubles(point.doubles)
+        .build();
+    if let Err(e) = dataset.write_data_point(&built) {
+        console_error!("analytics: could not write a data point: {e}");
+    }
 }
 
 fn serve(asset: &Asset) -> Result<Response> {

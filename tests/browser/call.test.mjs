@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  OUT, launchBrowser, newPerson, peerStates, startServer, uniqueRoom, waitForConnectedPeers,
+  OUT, launchBrowser, newPerson, pathsShown, peerStates, startServer, uniqueRoom,
+  waitForConnectedPeers,
 } from "./harness.mjs";
 
 let server;
@@ -77,6 +78,11 @@ describe("the room page in Chromium", () => {
     await waitForChat(bob, "hello from alice");
     await sendChat(bob, "hello from bob");
     await waitForChat(alice, "hello from bob");
+
+    // No STUN or TURN server here: the call is host to host, and each tile says so.
+    for (const page of [alice, bob]) {
+      assert.deepEqual(await pathsShown(page, 1), [{ path: "host", text: "connected · host" }]);
+    }
 
     await waitForRemoteVideo(alice);
     await waitForRemoteVideo(bob);

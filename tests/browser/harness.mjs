@@ -21,10 +21,17 @@ function freePort() {
   });
 }
 
-/** Starts `wrangler dev` (with `vars` as --var overrides); resolves once /healthz answers. */
-export async function startServer(vars = {}) {
+export function freePortNumber() {
+  return freePort();
+}
+
+/**
+ * Starts `wrangler dev` (with `vars` as --var overrides); resolves once /healthz answers. `name`
+ * names its state and log directory under target/browser/ (one per test file).
+ */
+export async function startServer(vars = {}, name = "wrangler") {
   const port = await freePort();
-  const stateDir = join(OUT, "wrangler");
+  const stateDir = join(OUT, name);
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
   const log = openSync(join(stateDir, "wrangler.log"), "w");
@@ -108,4 +115,18 @@ export async function waitForConnectedPeers(page, n, timeout = 30_000) {
     const states = await peerStates(page).catch(() => "?");
     throw new Error(`${page.url()}: expected ${n} connected peers, page shows ${JSON.stringify(states)}: ${err.message}`);
   });
+}
+
+/** Waits until the page shows the path (host, srflx, relay) of its call with each remote peer. */
+export async function pathsShown(page, n, timeout = 10_000) {
+  await page.waitForFunction(
+    (n) => {
+      const tiles = [...document.querySelectorAll(".tile.remote")];
+      return tiles.length === n && tiles.every((t) => t.dataset.path);
+    },
+    n,
+    { timeout },
+  );
+  return page.$$eval(".tile.remote", (tiles) =>
+    tiles.map((t) => ({ path: t.dataset.path, text: t.querySelector(".peer-state").textContent })));
 }
