@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench token
+.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -34,7 +34,6 @@ test-e2e: build
 test-browser: build
 	@bash scripts/setup.sh --browser
 	node --test tests/browser/
-	node --test tests/browser/
 
 # A bounded run of the fuzz target fuzz/fuzz_targets/frame.rs (any bytes through the frame
 # parser and the room). cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
@@ -57,3 +56,8 @@ bench: build
 #   make token ROOM=demo PEER=alice TTL=600
 token:
 	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)"
+
+# Production: every test first, then `[env.production]` of wrangler.toml (docs/operations.md).
+# Needs `npx wrangler login` (or CLOUDFLARE_API_TOKEN) once.
+deploy: test
+	npx wrangler deploy --env production

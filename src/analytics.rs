@@ -61,11 +61,7 @@ mod tests {
             p,
             DataPoint {
                 index: room_hash("team-standup"),
-                blobs: [
-                    "depart".into(),
-                    "timeout".into(),
-                    room_hash("team-standup")
-                ],
+                blobs: ["depart".into(), "timeout".into(), room_hash("team-standup")],
                 doubles: [1.0, 4008.0],
             }
         );

@@ -298,7 +298,10 @@ fn parse_turn(
             message: "is for TURN_SECRET (coturn); Cloudflare's API names its own URLs".into(),
         }),
         (None, None, Some(key_id), Some(api_token)) => {
-            if !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if !key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
                 return Err(ConfigError {
                     var: "TURN_KEY_ID",
                     message: format!("{key_id:?} is not a TURN key id"),
@@ -463,7 +466,10 @@ mod tests {
         assert_eq!(config(&[]).unwrap().turn, TurnConfig::Off);
         let rest = config(&[
             ("TURN_SECRET", "s3cret"),
-            ("TURN_URLS", "turn:127.0.0.1:3478, turns:t.example.com:5349?transport=tcp"),
+            (
+                "TURN_URLS",
+                "turn:127.0.0.1:3478, turns:t.example.com:5349?transport=tcp",
+            ),
             ("TURN_TTL_S", "600"),
         ])
         .unwrap();
@@ -517,11 +523,19 @@ mod tests {
                 "TURN_URLS",
             ),
             (
-                &[("TURN_SECRET", "s"), ("TURN_URLS", "turn:x"), ("TURN_KEY_ID", "k")][..],
+                &[
+                    ("TURN_SECRET", "s"),
+                    ("TURN_URLS", "turn:x"),
+                    ("TURN_KEY_ID", "k"),
+                ][..],
                 "TURN_SECRET",
             ),
             (
-                &[("TURN_KEY_ID", "k"), ("TURN_KEY_API_TOKEN", "t"), ("TURN_URLS", "turn:x")][..],
+                &[
+                    ("TURN_KEY_ID", "k"),
+                    ("TURN_KEY_API_TOKEN", "t"),
+                    ("TURN_URLS", "turn:x"),
+                ][..],
                 "TURN_URLS",
             ),
             (
@@ -529,7 +543,11 @@ mod tests {
                 "TURN_KEY_ID",
             ),
             (
-                &[("TURN_KEY_ID", "k"), ("TURN_KEY_API_TOKEN", "t"), ("TURN_API_URL", "ftp://x")][..],
+                &[
+                    ("TURN_KEY_ID", "k"),
+                    ("TURN_KEY_API_TOKEN", "t"),
+                    ("TURN_API_URL", "ftp://x"),
+                ][..],
                 "TURN_API_URL",
             ),
         ] {

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use worker::{
-    console_error, console_log, durable_object, AnalyticsEngineDataset, Date, DurableObject,
-    Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, console_log, durable_object, AnalyticsEngineDataset, Date, DurableObject, Env,
+    Request, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
     WebSocketRequestResponsePair,
 };
 
@@ -475,7 +475,9 @@ async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<serde_json::Value> {
 /// `POST .../generate-ice-servers`, abandoned (and aborted) after `timeout_ms`. Written against
 /// `web_sys` directly: `worker::RequestInit` links serializers for every `cf` option (~15 KB of
 /// wasm) that this call does not use.
-async fn call_cloudflare(cf: &CloudflareTurn) -> std::result::Result<Vec<serde_json::Value>, String> {
+async fn call_cloudflare(
+    cf: &CloudflareTurn,
+) -> std::result::Result<Vec<serde_json::Value>, String> {
     use futures_util::future::{select, Either};
     use worker::wasm_bindgen_futures::JsFuture;
     use worker::web_sys;

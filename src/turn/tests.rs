@@ -128,7 +128,10 @@ fn cache_hands_out_for_its_time_and_backs_off_after_a_failure() {
 
     cache.store(&Err("timed out".into()), 1_000, 60_000);
     assert_eq!(cache.lookup(1_000), Lookup::Skip);
-    assert_eq!(cache.lookup(1_000 + RETRY_AFTER_FAILURE_MS - 1), Lookup::Skip);
+    assert_eq!(
+        cache.lookup(1_000 + RETRY_AFTER_FAILURE_MS - 1),
+        Lookup::Skip
+    );
     assert_eq!(cache.lookup(1_000 + RETRY_AFTER_FAILURE_MS), Lookup::Fetch);
 
     let servers = vec![json!({"urls":"turn:t","username":"u","credential":"c"})];

@@ -54,14 +54,20 @@ fn free_port() -> u16 {
 /// The server shared by this test binary, started with the given `--var NAME:VALUE` overrides on
 /// first call.
 pub fn server_with(vars: &[(&str, &str)]) -> &'static Server {
-    SERVER.get_or_init(|| start(vars))
+    SERVER.get_or_init(|| start(vars, &[]))
+}
+
+/// The server shared by this test binary, started with extra `wrangler dev` arguments (such as
+/// `--env production`) on first call.
+pub fn server_with_args(args: &[&str]) -> &'static Server {
+    SERVER.get_or_init(|| start(&[], args))
 }
 
 pub fn server() -> &'static Server {
     server_with(&[])
 }
 
-fn start(vars: &[(&str, &str)]) -> Server {
+fn start(vars: &[(&str, &str)], args: &[&str]) -> Server {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let port = free_port();
     let name = std::env::args()
@@ -93,6 +99,7 @@ fn start(vars: &[(&str, &str)]) -> Server {
     for (k, v) in vars {
         cmd.args(["--var", &format!("{k}:{v}")]);
     }
+    cmd.args(args);
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     // Never waited on: it lives as long as the test binary, whose exit kills its process group.
