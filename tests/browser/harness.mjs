@@ -96,10 +96,10 @@ export function uniqueRoom(prefix) {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** The states the page shows for its remote peers, by peer id. */
+/** The call states the page shows for its remote peers, by peer id (the path aside). */
 export async function peerStates(page) {
   return page.$$eval(".tile.remote", (tiles) =>
-    Object.fromEntries(tiles.map((t) => [t.dataset.peer, t.querySelector(".peer-state").textContent])));
+    Object.fromEntries(tiles.map((t) => [t.dataset.peer, t.dataset.state])));
 }
 
 /** Waits until the page shows `n` remote peers, all connected. */
