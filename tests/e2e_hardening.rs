@@ -346,25 +346,32 @@ async fn logs_are_structured_and_hold_no_secrets() {
     assert_eq!(lines[2]["close_code"], 4003);
 }
 
-/// The sweep alarm runs while a room has peers and is gone once it empties: an empty room costs
-/// nothing.
+/// The sweep alarm runs while a room is a call (two peers) and is gone once it empties: an empty
+/// room costs nothing.
 #[tokio::test]
 async fn no_alarm_is_left_once_the_room_is_empty() {
     let s = server();
     let room = unique_room("alarm");
     let sweeps = || s.log_count(&format!(r#""event":"sweep","room":"{room}""#));
     let (mut alice, _) = join_signed(&room, "alice").await;
-    // Sweeps every second (IDLE_TIMEOUT_MS 2000): wait for one while alice is here and pinging.
+    let (mut bob, _) = join_signed(&room, "bob").await;
+    assert_eq!(alice.recv().await["type"], "peer_joined");
+    // Sweeps every second (IDLE_TIMEOUT_MS 2000): wait for one while both are here and pinging.
     let deadline = Instant::now() + Duration::from_secs(5);
     while sweeps() == 0 {
         assert!(
             Instant::now() < deadline,
-            "no sweep while the room had a peer"
+            "no sweep while the room was a call"
         );
-        alice.send_text(r#"{"type":"ping"}"#).await;
-        assert_eq!(alice.recv_text().await, r#"{"type":"pong"}"#);
+        for c in [&mut alice, &mut bob] {
+            c.send_text(r#"{"type":"ping"}"#).await;
+            assert_eq!(c.recv_text().await, r#"{"type":"pong"}"#);
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    bob.send_json(json!({"type":"leave"})).await;
+    assert_eq!(bob.recv_close().await, 1000);
+    assert_eq!(alice.recv().await["type"], "peer_left");
     alice.send_json(json!({"type":"leave"})).await;
     assert_eq!(alice.recv_close().await, 1000);
     // Without the alarm deleted, the pending one would fire within a second and sweep an empty
@@ -372,4 +379,30 @@ async fn no_alarm_is_left_once_the_room_is_empty() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let empty_sweeps = s.log_count(&format!(r#""event":"sweep","room":"{room}","peers":0"#));
     assert_eq!(empty_sweeps, 0, "an alarm fired in the empty room");
+}
+
+/// A room of one sets no alarm (nobody to tell about a silent peer, and no storage write for the
+/// join); the next join sweeps it first, so a newcomer never meets a peer that is gone.
+#[tokio::test]
+async fn a_silent_lone_peer_is_swept_by_the_next_join() {
+    let s = server();
+    let room = unique_room("lone");
+    let (mut ghost, _) = join_signed(&room, "ghost").await;
+    // Silent for longer than IDLE_TIMEOUT_MS (2000): no alarm ran (no sweep line), and the seat
+    // is still held.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert_eq!(
+        s.log_count(&format!(r#""event":"sweep","room":"{room}""#)),
+        0,
+        "a room of one ran a sweep alarm"
+    );
+    assert_eq!(s.peer_count(&room), 1);
+    // The next join drops it (4008) before seating the newcomer, who sees an empty room.
+    let (_alice, w) = join_signed(&room, "alice").await;
+    assert_eq!(w["peers"], json!([]), "{w}");
+    assert_eq!(ghost.recv_close().await, 4008);
+    let departs = s.log_count(&format!(
+        r#""close_code":4008,"event":"depart","peer":"ghost","reason":"timeout","room":"{room}""#
+    ));
+    assert_eq!(departs, 1);
 }
