@@ -348,13 +348,16 @@ impl RoomObject {
         let seated = match &outcome.result {
             Ok(joined) => {
                 self.state.accept_web_socket(&server);
-                server.serialize_attachment(Attachment {
-                    peer,
-                    seq: joined.seq,
-                    capacity: joined.capacity,
-                    resume: secret,
-                    seen_ms: now,
-                })?;
+                attach(
+                    &server,
+                    &Attachment {
+                        peer,
+                        seq: joined.seq,
+                        capacity: joined.capacity,
+                        resume: secret,
+                        seen_ms: now,
+                    },
+                );
                 true
             }
             // A refused socket only carries the error and the close: no need to hibernate it.
@@ -372,7 +375,7 @@ impl RoomObject {
         let Some(att) = attachment(ws) else {
             return Ok(());
         };
-        let _ = ws.serialize_attachment(());
+        detach(ws);
         let out = match self.room.borrow_mut().as_mut() {
             Some(room) => room.depart(&att.peer, att.seq),
             None => return Ok(()),
@@ -431,14 +434,14 @@ impl RoomObject {
                 }
                 Outbound::Close { to, code, reason } => {
                     // Cleared first: the close event that follows must not depart the peer again.
-                    let _ = to.serialize_attachment(());
+                    detach(&to);
                     let _ = to.close(Some(code), Some(reason));
                     closed = true;
                 }
                 Outbound::Touch { to, seen_ms } => {
                     if let Some(mut att) = attachment(&to) {
                         att.seen_ms = seen_ms;
-                        let _ = to.serialize_attachment(att);
+                        attach(&to, &att);
                     }
                 }
                 Outbound::Event(event) => {
@@ -615,8 +618,26 @@ async fn call_cloudflare(
     }
 }
 
+/// Attachments are kept as JSON text (serde_json is linked anyway; `worker`'s typed attachment
+/// methods would link serde_wasm_bindgen as well).
 fn attachment(ws: &WebSocket) -> Option<Attachment> {
-    ws.deserialize_attachment().ok().flatten()
+    use worker::worker_sys::ext::WebSocketExt;
+    let text = ws.as_ref().deserialize_attachment().ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn attach(ws: &WebSocket, att: &Attachment) {
+    use worker::worker_sys::ext::WebSocketExt;
+    let text = serde_json::to_string(att).expect("an attachment serializes");
+    let _ = ws.as_ref().serialize_attachment(text.into());
+}
+
+/// Clears the attachment: the socket has left, and a rebuild must not seat it again.
+fn detach(ws: &WebSocket) {
+    use worker::worker_sys::ext::WebSocketExt;
+    let _ = ws
+        .as_ref()
+        .serialize_attachment(wasm_bindgen::JsValue::NULL);
 }
 
 /// `Date.now()`: one call, no `Date` object (the clock of the relay path).

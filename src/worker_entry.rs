@@ -4,7 +4,7 @@
 
 use worker::{
     console_error, console_log, event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset,
-    Context, Date, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocketPair,
+    Context, Date, Env, Request, Response, Result, WebSocketPair,
 };
 
 use crate::analytics;
@@ -97,14 +97,15 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         "https://room.internal/rooms/{room}?{}",
         forwarded_query.finish()
     );
-    let headers: Headers = req.headers().clone();
-    let forwarded = Request::new_with_init(
-        &inner,
-        RequestInit::new()
-            .with_headers(headers)
-            .with_method(Method::Get),
-    )?;
-    room_stub(env, room)?.fetch_with_request(forwarded).await
+    // Built with web_sys: `worker::RequestInit` would link serializers for every `cf` option.
+    // The new request copies the headers at construction.
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&req.inner().headers());
+    let forwarded = worker::web_sys::Request::new_with_str_and_init(&inner, &init)?;
+    room_stub(env, room)?
+        .fetch_with_request(Request::from(forwarded))
+        .await
 }
 
 /// An HTTP refusal of a join (400, 403), with its log line.
