@@ -21,6 +21,7 @@ dev: setup
 test: build
 	@bash scripts/setup.sh --browser
 	cargo test --lib
+	cargo test -p loadgen --bins
 	cargo test --test '*'
 	node --test tests/browser/
 	@$(MAKE) --no-print-directory fuzz

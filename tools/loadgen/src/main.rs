@@ -12,6 +12,7 @@
 //! alternate, several runs, medians reported) and writes `docs/benchmarks.md` (see `report.rs`).
 //! The single measurements are subcommands too, printing one JSON line each.
 
+mod history;
 mod report;
 
 use std::time::{Duration, Instant};
