@@ -1,8 +1,9 @@
 //! The browser-facing files: the landing page, the room page, their scripts and stylesheet, and
 //! the client library (`/edge-signal.js`). They are embedded in the worker at compile time
-//! (`include_str!`), so one `wrangler deploy` ships code and pages together, every response
-//! carries the same strict Content-Security-Policy set in one place, and nothing is fetched
-//! from anywhere else: the pages work offline and under `default-src 'none'`.
+//! (`include_str!`; the scripts minified by `build.rs`), so one `wrangler deploy` ships code and
+//! pages together, every response carries the same strict Content-Security-Policy set in one
+//! place, and nothing is fetched from anywhere else: the pages work offline and under
+//! `default-src 'none'`.
 
 /// One embedded file.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,17 +36,17 @@ pub static FILES: [Asset; 4] = [
     Asset {
         path: "/edge-signal.js",
         content_type: JS,
-        body: include_str!("../public/edge-signal.js"),
+        body: include_str!(concat!(env!("OUT_DIR"), "/edge-signal.js")),
     },
     Asset {
         path: "/room.js",
         content_type: JS,
-        body: include_str!("../public/room.js"),
+        body: include_str!(concat!(env!("OUT_DIR"), "/room.js")),
     },
     Asset {
         path: "/landing.js",
         content_type: JS,
-        body: include_str!("../public/landing.js"),
+        body: include_str!(concat!(env!("OUT_DIR"), "/landing.js")),
     },
     Asset {
         path: "/app.css",
