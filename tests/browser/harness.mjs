@@ -21,6 +21,21 @@ function freePort() {
   });
 }
 
+/**
+ * Starts a server in its own process group (so `stop()` ends its children too, workerd under
+ * wrangler), output to the open file `log`; stopped when this process exits.
+ */
+export function spawnGroup(command, args, log, options = {}) {
+  const child = spawn(command, args, { ...options, detached: true, stdio: ["ignore", log, log] });
+  const stop = () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  };
+  process.on("exit", stop);
+  return { child, stop };
+}
+
 export function freePortNumber() {
   return freePort();
 }
@@ -38,19 +53,11 @@ export async function startServer(vars = {}, name = "wrangler") {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(await freePort()), "--persist-to", join(stateDir, "state")];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
+  const { stop } = spawnGroup(join(ROOT, "node_modules", ".bin", "wrangler"), args, log, {
     cwd: ROOT,
-    detached: true, // its own process group, so stop() ends workerd too
-    stdio: ["ignore", log, log],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
   });
   const origin = `http://127.0.0.1:${port}`;
-  const stop = () => {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-  };
-  process.on("exit", stop);
   const deadline = Date.now() + 300_000;
   for (;;) {
     try {

@@ -3,13 +3,12 @@
 // worker minted in their `welcome` (coturn's REST scheme: the same secret on both sides).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import {
-  OUT, freePortNumber, launchBrowser, newPerson, pathsShown, startServer, uniqueRoom,
-  waitForConnectedPeers,
+  OUT, freePortNumber, launchBrowser, newPerson, pathsShown, spawnGroup, startServer,
+  uniqueRoom, waitForConnectedPeers,
 } from "./harness.mjs";
 
 const SECRET = "edge-signal-test-turn-secret";
@@ -40,7 +39,7 @@ async function startCoturn() {
   while ((await freePortNumber()) === port) port = await freeUdpPort();
   const minPort = 50000 + (process.pid % 100) * 100;
   const log = openSync(turnLog, "w");
-  const child = spawn("turnserver", [
+  const { child, stop } = spawnGroup("turnserver", [
     "-n", // no configuration file: everything is on this line
     "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`,
     `--min-port=${minPort}`, `--max-port=${minPort + 99}`,
@@ -49,13 +48,7 @@ async function startCoturn() {
     "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
     "--log-file=stdout", "--simple-log", "--verbose",
     `--pidfile=${join(turnDir, "turnserver.pid")}`, `--db=${join(turnDir, "turndb")}`,
-  ], { stdio: ["ignore", log, log], detached: true });
-  const stop = () => {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-  };
-  process.on("exit", stop);
+  ], log);
   const deadline = Date.now() + 15_000;
   while (!readFileSync(turnLog, "utf8").includes("Total General servers")) {
     if (child.exitCode !== null || Date.now() > deadline) {
