@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench token deploy
+.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -52,6 +52,19 @@ fuzz:
 # PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart (~5 minutes here).
 bench: build
 	cargo run --release --quiet -p loadgen -- bench --out docs/benchmarks.md
+
+# Where the room's CPU goes under load: an unstripped build (names kept) in target/profile-build,
+# sampled with V8's profiler through workerd's inspector (bench/profile.mjs).
+#   make profile MODE=relay ROOMS=10     or     make profile MODE=join
+MODE ?= relay
+ROOMS ?= 10
+profile: setup
+	@cargo build --release --quiet -p loadgen
+	@CARGO_PROFILE_RELEASE_STRIP=false WASM_BINDGEN_BIN="$$(command -v wasm-bindgen)" \
+	  ESBUILD_BIN="$$PWD/node_modules/.bin/esbuild" WASM_OPT_BIN="$$PWD/node_modules/.bin/wasm-opt" \
+	  worker-build --release --out-dir target/profile-build > target/profile-build.log 2>&1 \
+	  || { tail -n 30 target/profile-build.log; exit 1; }
+	node --experimental-websocket bench/profile.mjs target/profile-build $(MODE) $(ROOMS)
 
 # A signed join token for local development (AUTH_SECRET from the environment or .dev.vars):
 #   make token ROOM=demo PEER=alice TTL=600
