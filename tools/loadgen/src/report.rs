@@ -297,7 +297,10 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
         .ok()
         .and_then(|md| history::from_report(&md))
     {
-        if !past.iter().any(|p| p.commit == previous.commit && p.date == previous.date) {
+        if !past
+            .iter()
+            .any(|p| p.commit == previous.commit && p.date == previous.date)
+        {
             past.insert(0, previous);
         }
     }
