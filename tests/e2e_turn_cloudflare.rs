@@ -142,7 +142,7 @@ async fn failures_and_timeouts_fall_back_to_stun_then_credentials_are_cached() {
     let (welcome, _) = timed_join(s, "cf-fail").await;
     assert_eq!(welcome["ice_servers"], stun_only(), "{welcome}");
     assert_eq!(requests(), 1);
-    wait_for_log(s, "HTTP 500").await;
+    s.wait_for_log("HTTP 500").await;
 
     // 2. Right after a failure the worker does not ask again (RETRY_AFTER_FAILURE_MS).
     let (welcome, _) = timed_join(s, "cf-backoff").await;
@@ -162,7 +162,8 @@ async fn failures_and_timeouts_fall_back_to_stun_then_credentials_are_cached() {
         took >= Duration::from_millis(TIMEOUT_MS - 100) && took < Duration::from_millis(3_000),
         "a join waited {took:?} on a {TIMEOUT_MS} ms time box (the stand-in takes 4 s)"
     );
-    wait_for_log(s, &format!("no answer within {TIMEOUT_MS} ms")).await;
+    s.wait_for_log(&format!("no answer within {TIMEOUT_MS} ms"))
+        .await;
 
     // 4. After the next back-off, the API answers: its TURN entry follows the STUN servers.
     tokio::time::sleep(Duration::from_millis(
@@ -200,16 +201,4 @@ async fn failures_and_timeouts_fall_back_to_stun_then_credentials_are_cached() {
 
     // The token never reaches the log.
     assert_eq!(s.log_count(TOKEN), 0);
-}
-
-async fn wait_for_log(s: &Server, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while s.log_count(needle) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needle:?} in {}",
-            s.log_path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

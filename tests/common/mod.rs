@@ -144,6 +144,20 @@ impl Server {
             .count()
     }
 
+    /// Waits until a line of the server's log contains `needle` (wrangler writes the worker's
+    /// log lines a moment after the events that cause them).
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.log_count(needle) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} in {}",
+                self.log_path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn http_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
