@@ -291,8 +291,11 @@ async fn chaos_leaves_every_room_consistent() {
         tally.malformed_sent.load(Ordering::Relaxed) >= 1000,
         "too few malformed frames"
     );
+    // Enough relays that "no message crossed rooms" says something. How many arrive depends on
+    // timing (how many seats are held by sockets that just dropped): 814 to 5,582 in 15 s runs
+    // here, so the floor sits well below the slowest.
     assert!(
-        tally.relayed_seen.load(Ordering::Relaxed) > 1000,
+        tally.relayed_seen.load(Ordering::Relaxed) > 200,
         "too little traffic"
     );
 
