@@ -41,6 +41,18 @@ const BACKOFF_MAX_MS = 10_000;
 const FINAL_CLOSE_CODES = new Set([1003, 1009, 4001, 4003, 4006]);
 const PEER_ID_TAKEN = 4002;
 
+/** Loopback, link-local and private (RFC 1918, RFC 4193) addresses: reachable without a NAT. */
+function privateAddress(ip) {
+  const v4 = ip.match(/^(\d+)\.(\d+)\./);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b < 32) ||
+      (a === 192 && b === 168);
+  }
+  const v6 = ip.toLowerCase();
+  return v6 === "::1" || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || v6.endsWith(".local");
+}
+
 /** One remote peer: its RTCPeerConnection and perfect-negotiation state. */
 class Peer {
   constructor(room, id, polite) {
@@ -80,6 +92,8 @@ class Peer {
       if (s === "connected") {
         this._setState("connected");
         this._findPath();
+        // Again once trickling is over: a peer-reflexive end may turn out to be a host address.
+        setTimeout(() => this._findPath(), 2000);
       }
       else if (s === "failed") {
         this._setState("failed");
@@ -112,10 +126,19 @@ class Peer {
         if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") pair = r;
       });
       if (pair) {
-        const types = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)]
-          .map((c) => c?.candidateType);
-        path = types.includes("relay") ? "relay"
-          : types.some((t) => t === "srflx" || t === "prflx") ? "srflx" : "host";
+        const ends = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)];
+        const types = ends.map((c) => c?.candidateType);
+        const address = (c) => c.address || c.ip || "";
+        const hosts = new Set();
+        stats.forEach((r) => {
+          if (r.type.endsWith("-candidate") && r.candidateType === "host") hosts.add(address(r));
+        });
+        // A peer-reflexive ("prflx") end is an address learned from a connectivity check before
+        // its candidate was signaled: a host address if some host candidate has it or it is
+        // private, else a NAT's mapping.
+        const translated = ends.some((c) => c?.candidateType === "srflx" ||
+          (c?.candidateType === "prflx" && !hosts.has(address(c)) && !privateAddress(address(c))));
+        path = types.includes("relay") ? "relay" : translated ? "srflx" : "host";
       }
     } catch (err) {
       console.warn("edge-signal: no stats for", this.id, err);

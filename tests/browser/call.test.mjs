@@ -81,7 +81,7 @@ describe("the room page in Chromium", () => {
 
     // No STUN or TURN server here: the call is host to host, and each tile says so.
     for (const page of [alice, bob]) {
-      assert.deepEqual(await pathsShown(page, 1), [{ path: "host", text: "connected · host" }]);
+      assert.deepEqual(await pathsShown(page, 1, "host"), [{ path: "host", text: "connected · host" }]);
     }
 
     await waitForRemoteVideo(alice);

@@ -124,16 +124,20 @@ export async function waitForConnectedPeers(page, n, timeout = 30_000) {
   });
 }
 
-/** Waits until the page shows the path (host, srflx, relay) of its call with each remote peer. */
-export async function pathsShown(page, n, timeout = 10_000) {
+/**
+ * Waits until the page shows `path` (host, srflx, relay) for its call with each of its `n`
+ * remote peers (the client may first say srflx for an address it has not yet matched to a host
+ * candidate), then returns what every tile shows.
+ */
+export async function pathsShown(page, n, path, timeout = 10_000) {
   await page.waitForFunction(
-    (n) => {
+    ([n, path]) => {
       const tiles = [...document.querySelectorAll(".tile.remote")];
-      return tiles.length === n && tiles.every((t) => t.dataset.path);
+      return tiles.length === n && tiles.every((t) => t.dataset.path === path);
     },
-    n,
+    [n, path],
     { timeout },
-  );
+  ).catch(() => {});
   return page.$$eval(".tile.remote", (tiles) =>
     tiles.map((t) => ({ path: t.dataset.path, text: t.querySelector(".peer-state").textContent })));
 }
