@@ -368,7 +368,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, String> {
     };
     match kind {
         RelayKind::Offer | RelayKind::Answer => {
-            required_string(&fields, "sdp")?;
+            require_string(&fields, "sdp")?;
         }
         RelayKind::Candidate => {
             required_present(&fields, "candidate")?;
@@ -407,6 +407,17 @@ fn required_present<'a>(
 fn required_string(fields: &[(Key<'_>, &RawValue)], name: &str) -> Result<String, String> {
     let raw = required_present(fields, name)?;
     serde_json::from_str(raw.get()).map_err(|_| format!("`{name}` must be a string"))
+}
+
+/// Checks that member `name` is a string without decoding it: a raw value is valid JSON, so it
+/// is a string exactly when it starts with a quote. (The SDP is most of an offer's bytes, and
+/// is forwarded as the raw text it arrived as: decoding it would only be thrown away.)
+fn require_string(fields: &[(Key<'_>, &RawValue)], name: &str) -> Result<(), String> {
+    if required_present(fields, name)?.get().starts_with('"') {
+        Ok(())
+    } else {
+        Err(format!("`{name}` must be a string"))
+    }
 }
 
 fn optional_string(fields: &[(Key<'_>, &RawValue)], name: &str) -> Result<Option<String>, String> {

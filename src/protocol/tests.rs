@@ -160,10 +160,13 @@ fn unknown_or_missing_type_is_a_bad_request() {
 fn missing_or_wrongly_typed_required_fields_are_bad_requests() {
     assert_eq!(bad(r#"{"type":"offer","sdp":"x"}"#), "missing `to`");
     assert_eq!(bad(r#"{"type":"answer","to":"b"}"#), "missing `sdp`");
-    assert_eq!(
-        bad(r#"{"type":"offer","to":"b","sdp":5}"#),
-        "`sdp` must be a string"
-    );
+    for sdp in ["5", "null", "true", "[]", r#"{"s":"x"}"#, "-1e3"] {
+        assert_eq!(
+            bad(&format!(r#"{{"type":"offer","to":"b","sdp":{sdp}}}"#)),
+            "`sdp` must be a string",
+            "sdp {sdp}"
+        );
+    }
     assert_eq!(
         bad(r#"{"type":"offer","to":7,"sdp":"x"}"#),
         "`to` must be a string"
