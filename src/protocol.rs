@@ -238,7 +238,47 @@ impl PartialEq for Relay<'_> {
     }
 }
 
+/// How a relay frame reaches its addressees (see [`Relay::forwarding`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Forwarding {
+    /// The received text itself with `from` spliced in: everything before its closing brace,
+    /// then this suffix, `,"from":"<sender>"}` ([`splice`]). A runtime can build it from the
+    /// string it was handed, never copying the frame out of the room's memory.
+    Splice(String),
+    /// A frame built anew by [`Relay::to_frame`]: the client sent a `from` of its own, which
+    /// must go.
+    Built(String),
+}
+
+/// The suffix that stamps frames from `from`: `,"from":"<id>"}`. Peer ids are from the URL-safe
+/// alphabet, so nothing in them needs escaping.
+pub fn from_suffix(from: &PeerId) -> String {
+    format!(r#","from":"{}"}}"#, from.as_str())
+}
+
+/// `received` up to (not including) its last `}`, then `suffix`. For a frame that parsed as a
+/// JSON object, that brace closes the object (only whitespace may follow it), so the result is
+/// the object with the suffix's members added last.
+pub fn splice(received: &str, suffix: &str) -> String {
+    let end = received.rfind('}').unwrap_or(received.len());
+    let mut out = String::with_capacity(end + suffix.len());
+    out.push_str(&received[..end]);
+    out.push_str(suffix);
+    out
+}
+
 impl Relay<'_> {
+    /// How to forward this frame from `from`: spliced into the received text, unless the client
+    /// sent a `from` member (under any escaping), which is then dropped from a rebuilt frame. A
+    /// relay frame has at least `type`, so the suffix's comma always follows a member.
+    pub fn forwarding(&self, from: &PeerId) -> Forwarding {
+        if self.fields.iter().any(|(key, _)| key.0 == "from") {
+            Forwarding::Built(self.to_frame(from))
+        } else {
+            Forwarding::Splice(from_suffix(from))
+        }
+    }
+
     /// The frame to forward: the object as it was sent, members in their order, minus any
     /// client-sent `from`, plus `"from":"<sender>"` at the end. Member values are copied as raw
     /// text and never re-encoded.

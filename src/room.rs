@@ -22,7 +22,8 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{close, RoomError};
 use crate::protocol::{
-    parse_client_frame, ClientFrame, LeaveReason, PeerId, RoomId, ServerMessage, PONG_FRAME,
+    parse_client_frame, splice, ClientFrame, Forwarding, LeaveReason, PeerId, RoomId,
+    ServerMessage, PONG_FRAME,
 };
 
 /// The limits a room enforces, from configuration.
@@ -189,6 +190,10 @@ impl EventKind {
 pub enum Outbound<C> {
     /// Send one text frame.
     Send { to: C, frame: String },
+    /// Forward the text frame being handled with `from` spliced in: send the received text up
+    /// to (not including) its last `}`, then `suffix` (see [`crate::protocol::splice`] and
+    /// [`Outbound::render`]). Only [`Room::frame`] and [`Room::frame_from`] return it.
+    Forward { to: C, suffix: String },
     /// Close the socket with this code. The peer is already out of the room.
     Close { to: C, code: u16, reason: String },
     /// Record `seen_ms` on the socket, so that a room rebuilt after eviction still knows how
@@ -197,6 +202,20 @@ pub enum Outbound<C> {
     Touch { to: C, seen_ms: u64 },
     /// Write a log line.
     Event(RoomEvent),
+}
+
+impl<C> Outbound<C> {
+    /// The action with a [`Outbound::Forward`] of the frame `received` turned into the
+    /// [`Outbound::Send`] it stands for; every other action as it is.
+    pub fn render(self, received: &str) -> Outbound<C> {
+        match self {
+            Outbound::Forward { to, suffix } => Outbound::Send {
+                to,
+                frame: splice(received, &suffix),
+            },
+            other => other,
+        }
+    }
 }
 
 /// An incoming WebSocket frame, as far as the room cares.
@@ -588,15 +607,22 @@ impl<C: Clone> Room<C> {
             }
             Ok(ClientFrame::Relay(relay)) => relay,
         };
-        let forwarded = relay.to_frame(&self.seats[sender].peer);
+        let forwarding = relay.forwarding(&self.seats[sender].peer);
+        let forward = |to: C| match &forwarding {
+            Forwarding::Splice(suffix) => Outbound::Forward {
+                to,
+                suffix: suffix.clone(),
+            },
+            Forwarding::Built(frame) => Outbound::Send {
+                to,
+                frame: frame.clone(),
+            },
+        };
         match &relay.to {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives
                 // its own message, and "nobody else here by that id" is what the client needs.
-                Some(i) if i != sender => out.push(Outbound::Send {
-                    to: self.seats[i].conn.clone(),
-                    frame: forwarded,
-                }),
+                Some(i) if i != sender => out.push(forward(self.seats[i].conn.clone())),
                 _ => out.push(Outbound::Send {
                     to: conn,
                     frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
@@ -605,10 +631,7 @@ impl<C: Clone> Room<C> {
             None => {
                 for (i, seat) in self.seats.iter().enumerate() {
                     if i != sender {
-                        out.push(Outbound::Send {
-                            to: seat.conn.clone(),
-                            frame: forwarded.clone(),
-                        });
+                        out.push(forward(seat.conn.clone()));
                     }
                 }
             }

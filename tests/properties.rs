@@ -214,7 +214,9 @@ impl World {
                     FrameKind::Binary => Frame::Binary(3),
                     _ => Frame::Text(&text),
                 };
-                let out = self.room.frame(&peer, seq, f, self.now);
+                let out: Vec<_> = (self.room.frame(&peer, seq, f, self.now).into_iter())
+                    .map(|o| o.render(&text))
+                    .collect();
                 if !before.contains_key(&socket) {
                     assert!(
                         out.is_empty(),
@@ -305,6 +307,7 @@ impl World {
                 }
                 Outbound::Touch { to, .. } => assert!(after.contains_key(&to)),
                 Outbound::Event(_) => {}
+                Outbound::Forward { .. } => unreachable!("rendered into a Send by `apply`"),
             }
         }
         // Invariants of the room itself.
@@ -387,7 +390,9 @@ proptest! {
         let a = PeerId::parse("a").unwrap();
         for text in frames {
             let leaving = matches!(parse_client_frame(&text), Ok(ClientFrame::Leave));
-            let out = room.frame(&a, 0, Frame::Text(&text), 0);
+            let out: Vec<_> = (room.frame(&a, 0, Frame::Text(&text), 0).into_iter())
+                .map(|o| o.render(&text))
+                .collect();
             for action in &out {
                 if let Outbound::Send { frame, .. } = action {
                     prop_assert!(serde_json::from_str::<Value>(frame).is_ok());

@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
         room.join(req, conn, 0).result.unwrap();
     }
     let parsed = parse_client_frame(&text);
-    let out = room.frame(&PeerId::parse("a").unwrap(), 0, Frame::Text(&text), 0);
+    let out: Vec<_> = (room.frame(&PeerId::parse("a").unwrap(), 0, Frame::Text(&text), 0))
+        .into_iter()
+        .map(|o| o.render(&text))
+        .collect();
     let mut closed_sender = false;
     for action in &out {
         match action {

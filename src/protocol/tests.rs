@@ -99,6 +99,54 @@ fn a_spoofed_from_is_replaced_even_when_escaped_or_repeated() {
     }
 }
 
+/// The forwarded text, as a runtime builds it from [`Relay::forwarding`].
+fn forwarded(text: &str) -> String {
+    match relay(text).forwarding(&alice()) {
+        Forwarding::Splice(suffix) => splice(text, &suffix),
+        Forwarding::Built(frame) => frame,
+    }
+}
+
+#[test]
+fn a_frame_without_from_is_forwarded_as_received_with_from_spliced_in() {
+    let text = r#"{"type":"offer","to":"bob","sdp":"v=0\r\n"}"#;
+    assert_eq!(
+        relay(text).forwarding(&alice()),
+        Forwarding::Splice(r#","from":"alice"}"#.to_owned())
+    );
+    // Byte for byte what the rebuilt frame would be, when the client sent no spacing.
+    assert_eq!(forwarded(text), relay(text).to_frame(&alice()));
+    // Spacing is the client's and stays; what follows the object does not.
+    let spaced = "{ \"type\" : \"message\",\n \"data\": { \"k\": [1, 2] } }  \n";
+    assert_eq!(
+        forwarded(spaced),
+        "{ \"type\" : \"message\",\n \"data\": { \"k\": [1, 2] } ,\"from\":\"alice\"}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&forwarded(spaced)).unwrap();
+    assert_eq!(v["from"], "alice");
+    assert_eq!(v["data"]["k"][1], 2);
+}
+
+#[test]
+fn a_frame_with_its_own_from_is_rebuilt_without_it() {
+    for text in [
+        r#"{"type":"message","from":"mallory","data":1}"#,
+        r#"{"type":"message","fr\u006fm":"mallory","data":1}"#,
+    ] {
+        assert!(
+            matches!(relay(text).forwarding(&alice()), Forwarding::Built(_)),
+            "{text}"
+        );
+        assert!(!forwarded(text).contains("mallory"), "{text}");
+    }
+}
+
+#[test]
+fn splicing_replaces_the_last_closing_brace() {
+    assert_eq!(splice(r#"{"a":"}"}"#, ",\"z\":1}"), r#"{"a":"}","z":1}"#);
+    assert_eq!(splice("{\"a\":{}} \t", "!"), "{\"a\":{}!");
+}
+
 #[test]
 fn payloads_pass_through_byte_for_byte() {
     // Numbers beyond f64, exponents, escapes and odd unicode all survive untouched.
@@ -109,6 +157,7 @@ fn payloads_pass_through_byte_for_byte() {
         out,
         format!(r#"{{"type":"message","data":{data},"from":"alice"}}"#)
     );
+    assert_eq!(forwarded(&text), out);
 }
 
 #[test]

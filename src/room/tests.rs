@@ -90,6 +90,9 @@ impl Harness {
         let seq = self.seq(peer);
         self.room
             .frame(&pid(peer), seq, Frame::Text(text), self.now)
+            .into_iter()
+            .map(|o| o.render(text))
+            .collect()
     }
 
     fn peers(&self) -> Vec<&str> {
@@ -820,7 +823,10 @@ fn frame_from_finds_the_sender_by_its_connection() {
     let out = h
         .room
         .frame_from(&"alice", Frame::Text(r#"{"type":"message","data":1}"#), 0)
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|o| o.render(r#"{"type":"message","data":1}"#))
+        .collect::<Vec<_>>();
     assert_eq!(
         sent(&out),
         vec![(
