@@ -194,30 +194,22 @@ impl RoomObject {
         }
         let ws = WebSocket::from(ws);
         let now = now_ms();
-        let text = incoming_text(&message);
-        let binary_len = match &text {
-            Some(_) => 0,
-            None => worker::js_sys::Uint8Array::new(&message).length() as usize,
+        let mut guard = self.room.borrow_mut();
+        let (Some(room), Ok(config)) = (guard.as_mut(), &self.config) else {
+            return wasm_bindgen::JsValue::UNDEFINED;
         };
-        let out = {
-            let mut guard = self.room.borrow_mut();
-            let Some(room) = guard.as_mut() else {
-                return wasm_bindgen::JsValue::UNDEFINED;
-            };
-            let frame = match &text {
-                Some(text) => Frame::Text(text),
-                None => Frame::Binary(binary_len),
-            };
+        let out = with_frame(&message, config.max_message_bytes, |frame| {
             // The sender's seat by socket identity: no attachment to decode on the relay path.
             // Should the runtime ever hand over another object for the same socket, the
             // attachment says who it is.
             match room.frame_from(&ws, frame, now) {
-                Some(out) => out,
-                None => match attachment(&ws) {
-                    Some(att) => room.frame(&att.peer, att.seq, frame, now),
-                    None => return wasm_bindgen::JsValue::UNDEFINED, // already left
-                },
+                Some(out) => Some(out),
+                None => attachment(&ws).map(|att| room.frame(&att.peer, att.seq, frame, now)),
             }
+        });
+        drop(guard);
+        let Some(out) = out else {
+            return wasm_bindgen::JsValue::UNDEFINED; // already left
         };
         if !self.execute(out, message.dyn_ref())
             || !self.room.borrow().as_ref().is_none_or(Room::is_empty)
@@ -270,8 +262,28 @@ impl RoomObject {
 export function sendSpliced(ws, text, suffix) {
   ws.send(text.slice(0, text.lastIndexOf("}")) + suffix);
 }
+const encoder = new TextEncoder();
+let memory = null, at = 0, size = 0, view = null;
+export function setScratch(wasmMemory, ptr, len) {
+  memory = wasmMemory; at = ptr; size = len; view = null;
+}
+export function copyFrame(message) {
+  if (typeof message !== "string") return -1;
+  // A view made before wasm memory grew is detached: make it anew.
+  if (view === null || view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer, at, size);
+  const { read, written } = encoder.encodeInto(message, view);
+  return read === message.length ? written : -2;
+}
 "#)]
 extern "C" {
+    /// Where [`copyFrame`] writes: `len` bytes at `ptr` in `memory` (this module's memory).
+    #[wasm_bindgen(js_name = setScratch)]
+    fn set_scratch(memory: &wasm_bindgen::JsValue, ptr: *mut u8, len: usize);
+    /// A text frame's UTF-8 length once copied into the scratch area; -1 for a binary frame,
+    /// -2 for text that did not fit.
+    #[wasm_bindgen(js_name = copyFrame)]
+    fn copy_frame(message: &wasm_bindgen::JsValue) -> i32;
+
     /// Sends `text` with `from` spliced in (`Outbound::Forward`, `protocol::splice`), built
     /// from the JavaScript strings at hand: no copy of the frame out of wasm memory and no
     /// UTF-8 decode of it per recipient (`make profile`: the decode's buffer handling showed).
@@ -304,10 +316,58 @@ thread_local! {
     static ENCODER: Utf8Encoder = Utf8Encoder::new();
 }
 
-/// A text frame's text (`None` for a binary frame), copied into wasm memory by one native
-/// `TextEncoder.encodeInto` call (wasm-bindgen's own conversion walks the string in JavaScript,
-/// a character at a time, while it is ASCII: the largest item of ours in `make profile`'s relay
-/// profile at 1.5 KB frames).
+thread_local! {
+    /// The scratch area text frames are copied into, allocated once and never freed: its
+    /// address and size, `None` until the first frame.
+    static SCRATCH: Cell<Option<(*mut u8, usize)>> = const { Cell::new(None) };
+}
+
+/// Calls `f` with the frame `message`. A text frame of up to `max_bytes` (the largest a room
+/// accepts) is copied into the scratch area by one call into JavaScript, which checks its type
+/// and runs one native `TextEncoder.encodeInto` into a view it keeps (wasm-bindgen's own
+/// conversion walks the string in JavaScript a character at a time while it is ASCII: the
+/// largest item of ours in `make profile`'s relay profile at 1.5 KB frames; then a view, an
+/// allocation and five calls per frame were). A larger one is copied whole by
+/// [`incoming_text`], for the room to refuse.
+fn with_frame<R>(
+    message: &wasm_bindgen::JsValue,
+    max_bytes: usize,
+    f: impl FnOnce(Frame<'_>) -> R,
+) -> R {
+    let (ptr, len) = SCRATCH.with(|scratch| {
+        scratch.get().unwrap_or_else(|| {
+            let area = Box::leak(vec![0u8; max_bytes.max(1)].into_boxed_slice());
+            let at = (area.as_mut_ptr(), area.len());
+            set_scratch(&wasm_bindgen::memory(), at.0, at.1);
+            scratch.set(Some(at));
+            at
+        })
+    });
+    match copy_frame(message) {
+        -1 => f(Frame::Binary(
+            worker::js_sys::Uint8Array::new(message).length() as usize,
+        )),
+        -2 => match incoming_text(message) {
+            Some(text) => f(Frame::Text(&text)),
+            None => f(Frame::Binary(0)),
+        },
+        written => {
+            // SAFETY: the area is `len` bytes that live forever, encodeInto wrote `written <=
+            // len` bytes of UTF-8 into it (lone surrogates become U+FFFD, as with wasm-bindgen's
+            // own conversion), and nothing writes to it again until the next frame, after `f`.
+            let text = unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                    ptr,
+                    (written as usize).min(len),
+                ))
+            };
+            f(Frame::Text(text))
+        }
+    }
+}
+
+/// A text frame's text (`None` for a binary frame), copied into a new allocation by one native
+/// `TextEncoder.encodeInto` call.
 fn incoming_text(message: &wasm_bindgen::JsValue) -> Option<String> {
     let text: &worker::js_sys::JsString = message.dyn_ref()?;
     // At most 3 UTF-8 bytes per UTF-16 unit (a surrogate pair is 2 units for 4 bytes).

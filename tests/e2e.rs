@@ -121,6 +121,15 @@ async fn payload_fields_pass_through_untouched() {
         got,
         format!("{},\"from\":\"alice\"}}", &payload[..payload.len() - 1])
     );
+    // The sender's spacing stays; `from` goes in before the closing brace, and what follows
+    // the object (here a newline) does not reach the peer.
+    alice
+        .send_text("{ \"type\" : \"message\",\n  \"to\": \"bob\", \"data\": \"é 😀 }\" }\n")
+        .await;
+    assert_eq!(
+        bob.recv_text().await,
+        "{ \"type\" : \"message\",\n  \"to\": \"bob\", \"data\": \"é 😀 }\" ,\"from\":\"alice\"}"
+    );
 }
 
 /// `message` without `to` reaches every other peer; with `to`, only that peer.
@@ -299,7 +308,20 @@ async fn oversized_frame_closes_with_1009() {
     };
     alice.send_text(frame_of(65536)).await;
     assert_eq!(bob.recv().await["from"], "alice");
-    alice.send_text(frame_of(65537)).await;
+    // The limit counts UTF-8 bytes: 65536 of them, most in two-byte characters, pass whole;
+    // one more (a two-byte character in place of a one-byte one) closes with 1009.
+    let wide = |len: usize| {
+        let head = r#"{"type":"message","data":""#;
+        let narrow = len - head.len() - 2 - 2 * 32_000;
+        format!("{head}{}{}\"}}", "é".repeat(32_000), "x".repeat(narrow))
+    };
+    assert_eq!(wide(65536).len(), 65536);
+    alice.send_text(wide(65536)).await;
+    let data = wide(65536)[r#"{"type":"message","data":""#.len()..65536 - 2].to_owned();
+    assert_eq!(bob.recv().await["data"], json!(data));
+    let over = wide(65536).replacen('x', "é", 1);
+    assert_eq!(over.len(), 65537);
+    alice.send_text(over).await;
     assert_eq!(alice.recv_close().await, 1009);
     assert_eq!(
         bob.recv().await,

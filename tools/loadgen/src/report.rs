@@ -408,10 +408,11 @@ fn render(
 
     s += "What the measured build does on its hot paths (see `src/durable.rs`, `src/room.rs`): a relay runs \
           synchronously in the runtime's `webSocketMessage` call (no promise, boxed future or microtask per frame), \
-          copies the frame into wasm with one native `TextEncoder.encodeInto`, finds the sender's seat by socket \
-          identity (no attachment decoding), parses only the routing members and forwards the other members as the raw \
-          text they arrived as with `from` spliced in (no re-encoding of payloads), never touches storage, and answers \
-          exact pings in the runtime; a join checks everything in the Worker first, with the configuration parsed once \
+          copies the frame into a fixed scratch area of wasm memory with one call (a native `TextEncoder.encodeInto` \
+          into a view kept across frames), finds the sender's seat by socket identity (no attachment decoding), \
+          validates the frame and decodes only the routing members (`type`, `to`), and forwards the very string the \
+          runtime handed over with `from` spliced in before its closing brace (nothing copied back out of wasm, the \
+          suffix a JavaScript string kept per sender), never touches storage, and answers exact pings in the runtime; a join checks everything in the Worker first, with the configuration parsed once \
           per isolate, sweeps the room for silent peers in memory, and writes to storage only when it makes the room a \
           call (the second peer sets the sweep alarm, after the response, with `allowUnconfirmed`). The join figures \
           below open a room per join, so they never include that write. The module is built with `opt-level = \"z\"`, \
