@@ -16,7 +16,6 @@
 //! to tell, needs no alarm and no storage at all.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -80,7 +79,8 @@ pub struct RoomObject {
     /// storage.
     alarm_armed: Cell<bool>,
     /// The `from` suffixes of relayed frames as JavaScript strings (see [`RoomObject::suffix`]).
-    suffixes: RefCell<HashMap<String, worker::js_sys::JsString>>,
+    /// A list, not a map: a room has a handful of senders, and hashing code would grow the module.
+    suffixes: RefCell<Vec<(String, worker::js_sys::JsString)>>,
 }
 
 impl DurableObject for RoomObject {
@@ -567,14 +567,14 @@ impl RoomObject {
     /// memory per frame. A room has few senders; the cache starts over past 64 of them.
     fn suffix(&self, suffix: String) -> worker::js_sys::JsString {
         let mut cache = self.suffixes.borrow_mut();
-        if let Some(js) = cache.get(&suffix) {
+        if let Some((_, js)) = cache.iter().find(|(text, _)| *text == suffix) {
             return js.clone();
         }
         if cache.len() >= 64 {
             cache.clear();
         }
         let js = worker::js_sys::JsString::from(suffix.as_str());
-        cache.insert(suffix, js.clone());
+        cache.push((suffix, js.clone()));
         js
     }
 

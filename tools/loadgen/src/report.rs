@@ -521,7 +521,8 @@ fn changes(past: &[Summary]) -> String {
     }
     s += "\nThe changes between the first and the last row, each measured on its own against the floor with \
           `loadgen relay` / `loadgen join` while it was made, and found by a V8 CPU profile of the room's isolate \
-          under relay load (the inspector's `Profiler` domain on an unstripped build):\n\n\
+          under relay load (the inspector's `Profiler` domain on an unstripped build) and, for the last three, by \
+          `perf` on workerd, comparing where the edge and the floor spend the same CPU:\n\n\
           - the socket handlers are exported to JavaScript directly instead of through workers-rs's async \
           `DurableObject` trait, so a relay no longer pays a promise, a boxed future and a microtask turn \
           (`queueMicrotask` and `future_to_promise` showed in the profile);\n\
@@ -531,7 +532,14 @@ fn changes(past: &[Summary]) -> String {
           - a room of one sets no sweep alarm (the next join sweeps it in memory instead), so opening a room \
           writes nothing to storage (the alarm write was most of the join's gap to the floor);\n\
           - the wasm sheds `worker`'s `serde_wasm_bindgen` paths, which pays for the TURN and Analytics Engine \
-          support added in between.\n";
+          support added in between;\n\
+          - an offer's or answer's `sdp` is checked to be a string from its first byte instead of being decoded \
+          (a second pass over most of the frame, and a copy, only to be thrown away);\n\
+          - a relayed frame is the runtime's own string with `from` spliced in before its closing brace (one \
+          call: slice, join, send), where it was rebuilt in wasm and decoded back into a new JavaScript string \
+          per recipient (`TextDecoder` and its buffer handling showed in `perf`);\n\
+          - a frame is copied into a scratch area of wasm memory by one call, through a view kept across \
+          frames, where it took an allocation, a new view and five calls.\n";
     s
 }
 
