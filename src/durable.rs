@@ -286,34 +286,13 @@ extern "C" {
 
     /// Sends `text` with `from` spliced in (`Outbound::Forward`, `protocol::splice`), built
     /// from the JavaScript strings at hand: no copy of the frame out of wasm memory and no
-    /// UTF-8 decode of it per recipient (`make profile`: the decode's buffer handling showed).
+    /// UTF-8 decode of it per recipient (`perf` on workerd showed the decode's buffer handling).
     #[wasm_bindgen(catch, js_name = sendSpliced)]
     fn send_spliced(
         ws: &worker::web_sys::WebSocket,
         text: &worker::js_sys::JsString,
         suffix: &worker::js_sys::JsString,
     ) -> std::result::Result<(), wasm_bindgen::JsValue>;
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// `TextEncoder`, for [`incoming_text`].
-    type Utf8Encoder;
-    #[wasm_bindgen(constructor, js_class = "TextEncoder")]
-    fn new() -> Utf8Encoder;
-    #[wasm_bindgen(method, js_name = encodeInto)]
-    fn encode_into(
-        this: &Utf8Encoder,
-        text: &worker::js_sys::JsString,
-        into: &worker::js_sys::Uint8Array,
-    ) -> EncodeIntoResult;
-    type EncodeIntoResult;
-    #[wasm_bindgen(method, getter)]
-    fn written(this: &EncodeIntoResult) -> u32;
-}
-
-thread_local! {
-    static ENCODER: Utf8Encoder = Utf8Encoder::new();
 }
 
 thread_local! {
@@ -327,8 +306,8 @@ thread_local! {
 /// and runs one native `TextEncoder.encodeInto` into a view it keeps (wasm-bindgen's own
 /// conversion walks the string in JavaScript a character at a time while it is ASCII: the
 /// largest item of ours in `make profile`'s relay profile at 1.5 KB frames; then a view, an
-/// allocation and five calls per frame were). A larger one is copied whole by
-/// [`incoming_text`], for the room to refuse.
+/// allocation and five calls per frame were). A larger one, which the room only refuses
+/// (1009), is copied by wasm-bindgen's own conversion.
 fn with_frame<R>(
     message: &wasm_bindgen::JsValue,
     max_bytes: usize,
@@ -347,10 +326,7 @@ fn with_frame<R>(
         -1 => f(Frame::Binary(
             worker::js_sys::Uint8Array::new(message).length() as usize,
         )),
-        -2 => match incoming_text(message) {
-            Some(text) => f(Frame::Text(&text)),
-            None => f(Frame::Binary(0)),
-        },
+        -2 => f(Frame::Text(&message.as_string().unwrap_or_default())),
         written => {
             // SAFETY: the area is `len` bytes that live forever, encodeInto wrote `written <=
             // len` bytes of UTF-8 into it (lone surrogates become U+FFFD, as with wasm-bindgen's
@@ -363,28 +339,6 @@ fn with_frame<R>(
             };
             f(Frame::Text(text))
         }
-    }
-}
-
-/// A text frame's text (`None` for a binary frame), copied into a new allocation by one native
-/// `TextEncoder.encodeInto` call.
-fn incoming_text(message: &wasm_bindgen::JsValue) -> Option<String> {
-    let text: &worker::js_sys::JsString = message.dyn_ref()?;
-    // At most 3 UTF-8 bytes per UTF-16 unit (a surrogate pair is 2 units for 4 bytes).
-    let capacity = text.length() as usize * 3;
-    let mut bytes: Vec<u8> = Vec::with_capacity(capacity);
-    let written = ENCODER.with(|encoder| {
-        // SAFETY: the view covers `bytes`' allocation and is used before anything else can
-        // allocate in (and so grow or move) wasm memory; encodeInto writes at most its length.
-        let view =
-            unsafe { worker::js_sys::Uint8Array::view_mut_raw(bytes.as_mut_ptr(), capacity) };
-        encoder.encode_into(text, &view).written() as usize
-    });
-    // SAFETY: encodeInto wrote `written` initialized bytes of UTF-8 (lone surrogates become
-    // U+FFFD, as with wasm-bindgen's own conversion).
-    unsafe {
-        bytes.set_len(written);
-        Some(String::from_utf8_unchecked(bytes))
     }
 }
 

@@ -252,7 +252,7 @@ pub enum Forwarding {
 
 /// The suffix that stamps frames from `from`: `,"from":"<id>"}`. Peer ids are from the URL-safe
 /// alphabet, so nothing in them needs escaping.
-pub fn from_suffix(from: &PeerId) -> String {
+fn from_suffix(from: &PeerId) -> String {
     format!(r#","from":"{}"}}"#, from.as_str())
 }
 
