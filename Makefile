@@ -36,17 +36,25 @@ test-browser: build
 	@bash scripts/setup.sh --browser
 	node --test tests/browser/
 
-# A bounded run of the fuzz target fuzz/fuzz_targets/frame.rs (any bytes through the frame
-# parser and the room). cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
-FUZZ_SECONDS ?= 30
+# Bounded runs of the fuzz targets in fuzz/fuzz_targets/ (frame: any bytes through the frame
+# parser and the room; request: the path, query and subprotocol header of a join through the
+# routing, the join checks and the handoff; token: join tokens through auth::verify; restore:
+# attachments through Room::restore), FUZZ_SECONDS each, seeded from fuzz/seeds/<target>.
+# cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := frame request token restore
 fuzz:
 	@bash scripts/setup.sh --browser
 	@mkdir -p target
-	@echo "fuzz: $(FUZZ_SECONDS) s of fuzz/fuzz_targets/frame.rs (log: target/fuzz.log)"
-	@RUSTC_BOOTSTRAP=1 cargo fuzz run frame -- -max_total_time=$(FUZZ_SECONDS) > target/fuzz.log 2>&1 \
-	  || { tail -n 60 target/fuzz.log; echo "fuzz: FAILED (the crashing input is under fuzz/artifacts/frame/)"; exit 1; }
-	@grep -E "^Done" target/fuzz.log
-	@echo "fuzz: 1 passed, 0 failed"
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: $(FUZZ_SECONDS) s of fuzz/fuzz_targets/$$t.rs (log: target/fuzz-$$t.log)"; \
+	  mkdir -p fuzz/corpus/$$t; seeds=""; [ -d fuzz/seeds/$$t ] && seeds=fuzz/seeds/$$t; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t fuzz/corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECONDS) \
+	    > target/fuzz-$$t.log 2>&1 \
+	    || { tail -n 60 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (the crashing input is under fuzz/artifacts/$$t/)"; exit 1; }; \
+	  grep -E "^Done" target/fuzz-$$t.log; \
+	done
+	@echo "fuzz: $(words $(FUZZ_TARGETS)) passed, 0 failed"
 
 # Benchmarks: this worker (Miniflare and wrangler dev), the JavaScript runtime floor and the
 # PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart (~5 minutes here).

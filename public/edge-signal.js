@@ -325,13 +325,21 @@ export class Room extends EventTarget {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
-    if (this.options.token) url.searchParams.set("token", this.options.token);
-    if (this._resume && this.peerId) url.searchParams.set("resume", this._resume);
     return url.toString();
   }
 
+  // The join token and resume secret travel in the Sec-WebSocket-Protocol header, not the URL:
+  // URLs are what proxies and request logs record (docs/security.md). The server selects
+  // "edge-signal.v1".
+  _protocols() {
+    const protocols = ["edge-signal.v1"];
+    if (this.options.token) protocols.push(`edge-signal.token.${this.options.token}`);
+    if (this._resume && this.peerId) protocols.push(`edge-signal.resume.${this._resume}`);
+    return protocols;
+  }
+
   _connect() {
-    const ws = new WebSocket(this._url());
+    const ws = new WebSocket(this._url(), this._protocols());
     this.ws = ws;
     ws.onmessage = (e) => this._onFrame(e.data);
     ws.onclose = (e) => this._onSocketClose(ws, e.code, e.reason);

@@ -126,10 +126,16 @@ pub fn mint(secret: &[u8], claims: &Claims) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
     let signing_input = format!("{header}.{payload}");
+    let signature = sign(secret, &signing_input);
+    format!("{signing_input}.{signature}")
+}
+
+/// The signature part of a token whose first two parts are `signing_input`: base64url (no
+/// padding) of HMAC-SHA256 over them.
+pub fn sign(secret: &[u8], signing_input: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Configuration (contract section 7): `[vars]` in wrangler.toml, secrets for secrets.
+//! Configuration (`docs/protocol.md`, "Configuration"): `[vars]` in wrangler.toml, secrets for
+//! secrets.
 //!
 //! Only the adapter reads the environment; it hands [`Config::from_lookup`] a function from a
 //! name to its value. A value that does not parse is a [`ConfigError`] naming the variable, which
@@ -46,6 +47,15 @@ pub struct Config {
     /// `RATE_LIMIT_PER_SEC` (default 50): the refill rate. A call's steady state is a few
     /// messages a minute; 50/s still lets a chatty app through.
     pub rate_per_sec: u32,
+    /// `RATE_LIMIT_BYTES_BURST` (default 1 MiB): bytes a peer may have delivered at once, a
+    /// frame counting once per recipient. A newcomer's join burst in a full 16-peer mesh is
+    /// about 150 KB, and one 64 KB broadcast to 15 peers is 960 KB: both fit. At least
+    /// `MAX_MESSAGE_BYTES`, so every frame the size limit lets in can be sent to one peer.
+    pub rate_bytes_burst: u64,
+    /// `RATE_LIMIT_BYTES_PER_SEC` (default 256 KiB): the refill rate. Signaling is a few KB a
+    /// minute once a call is up; this holds one sender to a quarter MiB per second after its
+    /// burst, whatever the room's size.
+    pub rate_bytes_per_sec: u64,
     /// `IDLE_TIMEOUT_MS` (default 60000): a socket with no frame and no auto-answered ping for
     /// this long is closed with 4008. Clients ping every 20 to 30 s, so two missed pings.
     pub idle_timeout_ms: u64,
@@ -76,26 +86,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// The names of every setting, for the adapter to look up.
-pub const VARS: [&str; 16] = [
-    "ROOM_CAPACITY",
-    "MAX_ROOM_CAPACITY",
-    "MAX_MESSAGE_BYTES",
-    "ICE_SERVERS",
-    "ALLOWED_ORIGINS",
-    "AUTH_SECRET",
-    "RATE_LIMIT_BURST",
-    "RATE_LIMIT_PER_SEC",
-    "IDLE_TIMEOUT_MS",
-    "TURN_SECRET",
-    "TURN_URLS",
-    "TURN_TTL_S",
-    "TURN_KEY_ID",
-    "TURN_KEY_API_TOKEN",
-    "TURN_API_URL",
-    "TURN_API_TIMEOUT_MS",
-];
 
 impl Config {
     /// Parses every setting; `get` returns a variable's value, or `None` when it is unset.
@@ -144,6 +134,17 @@ impl Config {
         };
         let rate_burst = int("RATE_LIMIT_BURST", 500, 1, 1_000_000)? as u32;
         let rate_per_sec = int("RATE_LIMIT_PER_SEC", 50, 1, 1_000_000)? as u32;
+        let rate_bytes_burst = int(
+            "RATE_LIMIT_BYTES_BURST",
+            1 << 20,
+            max_message_bytes as u64,
+            1 << 30,
+        )
+        .map_err(|e| ConfigError {
+            message: format!("{} (MAX_MESSAGE_BYTES is {max_message_bytes})", e.message),
+            ..e
+        })?;
+        let rate_bytes_per_sec = int("RATE_LIMIT_BYTES_PER_SEC", 256 << 10, 1, 1 << 30)?;
         // At least a second: the sweep runs every half timeout, and a shorter one would drop
         // peers between two pings of any client.
         let idle_timeout_ms = int("IDLE_TIMEOUT_MS", 60_000, 1_000, 86_400_000)?;
@@ -161,6 +162,8 @@ impl Config {
             auth_secret,
             rate_burst,
             rate_per_sec,
+            rate_bytes_burst,
+            rate_bytes_per_sec,
             idle_timeout_ms,
             turn,
         })
@@ -173,6 +176,8 @@ impl Config {
             max_message_bytes: self.max_message_bytes,
             rate_burst: self.rate_burst,
             rate_per_sec: self.rate_per_sec,
+            rate_bytes_burst: self.rate_bytes_burst,
+            rate_bytes_per_sec: self.rate_bytes_per_sec,
             idle_timeout_ms: self.idle_timeout_ms,
         }
     }
@@ -381,6 +386,7 @@ mod tests {
             (c.rate_burst, c.rate_per_sec, c.idle_timeout_ms),
             (500, 50, 60_000)
         );
+        assert_eq!((c.rate_bytes_burst, c.rate_bytes_per_sec), (1 << 20, 256 << 10));
     }
 
     #[test]
@@ -400,6 +406,8 @@ mod tests {
             ("AUTH_SECRET", "s3cret"),
             ("RATE_LIMIT_BURST", "20"),
             ("RATE_LIMIT_PER_SEC", "5"),
+            ("RATE_LIMIT_BYTES_BURST", "20000"),
+            ("RATE_LIMIT_BYTES_PER_SEC", "3000"),
             ("IDLE_TIMEOUT_MS", "2000"),
         ])
         .unwrap();
@@ -422,6 +430,8 @@ mod tests {
                 max_message_bytes: 10000,
                 rate_burst: 20,
                 rate_per_sec: 5,
+                rate_bytes_burst: 20000,
+                rate_bytes_per_sec: 3000,
                 idle_timeout_ms: 2000
             }
         );
@@ -449,6 +459,9 @@ mod tests {
             ("AUTH_SECRET", ""),
             ("RATE_LIMIT_BURST", "0"),
             ("RATE_LIMIT_PER_SEC", "fast"),
+            // Below MAX_MESSAGE_BYTES (65536): a frame of the largest size could never be sent.
+            ("RATE_LIMIT_BYTES_BURST", "65535"),
+            ("RATE_LIMIT_BYTES_PER_SEC", "0"),
             ("IDLE_TIMEOUT_MS", "999"),
             ("TURN_TTL_S", "59"),
             ("TURN_TTL_S", "172801"),

@@ -1,5 +1,8 @@
-//! Client faults, and how each maps onto the wire: an `error` frame's `code`, and for those that
-//! end the socket, a close code. Server faults (`worker::Error`) stay in the adapter.
+//! Client faults, and how each maps onto the wire: an `error` frame's `code`, for those that end
+//! the socket a close code, and every close code's reason; and the HTTP errors the Worker and
+//! the objects answer with. Server faults (`worker::Error`) stay in the runtime adapter.
+
+use serde::Serialize;
 
 use crate::protocol::{ErrorCode, ServerMessage};
 
@@ -18,7 +21,7 @@ pub enum RoomError {
     /// `AUTH_SECRET` is set and the token is missing, malformed, expired, not yet valid, forged,
     /// or for another room or peer. The message says which, never the token.
     Unauthorized(String),
-    /// The sender is over its message budget; the message was dropped.
+    /// The sender is over its message or byte budget; the message was dropped.
     RateLimited,
 }
 
@@ -51,7 +54,9 @@ impl RoomError {
             RoomError::RoomFull { capacity } => format!("the room is full ({capacity} peers)"),
             RoomError::PeerIdTaken(p) => format!("peer id {p:?} is taken in this room"),
             RoomError::Unauthorized(why) => format!("unauthorized: {why}"),
-            RoomError::RateLimited => "over the message budget; the message was dropped".into(),
+            RoomError::RateLimited => {
+                "over the message or byte budget; the message was dropped".into()
+            }
         }
     }
 
@@ -68,7 +73,8 @@ impl RoomError {
     }
 }
 
-/// WebSocket close codes the server uses (contract sections 2, 4 and 6).
+/// WebSocket close codes the server uses (`docs/protocol.md`, "Errors and close codes"), and
+/// the reason sent with each.
 pub mod close {
     /// After `leave`.
     pub const NORMAL: u16 = 1000;
@@ -79,9 +85,74 @@ pub mod close {
     pub const ROOM_FULL: u16 = 4001;
     pub const PEER_ID_TAKEN: u16 = 4002;
     pub const UNAUTHORIZED: u16 = 4003;
+    /// A sender far over its message or byte budget.
     pub const RATE_LIMITED: u16 = 4006;
     pub const TIMEOUT: u16 = 4008;
     pub const RESUMED_ELSEWHERE: u16 = 4009;
+
+    /// The reason sent with `code` in the close frame (short: a close frame's reason is at most
+    /// 123 bytes).
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            NORMAL => "leave",
+            UNSUPPORTED_DATA => "binary frames are not supported",
+            MESSAGE_TOO_BIG => "message too big",
+            ROOM_FULL => "room_full",
+            PEER_ID_TAKEN => "peer_id_taken",
+            UNAUTHORIZED => "unauthorized",
+            RATE_LIMITED => "far over the message or byte budget",
+            TIMEOUT => "idle timeout",
+            RESUMED_ELSEWHERE => "resumed on another socket",
+            _ => "",
+        }
+    }
+}
+
+/// The body of every HTTP error: `{"error":"bad_request","message":"..."}`, with its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpError {
+    #[serde(skip)]
+    pub status: u16,
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl HttpError {
+    fn new(status: u16, error: &'static str, message: impl Into<String>) -> HttpError {
+        HttpError {
+            status,
+            error,
+            message: message.into(),
+        }
+    }
+    /// 400: a room name, peer id, capacity or secret that breaks the rules.
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError::new(400, "bad_request", message)
+    }
+    /// 403: an origin not in `ALLOWED_ORIGINS`.
+    pub fn forbidden_origin() -> HttpError {
+        HttpError::new(403, "forbidden", "this origin may not open sockets here")
+    }
+    pub fn not_found() -> HttpError {
+        HttpError::new(404, "not_found", "no such route")
+    }
+    /// 429: this client address is over the join (or look-up) rate (`JOIN_LIMITER`).
+    pub fn too_many_requests() -> HttpError {
+        HttpError::new(
+            429,
+            "rate_limited",
+            "too many joins from this address; try again in a few seconds",
+        )
+    }
+    /// 500: a setting that does not parse (the message names it).
+    pub fn config(message: impl Into<String>) -> HttpError {
+        HttpError::new(500, "server_misconfigured", message)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> String {
+        serde_json::to_string(self).expect("an HTTP error serializes")
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +180,37 @@ mod tests {
         assert_eq!(v["code"], "unknown_peer");
         assert_eq!(v["peer"], "zed");
         assert!(v["message"].as_str().unwrap().contains("zed"));
+    }
+
+    #[test]
+    fn every_close_code_has_a_reason_short_enough_for_a_close_frame() {
+        use close::*;
+        for code in [
+            NORMAL,
+            UNSUPPORTED_DATA,
+            MESSAGE_TOO_BIG,
+            ROOM_FULL,
+            PEER_ID_TAKEN,
+            UNAUTHORIZED,
+            RATE_LIMITED,
+            TIMEOUT,
+            RESUMED_ELSEWHERE,
+        ] {
+            let why = reason(code);
+            assert!(!why.is_empty() && why.len() <= 123, "{code}: {why:?}");
+        }
+        // A refusal's reason is its error code, so a client that only sees the close knows why.
+        let full = RoomError::RoomFull { capacity: 2 };
+        assert_eq!(reason(full.close_code().unwrap()), full.code().as_str());
+    }
+
+    #[test]
+    fn http_errors_serialize_without_their_status() {
+        let e = HttpError::too_many_requests();
+        assert_eq!(e.status, 429);
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v["error"], "rate_limited");
+        assert!(v.get("status").is_none());
     }
 
     #[test]

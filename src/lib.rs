@@ -6,36 +6,47 @@
 //! `docs/protocol.md`.
 //!
 //! # Layout
-//! - [`protocol`]: the wire types (ids, client frames parsed only for routing, server messages).
-//! - [`room`]: the room state machine: joins, relays, departures. No I/O, no clock, no `worker`.
-//! - [`request`]: routes and the checked query of a join (contract section 1).
+//! The core, plain Rust with no `worker` types, built and unit-tested natively
+//! (`cargo test --lib`):
+//! - [`protocol`]: the v1 codec: ids, client frames parsed only for routing, server messages.
+//! - [`room`]: the room state machine: joins, relays, departures, budgets, when to sweep. No
+//!   I/O, no clock, no `worker`.
+//! - [`request`]: routes, the checked join (query and `Sec-WebSocket-Protocol`), and the
+//!   handoff from the Worker to a room's object, built and read in one place.
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
+//! - [`error`]: client faults, their error and close codes, every close reason, HTTP errors.
 //! - [`auth`]: signed joins (HS256 JWTs).
 //! - [`turn`]: TURN credentials for `welcome` (coturn REST scheme, Cloudflare Realtime TURN).
-//! - [`analytics`]: Workers Analytics Engine data points (optional `ANALYTICS` binding).
+//! - [`observe`]: one event type for log lines and Analytics Engine data points.
 //! - [`assets`]: the pages, their scripts and the client library, embedded at compile time.
-//! - [`error`]: client faults and their wire codes.
-//! - `worker_entry` and `durable` (wasm32 only): the Worker's fetch handler and the `RoomObject`
-//!   Durable Object, thin adapters that translate between the runtime and the modules above.
 //!
-//! Everything but the two adapters builds and is unit-tested natively (`cargo test --lib`).
+//! The runtime adapter, `runtime/` (wasm32 only, gated once here), translates between the
+//! Workers runtime and the core, one file per concern: `entry` (the Worker's fetch handler),
+//! `room_object` (the `RoomObject` Durable Object: socket handlers and the join), `glue` (every
+//! `unsafe` and inline-JS binding), `attachment` (what a socket carries across hibernation, and
+//! the restore), `alarm` (the sweep alarm's storage calls), `turn_client` (Cloudflare's TURN
+//! API), and `mod.rs` (what both adapters share: bindings, config, responses, clock). A second
+//! wire protocol is a second codec beside [`protocol`] driving the same [`room::Room`] through
+//! `room_object`; a second Durable Object class is a new file in `runtime/` that uses `glue`,
+//! `attachment` and `alarm` as `room_object` does.
 //!
 //! # Required bindings (wrangler.toml)
 //! - `ROOMS`: Durable Object namespace of class `RoomObject` (SQLite-backed, which the free plan
-//!   requires; the room stores nothing, so it costs no storage).
+//!   requires; the room stores nothing but its sweep alarm).
+//! - `JOIN_LIMITER` (optional): a Rate Limiting binding for joins and look-ups per client
+//!   address.
+//! - `ANALYTICS` (optional): a Workers Analytics Engine dataset.
 //! - `[vars]`: see [`config`].
 
-pub mod analytics;
 pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod observe;
 pub mod protocol;
 pub mod request;
 pub mod room;
 pub mod turn;
 
 #[cfg(target_arch = "wasm32")]
-mod durable;
-#[cfg(target_arch = "wasm32")]
-mod worker_entry;
+mod runtime;

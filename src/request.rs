@@ -1,12 +1,23 @@
-//! HTTP requests, as far as the Worker decides on them: which route a path is, and the checked
-//! query of a join. Plain Rust, so every rule of contract section 1 is tested natively; the
-//! Worker (`lib.rs`) only turns these answers into responses.
+//! HTTP requests, as far as the Worker decides on them: which route a path is, the checked
+//! join (query and `Sec-WebSocket-Protocol`), and the handoff of a checked join or look-up to the
+//! room's object, built by one function and read by one. Plain Rust, so every rule of
+//! `docs/protocol.md` "Endpoints" is tested natively; the runtime only turns these answers into
+//! responses.
 
 use serde::Serialize;
 
 use crate::assets::{self, Asset};
 use crate::config::Config;
 use crate::protocol::{PeerId, RoomId};
+
+/// The WebSocket subprotocol of protocol v1. A client that sends its secrets in the
+/// `Sec-WebSocket-Protocol` header offers this too, and the server selects it (a browser fails
+/// an upgrade whose answer selects none of the protocols it offered).
+pub const SUBPROTOCOL: &str = "edge-signal.v1";
+/// `Sec-WebSocket-Protocol` entry carrying a join token: `edge-signal.token.<jwt>`.
+pub const TOKEN_PROTOCOL_PREFIX: &str = "edge-signal.token.";
+/// `Sec-WebSocket-Protocol` entry carrying a resume secret: `edge-signal.resume.<secret>`.
+pub const RESUME_PROTOCOL_PREFIX: &str = "edge-signal.resume.";
 
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,19 +72,41 @@ pub struct JoinParams {
     pub token: Option<String>,
     /// The resume secret of a seat this socket wants to take over (with `peer`).
     pub resume: Option<String>,
+    /// Whether the client offered [`SUBPROTOCOL`], which the answer must then select.
+    pub subprotocol: bool,
 }
 
 impl JoinParams {
-    /// Reads the decoded query pairs. Unknown parameters are ignored (a client may add its own,
-    /// e.g. a cache buster); a known one given twice is an error, as is a bad id or a capacity
-    /// outside `2..=MAX_ROOM_CAPACITY`. The error is the message of the HTTP 400.
+    /// Reads the decoded query pairs and the `Sec-WebSocket-Protocol` header, if any. Unknown
+    /// parameters are ignored (a client may add its own, e.g. a cache buster); a known one given
+    /// twice (in the query, the header, or both) is an error, as is a bad id, a capacity outside
+    /// `2..=MAX_ROOM_CAPACITY`, or a header that does not offer [`SUBPROTOCOL`]. The error is
+    /// the message of the HTTP 400.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        protocols: Option<&'a str>,
         config: &Config,
     ) -> Result<JoinParams, String> {
         let mut params = JoinParams::default();
         let mut seen = [false; 4];
-        for (key, value) in pairs {
+        let mut from_header = Vec::new();
+        if let Some(header) = protocols {
+            for offered in header.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                if offered == SUBPROTOCOL {
+                    params.subprotocol = true;
+                } else if let Some(token) = offered.strip_prefix(TOKEN_PROTOCOL_PREFIX) {
+                    from_header.push(("token", token));
+                } else if let Some(resume) = offered.strip_prefix(RESUME_PROTOCOL_PREFIX) {
+                    from_header.push(("resume", resume));
+                }
+            }
+            if !params.subprotocol {
+                return Err(format!(
+                    "Sec-WebSocket-Protocol must offer {SUBPROTOCOL} (the only protocol served here)"
+                ));
+            }
+        }
+        for (key, value) in pairs.into_iter().chain(from_header) {
             let slot = match key {
                 "peer" => 0,
                 "capacity" => 1,
@@ -147,61 +180,6 @@ pub fn origin_allowed(origin: Option<&str>, own_origin: &str, allowed: &[String]
     }
 }
 
-/// The body of every HTTP error: `{"error":"bad_request","message":"..."}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HttpError {
-    pub error: &'static str,
-    pub message: String,
-}
-
-impl HttpError {
-    pub fn bad_request(message: impl Into<String>) -> (u16, HttpError) {
-        (
-            400,
-            HttpError {
-                error: "bad_request",
-                message: message.into(),
-            },
-        )
-    }
-    pub fn forbidden_origin() -> (u16, HttpError) {
-        (
-            403,
-            HttpError {
-                error: "forbidden",
-                message: "this origin may not open sockets here".into(),
-            },
-        )
-    }
-    pub fn not_found() -> (u16, HttpError) {
-        (
-            404,
-            HttpError {
-                error: "not_found",
-                message: "no such route".into(),
-            },
-        )
-    }
-    pub fn config(message: impl Into<String>) -> (u16, HttpError) {
-        (
-            500,
-            HttpError {
-                error: "server_misconfigured",
-                message: message.into(),
-            },
-        )
-    }
-    pub fn internal() -> (u16, HttpError) {
-        (
-            500,
-            HttpError {
-                error: "internal_error",
-                message: "the server failed; see its log".into(),
-            },
-        )
-    }
-}
-
 /// The body of `GET /api/rooms/{room}`: a count, never the ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomInfo {
@@ -212,6 +190,107 @@ pub struct RoomInfo {
     /// the `BENCH_COUNTERS` var set, for `make bench` (exact pings must never count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames_handled: Option<u64>,
+    /// The size of the isolate's wasm linear memory, which only grows: with `BENCH_COUNTERS`,
+    /// for the test that oversized frames never enter it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm_memory_bytes: Option<u64>,
+}
+
+/// What the Worker hands a room's object: a checked join, or a look-up of its count. The
+/// object never reads the client's URL or secrets headers: a join reaches it only through here,
+/// with the id the token fixed and without the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handoff {
+    Join {
+        room: RoomId,
+        peer: Option<PeerId>,
+        capacity: Option<u32>,
+        resume: Option<String>,
+        subprotocol: bool,
+    },
+    Info {
+        room: RoomId,
+    },
+}
+
+/// The header that carries a join's handoff to the object. A header, not the URL: request URLs
+/// are what log lines and dashboards show first, and the handoff holds the resume secret.
+pub const HANDOFF_HEADER: &str = "X-Edge-Signal-Join";
+
+impl Handoff {
+    /// The join the Worker checked.
+    pub fn join(room: &RoomId, params: &JoinParams) -> Handoff {
+        Handoff::Join {
+            room: room.clone(),
+            peer: params.peer.clone(),
+            capacity: params.capacity,
+            resume: params.resume.clone(),
+            subprotocol: params.subprotocol,
+        }
+    }
+
+    /// The internal URL and the [`HANDOFF_HEADER`] value (for a join) of the object request.
+    pub fn to_request(&self) -> (String, Option<String>) {
+        match self {
+            Handoff::Info { room } => (format!("https://room.internal/info/{room}"), None),
+            Handoff::Join {
+                room,
+                peer,
+                capacity,
+                resume,
+                subprotocol,
+            } => {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                if let Some(peer) = peer {
+                    query.append_pair("peer", peer.as_str());
+                }
+                if let Some(capacity) = capacity {
+                    query.append_pair("capacity", &capacity.to_string());
+                }
+                if let Some(resume) = resume {
+                    query.append_pair("resume", resume);
+                }
+                if *subprotocol {
+                    query.append_pair("subprotocol", "1");
+                }
+                (
+                    format!("https://room.internal/join/{room}"),
+                    Some(query.finish()),
+                )
+            }
+        }
+    }
+
+    /// Reads what [`Handoff::to_request`] built: the request's path and its handoff header. The
+    /// values were checked by the Worker; they are checked again, as the object must never act on
+    /// a request it cannot read.
+    pub fn parse(path: &str, header: Option<&str>) -> Result<Handoff, String> {
+        let room = |name: &str| RoomId::parse(name);
+        if let Some(name) = path.strip_prefix("/info/") {
+            return Ok(Handoff::Info { room: room(name)? });
+        }
+        let name = path
+            .strip_prefix("/join/")
+            .ok_or_else(|| format!("not a handoff path: {path:?}"))?;
+        let header = header.ok_or("a join handoff without its header")?;
+        let (mut peer, mut capacity, mut resume, mut subprotocol) = (None, None, None, false);
+        for (key, value) in form_urlencoded::parse(header.as_bytes()) {
+            match &*key {
+                "peer" => peer = Some(PeerId::parse(&value)?),
+                "capacity" => capacity = Some(value.parse().map_err(|_| "bad capacity")?),
+                "resume" => resume = Some(value.into_owned()),
+                "subprotocol" => subprotocol = value == "1",
+                other => return Err(format!("unknown handoff field {other:?}")),
+            }
+        }
+        Ok(Handoff::Join {
+            room: room(name)?,
+            peer,
+            capacity,
+            resume,
+            subprotocol,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -219,7 +298,68 @@ mod tests {
     use super::*;
 
     fn params(query: &[(&'static str, &'static str)]) -> Result<JoinParams, String> {
-        JoinParams::parse(query.iter().copied(), &Config::default())
+        JoinParams::parse(query.iter().copied(), None, &Config::default())
+    }
+
+    fn with_protocols(
+        query: &[(&'static str, &'static str)],
+        header: &'static str,
+    ) -> Result<JoinParams, String> {
+        JoinParams::parse(query.iter().copied(), Some(header), &Config::default())
+    }
+
+    #[test]
+    fn secrets_can_travel_in_the_subprotocol_header() {
+        let p = with_protocols(
+            &[("peer", "a")],
+            "edge-signal.v1, edge-signal.token.aaa.bbb.ccc, edge-signal.resume.s3cret",
+        )
+        .unwrap();
+        assert!(p.subprotocol);
+        assert_eq!(p.token.as_deref(), Some("aaa.bbb.ccc"));
+        assert_eq!(p.resume.as_deref(), Some("s3cret"));
+        assert!(!params(&[]).unwrap().subprotocol);
+        // Offering protocols without ours: the answer could select none, so refuse clearly.
+        let err = with_protocols(&[], "chat, edge-signal.token.x").unwrap_err();
+        assert!(err.contains("edge-signal.v1"), "{err}");
+        // The same secret in the query and the header is ambiguous.
+        let err = with_protocols(&[("token", "t")], "edge-signal.v1,edge-signal.token.t").unwrap_err();
+        assert!(err.contains("more than once"), "{err}");
+        // The header's resume needs the peer it resumes, like the query's.
+        assert!(with_protocols(&[], "edge-signal.v1,edge-signal.resume.s").is_err());
+    }
+
+    #[test]
+    fn handoffs_round_trip_and_carry_no_secret_in_the_url() {
+        let room = RoomId::parse("r1").unwrap();
+        let join = Handoff::Join {
+            room: room.clone(),
+            peer: Some(PeerId::parse("alice").unwrap()),
+            capacity: Some(5),
+            resume: Some("s&e=c r+t".into()),
+            subprotocol: true,
+        };
+        let (url, header) = join.to_request();
+        assert!(!url.contains("s&e"), "{url}");
+        let path = |url: &str| url["https://room.internal".len()..].to_owned();
+        assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(join));
+        let bare = Handoff::join(&room, &JoinParams::default());
+        let (url, header) = bare.to_request();
+        assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(bare));
+        let info = Handoff::Info { room };
+        let (url, header) = info.to_request();
+        assert_eq!(header, None);
+        assert_eq!(Handoff::parse(&path(&url), None), Ok(info));
+        for (path, header) in [
+            ("/rooms/r1", None),
+            ("/join/r1", None),
+            ("/join/a.b", Some("")),
+            ("/join/r1", Some("peer=a%20b")),
+            ("/join/r1", Some("capacity=x")),
+            ("/join/r1", Some("token=t")),
+        ] {
+            assert!(Handoff::parse(path, header).is_err(), "{path} {header:?}");
+        }
     }
 
     #[test]

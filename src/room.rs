@@ -1,16 +1,23 @@
 //! The room: who is in it, its capacity, and what each event sends to whom.
 //!
 //! A sans-I/O state machine in the manner of rustls: no I/O, no clock, no randomness, no `worker`
-//! types. The caller (the Durable Object adapter in `durable.rs`, or a test) feeds it events —
-//! a join, a frame, a socket gone, a sweep for silent peers — with the time and any random
-//! values as arguments, and carries out the [`Outbound`] actions it returns, in order.
+//! types. The caller (the Durable Object adapter in `runtime/room_object.rs`, or a test) feeds it
+//! events — a join, a frame, a socket gone, a sweep for silent peers — with the time and any
+//! random values as arguments, and carries out the [`Outbound`] actions it returns, in order.
 //!
 //! ```text
-//!   join(request, conn, now) ──┐                 ┌──> Send { to, frame }
-//!   frame(peer, seq, f, now) ──┤                 ├──> Close { to, code, reason }
-//!   depart(peer, seq) ─────────┼──> Room<C> ─────┼──> Touch { to, seen_ms }  (record last-seen)
-//!   sweep(now, pinged) ────────┘                 └──> Event(RoomEvent)       (log line)
+//!   admit(request, conn, now, pinged) ──┐            ┌──> Send / Forward { to, .. }
+//!   frame(peer, seq, f, now) ───────────┤            ├──> Close { to, code }
+//!   depart(peer, seq) ──────────────────┼─> Room<C> ─┼──> Touch { to, seen_ms }  (record last-seen)
+//!   alarm_fired(now, pinged) ───────────┘            ├──> ArmSweep { at } / DisarmSweep
+//!                                                    └──> Event(RoomEvent)       (observability)
 //! ```
+//!
+//! The room also decides when its sweep alarm must exist: while it is a call (two or more peers),
+//! so a peer that goes silent is dropped and the others are told; never once it is empty. A room
+//! of one needs none: [`Room::admit`] sweeps before every join. After a restore the room does not
+//! know whether an alarm is set ([`SweepAlarm::Unknown`]); the adapter asks the runtime and says
+//! so with [`Room::alarm_known`].
 //!
 //! `C` is the caller's handle for a connection (a `worker::WebSocket` in the adapter, a plain
 //! value in tests); the room stores it beside each peer, so the peer-id-to-socket index the relay
@@ -37,23 +44,66 @@ pub struct Limits {
     pub rate_burst: u32,
     /// Messages per second the bucket refills with.
     pub rate_per_sec: u32,
+    /// Bytes a peer may have delivered at once (a frame counts once per recipient).
+    pub rate_bytes_burst: u64,
+    /// Bytes per second the byte bucket refills with.
+    pub rate_bytes_per_sec: u64,
     /// A peer with no frame and no auto-answered ping for this long is dropped (4008).
     pub idle_timeout_ms: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        crate::config::Config::default().limits()
+impl Limits {
+    /// How often a call's sweep alarm fires: every half idle timeout, so a silent peer is dropped
+    /// between 1 and 1.5 timeouts after its last sign of life.
+    pub fn sweep_interval_ms(&self) -> u64 {
+        self.idle_timeout_ms / 2
     }
 }
 
-/// A token bucket per connection, plus a second, leaking counter of refused messages: a sender
-/// that keeps going until it has been refused a whole burst's worth (net of the refill) is
-/// closed with 4006. A short overshoot only costs a few `rate_limited` errors.
+/// One token bucket, plus a second, leaking counter of what it refused: a sender that keeps
+/// going until it has been refused a whole burst's worth (net of the refill) is exhausted.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Budget {
+struct Bucket {
     tokens: f64,
     refused: f64,
+}
+
+impl Bucket {
+    fn full(burst: f64) -> Self {
+        Bucket {
+            tokens: burst,
+            refused: 0.0,
+        }
+    }
+
+    fn refill(&mut self, amount: f64, burst: f64) {
+        self.tokens = (self.tokens + amount).min(burst);
+        self.refused = (self.refused - amount).max(0.0);
+    }
+
+    fn spend(&mut self, cost: f64, burst: f64) -> Spend {
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            Spend::Allowed
+        } else {
+            self.refused += cost;
+            if self.refused >= burst {
+                Spend::Exhausted
+            } else {
+                Spend::Refused
+            }
+        }
+    }
+}
+
+/// A sender's two budgets: messages (every frame costs one) and bytes (a relayed frame costs its
+/// length once per recipient, so a broadcast to 15 peers costs 15 times a direct message). Over
+/// either: `rate_limited` and the message is dropped; far over either: closed with 4006. A short
+/// overshoot only costs a few `rate_limited` errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    messages: Bucket,
+    bytes: Bucket,
     last_ms: u64,
 }
 
@@ -69,30 +119,35 @@ pub enum Spend {
 impl Budget {
     pub fn full(limits: &Limits, now_ms: u64) -> Self {
         Budget {
-            tokens: limits.rate_burst as f64,
-            refused: 0.0,
+            messages: Bucket::full(limits.rate_burst as f64),
+            bytes: Bucket::full(limits.rate_bytes_burst as f64),
             last_ms: now_ms,
         }
     }
 
-    pub fn spend(&mut self, limits: &Limits, now_ms: u64) -> Spend {
+    /// Refills both buckets for the time since the last call.
+    fn refill(&mut self, limits: &Limits, now_ms: u64) {
         let elapsed_s = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
         self.last_ms = self.last_ms.max(now_ms);
-        let refill = elapsed_s * limits.rate_per_sec as f64;
-        let burst = limits.rate_burst as f64;
-        self.tokens = (self.tokens + refill).min(burst);
-        self.refused = (self.refused - refill).max(0.0);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Spend::Allowed
-        } else {
-            self.refused += 1.0;
-            if self.refused >= burst {
-                Spend::Exhausted
-            } else {
-                Spend::Refused
-            }
-        }
+        self.messages.refill(
+            elapsed_s * limits.rate_per_sec as f64,
+            limits.rate_burst as f64,
+        );
+        self.bytes.refill(
+            elapsed_s * limits.rate_bytes_per_sec as f64,
+            limits.rate_bytes_burst as f64,
+        );
+    }
+
+    /// One message arrives at `now_ms`.
+    pub fn spend_message(&mut self, limits: &Limits, now_ms: u64) -> Spend {
+        self.refill(limits, now_ms);
+        self.messages.spend(1.0, limits.rate_burst as f64)
+    }
+
+    /// `bytes` are about to be delivered (after [`Budget::spend_message`] at the same time).
+    pub fn spend_bytes(&mut self, limits: &Limits, bytes: u64) -> Spend {
+        self.bytes.spend(bytes as f64, limits.rate_bytes_burst as f64)
     }
 }
 
@@ -100,9 +155,12 @@ impl Budget {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Seat<C> {
     pub peer: PeerId,
-    /// Join order within the room's life; also tells this socket from an older one with the
-    /// same id.
+    /// This socket's number within the room's life: tells it from an older socket with the
+    /// same id (a resume gives the seat a new one).
     pub seq: u64,
+    /// The seat's place in the join order: the `seq` of the join that opened it, kept by a
+    /// resume, so a room rebuilt after eviction lists its peers in the order they joined.
+    pub order: u64,
     pub conn: C,
     /// The secret that lets a new socket take this seat over (`?resume=`).
     pub resume: String,
@@ -133,47 +191,6 @@ pub enum EventKind {
     Depart,
 }
 
-impl RoomEvent {
-    /// The structured log line for this event in `room`.
-    pub fn log_line(&self, room: &str) -> String {
-        log_line(
-            self.kind.as_str(),
-            room,
-            Some(self.peer.as_str()),
-            self.reason,
-            self.close_code,
-            None,
-        )
-    }
-}
-
-/// One structured JSON log line: the event, the room, the peer, why, and the close code or HTTP
-/// status. Never SDP, candidates, tokens or resume secrets: none of them is a parameter.
-pub fn log_line(
-    event: &str,
-    room: &str,
-    peer: Option<&str>,
-    reason: Option<&str>,
-    close_code: Option<u16>,
-    status: Option<u16>,
-) -> String {
-    let mut line = serde_json::json!({ "event": event, "room": room });
-    let fields = line.as_object_mut().expect("an object");
-    if let Some(peer) = peer {
-        fields.insert("peer".into(), peer.into());
-    }
-    if let Some(reason) = reason {
-        fields.insert("reason".into(), reason.into());
-    }
-    if let Some(code) = close_code {
-        fields.insert("close_code".into(), code.into());
-    }
-    if let Some(status) = status {
-        fields.insert("status".into(), status.into());
-    }
-    line.to_string()
-}
-
 impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -194,14 +211,31 @@ pub enum Outbound<C> {
     /// to (not including) its last `}`, then `suffix` (see [`crate::protocol::splice`] and
     /// [`Outbound::render`]). Only [`Room::frame`] and [`Room::frame_from`] return it.
     Forward { to: C, suffix: String },
-    /// Close the socket with this code. The peer is already out of the room.
-    Close { to: C, code: u16, reason: String },
+    /// Close the socket with this code (its reason is [`close::reason`]). The peer is already
+    /// out of the room.
+    Close { to: C, code: u16 },
     /// Record `seen_ms` on the socket, so that a room rebuilt after eviction still knows how
     /// long each peer has been silent. Asked for at most once per quarter of the idle timeout
     /// per peer, so it costs the relay path next to nothing.
     Touch { to: C, seen_ms: u64 },
-    /// Write a log line.
+    /// Make sure a sweep alarm fires at `at` (ms): the room just became a call, or its alarm
+    /// fired while it still is one. Replaces any alarm set before.
+    ArmSweep { at: u64 },
+    /// Delete the sweep alarm: the room is empty, and no alarm may outlive it.
+    DisarmSweep,
+    /// Observability: a log line and a data point (`crate::observe`).
     Event(RoomEvent),
+}
+
+/// What the room knows of its sweep alarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepAlarm {
+    /// None is set.
+    Off,
+    /// One is set for this time (ms).
+    At(u64),
+    /// The room was restored from its sockets and has not been told (see [`Room::alarm_known`]).
+    Unknown,
 }
 
 impl<C> Outbound<C> {
@@ -222,6 +256,9 @@ impl<C> Outbound<C> {
 #[derive(Clone, Copy, Debug)]
 pub enum Frame<'a> {
     Text(&'a str),
+    /// A text frame the caller found to be over `max_message_bytes` from its length alone, so its
+    /// text never had to be copied anywhere: closed with 1009 like an oversized `Text`.
+    TooBig,
     /// A binary frame of this many bytes: not part of the protocol.
     Binary(usize),
 }
@@ -248,6 +285,8 @@ pub struct JoinRequest<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Joined {
     pub seq: u64,
+    /// The seat's place in the join order ([`Seat::order`]).
+    pub order: u64,
     pub capacity: u32,
     /// True when this join took over a live seat (the old socket is closed with 4009).
     pub resumed: bool,
@@ -270,6 +309,7 @@ pub struct Room<C> {
     /// In join order.
     seats: Vec<Seat<C>>,
     next_seq: u64,
+    alarm: SweepAlarm,
 }
 
 impl<C: Clone> Room<C> {
@@ -281,6 +321,7 @@ impl<C: Clone> Room<C> {
             capacity,
             seats: Vec::new(),
             next_seq: 0,
+            alarm: SweepAlarm::Off,
         }
     }
 
@@ -296,7 +337,8 @@ impl<C: Clone> Room<C> {
                 kept.push(seat);
             }
         }
-        kept.reverse();
+        // In join order, which a resume does not change.
+        kept.sort_by_key(|s| s.order);
         let next_seq = kept.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let mut room = Room::new(limits);
         if !kept.is_empty() {
@@ -304,7 +346,45 @@ impl<C: Clone> Room<C> {
         }
         room.seats = kept;
         room.next_seq = next_seq;
+        // An alarm set before the eviction is still set (storage outlives the object); whether
+        // one is, only the runtime knows. With no seats there is nothing to sweep: a stray alarm
+        // would fire once, find nobody and not re-arm.
+        if !room.seats.is_empty() {
+            room.alarm = SweepAlarm::Unknown;
+        }
         room
+    }
+
+    /// What the room knows of its sweep alarm.
+    pub fn sweep_alarm(&self) -> SweepAlarm {
+        self.alarm
+    }
+
+    /// The runtime says which alarm is set (`getAlarm()`), after a restore.
+    pub fn alarm_known(&mut self, at: Option<u64>) {
+        self.alarm = at.map_or(SweepAlarm::Off, SweepAlarm::At);
+    }
+
+    /// The sweep alarm fired at `now_ms` (so none is set any more): drops the silent peers and
+    /// asks for the next sweep while the room is still a call.
+    pub fn alarm_fired(
+        &mut self,
+        now_ms: u64,
+        pinged: impl Fn(&C) -> Option<u64>,
+    ) -> Vec<Outbound<C>> {
+        self.alarm = SweepAlarm::Off;
+        let mut out = self.sweep(now_ms, pinged);
+        self.arm_if_call(now_ms, &mut out);
+        out
+    }
+
+    /// Asks for a sweep alarm when the room is a call and none is known to be set.
+    fn arm_if_call(&mut self, now_ms: u64, out: &mut Vec<Outbound<C>>) {
+        if self.seats.len() >= 2 && !matches!(self.alarm, SweepAlarm::At(_)) {
+            let at = now_ms + self.limits.sweep_interval_ms();
+            self.alarm = SweepAlarm::At(at);
+            out.push(Outbound::ArmSweep { at });
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -334,10 +414,12 @@ impl<C: Clone> Room<C> {
     }
 
     /// A seat for a restored socket: full budget, last seen at `seen_ms`.
+    #[allow(clippy::too_many_arguments)] // one per field the socket's attachment holds
     pub fn restored_seat(
         &self,
         peer: PeerId,
         seq: u64,
+        order: u64,
         conn: C,
         resume: String,
         seen_ms: u64,
@@ -346,12 +428,30 @@ impl<C: Clone> Room<C> {
         Seat {
             peer,
             seq,
+            order,
             conn,
             resume,
             seen_ms,
             recorded_seen_ms: seen_ms,
             budget: Budget::full(&self.limits, now_ms),
         }
+    }
+
+    /// A join as the adapter makes it: the silent peers go first (a room of one has no sweep
+    /// alarm, so this is where its dead peer is found), so the newcomer never meets, or is
+    /// refused a seat or an id by, a peer that is already gone. Then [`Room::join`].
+    pub fn admit(
+        &mut self,
+        req: JoinRequest<'_>,
+        conn: C,
+        now_ms: u64,
+        pinged: impl Fn(&C) -> Option<u64>,
+    ) -> JoinOutcome<C> {
+        let mut out = self.sweep(now_ms, pinged);
+        let mut outcome = self.join(req, conn, now_ms);
+        out.append(&mut outcome.out);
+        outcome.out = out;
+        outcome
     }
 
     /// A peer asks to join. Decided at once, with no await point between the check and the
@@ -411,15 +511,18 @@ impl<C: Clone> Room<C> {
         self.seats.push(Seat {
             peer: req.peer,
             seq,
+            order: seq,
             conn,
             resume: req.new_resume_secret,
             seen_ms: now_ms,
             recorded_seen_ms: now_ms,
             budget: Budget::full(&self.limits, now_ms),
         });
+        self.arm_if_call(now_ms, &mut out);
         JoinOutcome {
             result: Ok(Joined {
                 seq,
+                order: seq,
                 capacity,
                 resumed: false,
             }),
@@ -433,6 +536,7 @@ impl<C: Clone> Room<C> {
         let capacity = self.capacity;
         let welcome = self.welcome(&req, capacity, true);
         let seat = &mut self.seats[i];
+        let order = seat.order;
         let old = std::mem::replace(&mut seat.conn, conn.clone());
         seat.seq = seq;
         seat.resume = req.new_resume_secret;
@@ -442,7 +546,6 @@ impl<C: Clone> Room<C> {
             Outbound::Close {
                 to: old,
                 code: close::RESUMED_ELSEWHERE,
-                reason: "resumed on another socket".into(),
             },
             Outbound::Send {
                 to: conn,
@@ -458,6 +561,7 @@ impl<C: Clone> Room<C> {
         JoinOutcome {
             result: Ok(Joined {
                 seq,
+                order,
                 capacity,
                 resumed: true,
             }),
@@ -489,11 +593,7 @@ impl<C: Clone> Room<C> {
                 to: conn.clone(),
                 frame: err.to_message().to_frame(),
             },
-            Outbound::Close {
-                to: conn,
-                code,
-                reason: err.code().as_str().to_owned(),
-            },
+            Outbound::Close { to: conn, code },
             Outbound::Event(RoomEvent {
                 kind: EventKind::Reject,
                 peer,
@@ -542,18 +642,13 @@ impl<C: Clone> Room<C> {
     fn frame_at(&mut self, sender: usize, frame: Frame<'_>, now_ms: u64) -> Vec<Outbound<C>> {
         let text = match frame {
             Frame::Binary(_) => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some((close::UNSUPPORTED_DATA, "binary frames are not supported")),
-                );
+                return self.remove(sender, LeaveReason::Disconnect, Some(close::UNSUPPORTED_DATA));
+            }
+            Frame::TooBig => {
+                return self.remove(sender, LeaveReason::Disconnect, Some(close::MESSAGE_TOO_BIG));
             }
             Frame::Text(text) if text.len() > self.limits.max_message_bytes => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some((close::MESSAGE_TOO_BIG, "message too big")),
-                );
+                return self.remove(sender, LeaveReason::Disconnect, Some(close::MESSAGE_TOO_BIG));
             }
             Frame::Text(text) => text,
         };
@@ -569,25 +664,20 @@ impl<C: Clone> Room<C> {
             });
         }
         let conn = seat.conn.clone();
-        match seat.budget.spend(&self.limits, now_ms) {
-            Spend::Allowed => {}
-            Spend::Refused => {
-                out.push(Outbound::Send {
-                    to: conn,
-                    frame: RoomError::RateLimited.to_message().to_frame(),
-                });
-                return out;
-            }
-            Spend::Exhausted => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some((close::RATE_LIMITED, "far over the message budget")),
-                );
-            }
+        let parsed = parse_client_frame(text);
+        // A `leave` is honoured whatever the budget says: refusing it would only keep a seat
+        // held that its peer wants to give up.
+        if let Ok(ClientFrame::Leave) = parsed {
+            return self.remove(sender, LeaveReason::Leave, Some(close::NORMAL));
+        }
+        let spent = self.seats[sender]
+            .budget
+            .spend_message(&self.limits, now_ms);
+        if let Some(done) = self.over_budget(sender, spent, &mut out) {
+            return done;
         }
 
-        let relay = match parse_client_frame(text) {
+        let relay = match parsed {
             Err(message) => {
                 out.push(Outbound::Send {
                     to: conn,
@@ -602,41 +692,74 @@ impl<C: Clone> Room<C> {
                 });
                 return out;
             }
-            Ok(ClientFrame::Leave) => {
-                return self.remove(sender, LeaveReason::Leave, Some((close::NORMAL, "leave")));
-            }
+            Ok(ClientFrame::Leave) => unreachable!("handled above"),
             Ok(ClientFrame::Relay(relay)) => relay,
         };
-        let forwarding = relay.forwarding(&self.seats[sender].peer);
-        let forward = |to: C| match &forwarding {
-            Forwarding::Splice(suffix) => Outbound::Forward {
-                to,
-                suffix: suffix.clone(),
-            },
-            Forwarding::Built(frame) => Outbound::Send {
-                to,
-                frame: frame.clone(),
-            },
-        };
-        match &relay.to {
+        // Who receives it: one peer, or every other peer.
+        let recipients: Vec<usize> = match &relay.to {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives
                 // its own message, and "nobody else here by that id" is what the client needs.
-                Some(i) if i != sender => out.push(forward(self.seats[i].conn.clone())),
-                _ => out.push(Outbound::Send {
-                    to: conn,
-                    frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
-                }),
-            },
-            None => {
-                for (i, seat) in self.seats.iter().enumerate() {
-                    if i != sender {
-                        out.push(forward(seat.conn.clone()));
-                    }
+                Some(i) if i != sender => vec![i],
+                _ => {
+                    out.push(Outbound::Send {
+                        to: conn,
+                        frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
+                    });
+                    return out;
                 }
-            }
+            },
+            None => (0..self.seats.len()).filter(|&i| i != sender).collect(),
+        };
+        let bytes = text.len() as u64 * recipients.len() as u64;
+        let spent = self.seats[sender].budget.spend_bytes(&self.limits, bytes);
+        if let Some(done) = self.over_budget(sender, spent, &mut out) {
+            return done;
+        }
+        let forwarding = relay.forwarding(&self.seats[sender].peer);
+        for i in recipients {
+            let to = self.seats[i].conn.clone();
+            out.push(match &forwarding {
+                Forwarding::Splice(suffix) => Outbound::Forward {
+                    to,
+                    suffix: suffix.clone(),
+                },
+                Forwarding::Built(frame) => Outbound::Send {
+                    to,
+                    frame: frame.clone(),
+                },
+            });
         }
         out
+    }
+
+    /// What a refused spend means: `None` to go on; otherwise the actions to return (a
+    /// `rate_limited` error added to `out`, or the sender closed with 4006).
+    fn over_budget(
+        &mut self,
+        sender: usize,
+        spent: Spend,
+        out: &mut Vec<Outbound<C>>,
+    ) -> Option<Vec<Outbound<C>>> {
+        match spent {
+            Spend::Allowed => None,
+            Spend::Refused => {
+                out.push(Outbound::Send {
+                    to: self.seats[sender].conn.clone(),
+                    frame: RoomError::RateLimited.to_message().to_frame(),
+                });
+                Some(std::mem::take(out))
+            }
+            Spend::Exhausted => {
+                let mut done = std::mem::take(out);
+                done.extend(self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some(close::RATE_LIMITED),
+                ));
+                Some(done)
+            }
+        }
     }
 
     /// The socket of `(peer, seq)` closed or failed without a `leave`: the others hear
@@ -659,11 +782,7 @@ impl<C: Clone> Room<C> {
             let seat = &self.seats[i];
             let last = seat.seen_ms.max(pinged(&seat.conn).unwrap_or(0));
             if now_ms.saturating_sub(last) > self.limits.idle_timeout_ms {
-                out.extend(self.remove(
-                    i,
-                    LeaveReason::Timeout,
-                    Some((close::TIMEOUT, "idle timeout")),
-                ));
+                out.extend(self.remove(i, LeaveReason::Timeout, Some(close::TIMEOUT)));
             } else {
                 i += 1;
             }
@@ -677,13 +796,9 @@ impl<C: Clone> Room<C> {
             .position(|s| s.seq == seq && s.peer == *peer)
     }
 
-    /// Takes seat `i` out, tells the others, and closes its socket if `close` says so.
-    fn remove(
-        &mut self,
-        i: usize,
-        reason: LeaveReason,
-        close: Option<(u16, &str)>,
-    ) -> Vec<Outbound<C>> {
+    /// Takes seat `i` out, tells the others, and closes its socket with `close` if given. The
+    /// last departure deletes the sweep alarm.
+    fn remove(&mut self, i: usize, reason: LeaveReason, close: Option<u16>) -> Vec<Outbound<C>> {
         let seat = self.seats.remove(i);
         let left = ServerMessage::PeerLeft {
             peer: seat.peer.clone(),
@@ -698,20 +813,22 @@ impl<C: Clone> Room<C> {
                 frame: left.clone(),
             })
             .collect();
-        let close_code = close.map(|(code, _)| code);
-        if let Some((code, why)) = close {
+        if let Some(code) = close {
             out.push(Outbound::Close {
                 to: seat.conn,
                 code,
-                reason: why.to_owned(),
             });
         }
         out.push(Outbound::Event(RoomEvent {
             kind: EventKind::Depart,
             peer: seat.peer,
             reason: Some(reason.as_str()),
-            close_code,
+            close_code: close,
         }));
+        if self.seats.is_empty() && self.alarm != SweepAlarm::Off {
+            self.alarm = SweepAlarm::Off;
+            out.push(Outbound::DisarmSweep);
+        }
         out
     }
 }
@@ -719,34 +836,3 @@ impl<C: Clone> Room<C> {
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-mod log_tests {
-    use super::*;
-
-    #[test]
-    fn log_lines_are_json_with_only_the_fields_given() {
-        let event = RoomEvent {
-            kind: EventKind::Depart,
-            peer: PeerId::parse("alice").unwrap(),
-            reason: Some("timeout"),
-            close_code: Some(4008),
-        };
-        let line: serde_json::Value = serde_json::from_str(&event.log_line("r1")).unwrap();
-        assert_eq!(
-            line,
-            serde_json::json!({"event":"depart","room":"r1","peer":"alice","reason":"timeout","close_code":4008})
-        );
-        let line: serde_json::Value = serde_json::from_str(&log_line(
-            "reject",
-            "r\"1",
-            None,
-            Some("forbidden_origin"),
-            None,
-            Some(403),
-        ))
-        .unwrap();
-        assert_eq!(line["room"], "r\"1");
-        assert_eq!(line["status"], 403);
-        assert!(line.get("peer").is_none());
-    }
-}

@@ -16,7 +16,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use edge_signal::protocol::{parse_client_frame, ClientFrame, PeerId, RoomId};
-use edge_signal::room::{Frame, JoinRequest, Limits, Outbound, Room};
+use edge_signal::room::{Frame, JoinRequest, Limits, Outbound, Room, SweepAlarm};
+
+/// The seated peers in join order.
+fn before_order(room: &Room<usize>) -> Vec<String> {
+    room.seats().iter().map(|s| s.peer.to_string()).collect()
+}
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -36,7 +41,11 @@ enum Op {
     Disconnect {
         socket: usize,
     },
+    /// The sweep alarm fires if one is set; otherwise the join path's sweep runs.
     Sweep,
+    /// The runtime evicts the object; the next event rebuilds the room from the sockets'
+    /// attachments.
+    Evict,
     Wait {
         ms: u64,
     },
@@ -83,6 +92,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0..64usize, frame).prop_map(|(socket, frame)| Op::Send { socket, frame }),
         2 => (0..64usize).prop_map(|socket| Op::Disconnect { socket }),
         1 => Just(Op::Sweep),
+        1 => Just(Op::Evict),
         2 => (0..3000u64).prop_map(|ms| Op::Wait { ms }),
     ]
 }
@@ -102,6 +112,8 @@ struct World {
     sockets: Vec<Socket>,
     now: u64,
     limits: Limits,
+    /// The sweep alarm as storage holds it: set by `ArmSweep`, deleted by `DisarmSweep`.
+    alarm: Option<u64>,
 }
 
 impl World {
@@ -111,6 +123,8 @@ impl World {
             max_message_bytes: 256,
             rate_burst: 8,
             rate_per_sec: 4,
+            rate_bytes_burst: 1 << 30,
+            rate_bytes_per_sec: 1 << 30,
             idle_timeout_ms: 5000,
         };
         World {
@@ -118,6 +132,7 @@ impl World {
             sockets: Vec::new(),
             now: 0,
             limits,
+            alarm: None,
         }
     }
 
@@ -167,6 +182,10 @@ impl World {
                     resume: presented.as_deref(),
                     new_resume_secret: format!("s{conn}"),
                 };
+                // As the adapter does: a restored room learns what storage holds before a join.
+                if self.room.sweep_alarm() == SweepAlarm::Unknown {
+                    self.room.alarm_known(self.alarm);
+                }
                 let outcome = self.room.join(req, conn, self.now);
                 match &outcome.result {
                     Ok(joined) => {
@@ -234,7 +253,40 @@ impl World {
                 s.open = false;
                 (self.room.depart(&peer, seq), None)
             }
-            Op::Sweep => (self.room.sweep(self.now, |_| None), None),
+            Op::Sweep => match self.alarm.take() {
+                Some(_) => (self.room.alarm_fired(self.now, |_| None), None),
+                None => (self.room.sweep(self.now, |_| None), None),
+            },
+            Op::Evict => {
+                let capacity = self.room.capacity();
+                let order: Vec<String> = before_order(&self.room);
+                // What the attachments hold: the last-seen time recorded on each socket.
+                let seats: Vec<_> = (self.room.seats().iter())
+                    .map(|s| {
+                        self.room.restored_seat(
+                            s.peer.clone(),
+                            s.seq,
+                            s.order,
+                            s.conn,
+                            s.resume.clone(),
+                            s.recorded_seen_ms,
+                            self.now,
+                        )
+                    })
+                    .rev() // getWebSockets() promises no order
+                    .collect();
+                self.room = Room::restore(self.limits.clone(), capacity, seats);
+                // A socket no longer seated has a cleared attachment: after the rebuild the
+                // adapter cannot name it (its late frames find no seat), so it sends nothing.
+                for socket in &mut self.sockets {
+                    if !socket.open {
+                        socket.seq = None;
+                    }
+                }
+                assert_eq!(before_order(&self.room), order, "peers and join order survive");
+                assert_eq!(self.room.capacity(), capacity, "capacity survives");
+                (Vec::new(), None)
+            }
             Op::Wait { ms } => {
                 self.now += ms;
                 return;
@@ -306,9 +358,22 @@ impl World {
                     present.remove(&to);
                 }
                 Outbound::Touch { to, .. } => assert!(after.contains_key(&to)),
+                Outbound::ArmSweep { at } => {
+                    assert!(at > self.now, "a sweep in the past");
+                    self.alarm = Some(at);
+                }
+                Outbound::DisarmSweep => self.alarm = None,
                 Outbound::Event(_) => {}
                 Outbound::Forward { .. } => unreachable!("rendered into a Send by `apply`"),
             }
+        }
+        // A call always has a sweep alarm (or a dead peer would never be swept); an empty room
+        // never has one.
+        if self.room.len() >= 2 {
+            assert!(self.alarm.is_some(), "a call without a sweep alarm");
+        }
+        if self.room.is_empty() {
+            assert_eq!(self.alarm, None, "an alarm outlived the room");
         }
         // Invariants of the room itself.
         let seats = self.room.seats();
@@ -379,7 +444,7 @@ proptest! {
     /// Arbitrary frames from a seated peer never change who is in the room, unless they leave.
     #[test]
     fn arbitrary_frames_never_corrupt_the_room(frames in proptest::collection::vec(".{0,64}", 1..40)) {
-        let limits = Limits { default_capacity: 3, max_message_bytes: 4096, rate_burst: 1000, rate_per_sec: 1000, idle_timeout_ms: 60_000 };
+        let limits = Limits { default_capacity: 3, max_message_bytes: 4096, rate_burst: 1000, rate_per_sec: 1000, rate_bytes_burst: 1 << 30, rate_bytes_per_sec: 1 << 30, idle_timeout_ms: 60_000 };
         let mut room: Room<u8> = Room::new(limits);
         let room_id = RoomId::parse("r").unwrap();
         let ice = serde_json::json!([]);

@@ -15,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: 4096,
         rate_burst: 1_000_000,
         rate_per_sec: 1,
+        rate_bytes_burst: 1 << 30,
+        rate_bytes_per_sec: 1 << 30,
         idle_timeout_ms: 60_000,
     };
     let mut room: Room<u8> = Room::new(limits);

@@ -16,6 +16,8 @@ fn limits() -> Limits {
         max_message_bytes: 1000,
         rate_burst: 1000,
         rate_per_sec: 1000,
+        rate_bytes_burst: 1 << 30,
+        rate_bytes_per_sec: 1 << 30,
         idle_timeout_ms: 60_000,
     }
 }
@@ -117,7 +119,7 @@ fn events(out: &[Outbound<Conn>]) -> Vec<RoomEvent> {
 }
 
 fn seat(room: &Room<Conn>, peer: &str, seq: u64, conn: Conn) -> Seat<Conn> {
-    room.restored_seat(pid(peer), seq, conn, format!("secret-{conn}"), 0, 0)
+    room.restored_seat(pid(peer), seq, seq, conn, format!("secret-{conn}"), 0, 0)
 }
 
 fn sent(out: &[Outbound<Conn>]) -> Vec<(Conn, Value)> {
@@ -533,6 +535,7 @@ fn restore_rebuilds_join_order_capacity_and_seq() {
         joined.result,
         Ok(Joined {
             seq: 8,
+            order: 8,
             capacity: 4,
             resumed: false
         })
@@ -590,6 +593,7 @@ fn resume_takes_the_seat_over_without_churn() {
         out.result,
         Ok(Joined {
             seq: 3,
+            order: 1,
             capacity: 3,
             resumed: true
         })
@@ -674,7 +678,7 @@ fn a_sender_over_budget_is_refused_then_closed_with_4006() {
             sent(&out),
             vec![(
                 "alice",
-                serde_json::json!({"type":"error","code":"rate_limited","message":"over the message budget; the message was dropped"})
+                serde_json::json!({"type":"error","code":"rate_limited","message":"over the message or byte budget; the message was dropped"})
             )]
         );
     }
@@ -840,4 +844,190 @@ fn frame_from_finds_the_sender_by_its_connection() {
             .is_none(),
         "no seat holds it"
     );
+}
+
+/// The sweep-alarm actions of `out`.
+fn alarms(out: &[Outbound<Conn>]) -> Vec<Outbound<Conn>> {
+    out.iter()
+        .filter(|o| matches!(o, Outbound::ArmSweep { .. } | Outbound::DisarmSweep))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_join_that_makes_a_call_arms_the_sweep_and_the_last_departure_disarms_it() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.now = 100;
+    assert!(alarms(&h.join_with("alice", None, "alice").out).is_empty(), "a room of one");
+    assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
+    let out = h.join_with("bob", None, "bob").out;
+    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 600 }]);
+    assert!(alarms(&h.join_with("carol", None, "carol").out).is_empty(), "already armed");
+    let carol = h.seq("carol");
+    assert!(alarms(&h.room.depart(&pid("carol"), carol)).is_empty());
+    assert!(alarms(&h.send("bob", r#"{"type":"leave"}"#)).is_empty(), "one left");
+    let alice = h.seq("alice");
+    let out = h.room.depart(&pid("alice"), alice);
+    assert_eq!(alarms(&out), vec![Outbound::DisarmSweep]);
+    assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
+}
+
+#[test]
+fn the_alarm_rearms_only_while_the_room_is_a_call() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    h.now = 400;
+    h.send("alice", r#"{"type":"ping"}"#);
+    h.send("bob", r#"{"type":"ping"}"#);
+    // carol is silent past the timeout: dropped, and the two left still need sweeping.
+    let out = h.room.alarm_fired(1200, |_| None);
+    assert_eq!(closes(&out), vec![("carol", close::TIMEOUT)]);
+    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 1700 }]);
+    // bob goes too; a room of one needs no alarm (the next join sweeps it).
+    let bob = h.seq("bob");
+    h.room.depart(&pid("bob"), bob);
+    assert!(alarms(&h.room.alarm_fired(1700, |_| None)).is_empty());
+    assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
+}
+
+/// Defect: a room of one evicted and restored assumed an alarm was set, so the join that made
+/// it a call armed nothing and a dead peer was never swept.
+#[test]
+fn a_restored_room_of_one_arms_the_sweep_when_it_becomes_a_call() {
+    let empty: Room<Conn> = Room::new(limits());
+    let seats = vec![seat(&empty, "alice", 0, "alice")];
+    let mut h = Harness::new();
+    h.room = Room::restore(limits(), 2, seats);
+    assert_eq!(h.room.sweep_alarm(), SweepAlarm::Unknown);
+    // Not told what the runtime has: arm to be sure.
+    let out = h.join_with("bob", None, "bob").out;
+    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 30_000 }]);
+
+    // Told an alarm is set (a call evicted between sweeps): nothing to write.
+    let empty: Room<Conn> = Room::new(limits());
+    let seats = vec![seat(&empty, "alice", 0, "alice")];
+    h.room = Room::restore(limits(), 2, seats);
+    h.room.alarm_known(Some(12_345));
+    assert!(alarms(&h.join_with("bob", None, "bob").out).is_empty());
+    // Told none is set: arm.
+    let seats = vec![seat(&empty, "alice", 0, "alice")];
+    h.room = Room::restore(limits(), 2, seats);
+    h.room.alarm_known(None);
+    assert_eq!(alarms(&h.join_with("bob", None, "bob").out).len(), 1);
+}
+
+#[test]
+fn a_restored_room_deletes_whatever_alarm_it_may_have_when_it_empties() {
+    let empty: Room<Conn> = Room::new(limits());
+    let mut h = Harness::new();
+    h.room = Room::restore(limits(), 2, vec![seat(&empty, "alice", 0, "alice")]);
+    let out = h.room.depart(&pid("alice"), 0);
+    assert_eq!(alarms(&out), vec![Outbound::DisarmSweep]);
+}
+
+#[test]
+fn admit_sweeps_silent_peers_before_seating_the_newcomer() {
+    let mut h = Harness::with(Limits {
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.join("alice");
+    h.now = 5000;
+    let req = JoinRequest {
+        room: &h.name,
+        peer: pid("alice"),
+        capacity: None,
+        ice_servers: &h.ice,
+        resume: None,
+        new_resume_secret: "s".into(),
+    };
+    // alice is long dead: her id is free again, and the newcomer is alone.
+    let outcome = h.room.admit(req, "alice2", h.now, |_| None);
+    assert!(outcome.result.is_ok());
+    assert_eq!(closes(&outcome.out), vec![("alice", close::TIMEOUT)]);
+    assert_eq!(sent(&outcome.out)[0].1["peers"], serde_json::json!([]));
+}
+
+#[test]
+fn bytes_are_budgeted_once_per_recipient() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 4,
+        rate_bytes_burst: 1000,
+        rate_bytes_per_sec: 100,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    h.join("dave");
+    // 100 bytes to three peers costs 300.
+    let broadcast = format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(72));
+    assert_eq!(broadcast.len(), 100);
+    for _ in 0..3 {
+        assert_eq!(sent(&h.send("alice", &broadcast)).len(), 3);
+    }
+    // 100 left: a broadcast is refused, a direct message of 100 still fits.
+    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
+    let direct = format!(r#"{{"type":"message","to":"bob","data":"{}"}}"#, "x".repeat(61));
+    assert_eq!(direct.len(), 100);
+    assert_eq!(sent(&h.send("alice", &direct)), vec![("bob", {
+        let mut v: Value = serde_json::from_str(&direct).unwrap();
+        v["from"] = "alice".into();
+        v
+    })]);
+    assert_eq!(sent(&h.send("alice", &direct))[0].1["code"], "rate_limited");
+    // The bucket refills: a second later, 100 bytes are back.
+    h.now += 1000;
+    assert_eq!(sent(&h.send("alice", &direct))[0].0, "bob");
+    // Far over (refused a whole burst's worth, net of the refill): closed with 4006.
+    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
+    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
+    let out = h.send("alice", &broadcast);
+    assert_eq!(closes(&out), vec![("alice", close::RATE_LIMITED)]);
+    assert_eq!(h.peers(), vec!["bob", "carol", "dave"]);
+}
+
+#[test]
+fn a_leave_is_honoured_even_over_budget() {
+    let mut h = Harness::with(Limits {
+        rate_burst: 2,
+        rate_per_sec: 1,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.send("alice", r#"{"type":"message","data":1}"#);
+    h.send("alice", r#"{"type":"message","data":1}"#);
+    assert_eq!(
+        sent(&h.send("alice", r#"{"type":"message","data":1}"#))[0].1["code"],
+        "rate_limited"
+    );
+    let out = h.send("alice", r#"{"type":"leave"}"#);
+    assert_eq!(closes(&out), vec![("alice", close::NORMAL)]);
+    assert_eq!(
+        sent(&out),
+        vec![("bob", serde_json::json!({"type":"peer_left","peer":"alice","reason":"leave"}))]
+    );
+}
+
+#[test]
+fn a_frame_known_too_big_from_its_length_closes_with_1009() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let seq = h.seq("alice");
+    let out = h.room.frame(&pid("alice"), seq, Frame::TooBig, 0);
+    assert_eq!(closes(&out), vec![("alice", close::MESSAGE_TOO_BIG)]);
+    assert_eq!(sent(&out)[0].1["type"], "peer_left");
+    assert_eq!(h.peers(), vec!["bob"]);
 }

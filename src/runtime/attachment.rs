@@ -1,0 +1,74 @@
+//! What each seated socket carries across hibernation, and the room rebuilt from it.
+//!
+//! When the runtime evicts an idle object while its hibernatable sockets stay open, the next
+//! event constructs the object anew; [`rebuild`] then seats every socket whose attachment says it
+//! is in the room. A socket that has left (or was closed by the server) has its attachment
+//! cleared, so a rebuild never seats it again.
+
+use serde::{Deserialize, Serialize};
+use worker::worker_sys::ext::WebSocketExt;
+use worker::{State, WebSocket};
+
+use crate::config::Config;
+use crate::protocol::PeerId;
+use crate::room::Room;
+
+/// The attachment of a seated socket (at most 2 KB).
+#[derive(Serialize, Deserialize)]
+pub struct Attachment {
+    pub peer: PeerId,
+    pub seq: u64,
+    /// The seat's place in the join order (`Seat::order`); absent on sockets attached before
+    /// it existed, whose seq is their order unless they resumed.
+    #[serde(default)]
+    pub order: Option<u64>,
+    pub capacity: u32,
+    pub resume: String,
+    /// When the peer last sent a frame, refreshed at most every quarter idle timeout.
+    pub seen_ms: u64,
+}
+
+/// The attachment of `ws`, if it is seated. Kept as JSON text (serde_json is linked anyway;
+/// `worker`'s typed attachment methods would link serde_wasm_bindgen as well).
+pub fn read(ws: &WebSocket) -> Option<Attachment> {
+    let text = ws.as_ref().deserialize_attachment().ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn write(ws: &WebSocket, att: &Attachment) {
+    let text = serde_json::to_string(att).expect("an attachment serializes");
+    let _ = ws.as_ref().serialize_attachment(text.into());
+}
+
+/// Clears the attachment: the socket has left, and a rebuild must not seat it again.
+pub fn clear(ws: &WebSocket) {
+    let _ = ws
+        .as_ref()
+        .serialize_attachment(wasm_bindgen::JsValue::NULL);
+}
+
+/// Records when the peer of `ws` was last heard from (`Outbound::Touch`).
+pub fn touch(ws: &WebSocket, seen_ms: u64) {
+    if let Some(mut att) = read(ws) {
+        att.seen_ms = seen_ms;
+        write(ws, &att);
+    }
+}
+
+/// The room as its live sockets describe it (empty for a new object), and how many it seated.
+pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>, usize) {
+    let mut capacity = config.room_capacity;
+    let empty = Room::new(config.limits());
+    let seats: Vec<_> = state
+        .get_websockets()
+        .into_iter()
+        .filter_map(|ws| {
+            let att = read(&ws)?;
+            capacity = att.capacity;
+            let order = att.order.unwrap_or(att.seq);
+            Some(empty.restored_seat(att.peer, att.seq, order, ws, att.resume, att.seen_ms, now_ms))
+        })
+        .collect();
+    let count = seats.len();
+    (Room::restore(config.limits(), capacity, seats), count)
+}

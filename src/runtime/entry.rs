@@ -1,0 +1,198 @@
+//! The Worker: the stateless front door. It answers what needs no room (pages, `/healthz`,
+//! 400s, 403s, 404s, 429s) itself, and checks every join — address rate, room name, origin,
+//! peer id, capacity, token — before any Durable Object is touched, so a malformed or hostile
+//! request costs no object. What passes is handed to the room's object as a [`Handoff`].
+
+use wasm_bindgen::JsValue;
+use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
+
+use super::{config_error, glue, http_error, load_config, now_ms, record};
+use super::{ANALYTICS_BINDING, JOIN_LIMITER_BINDING, ROOMS_BINDING};
+use crate::assets::{self, Asset};
+use crate::auth;
+use crate::config::Config;
+use crate::error::{HttpError, RoomError};
+use crate::observe::Observation;
+use crate::protocol::{PeerId, RoomId};
+use crate::request::{
+    origin_allowed, origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER,
+    SUBPROTOCOL,
+};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match Route::parse(req.method().as_ref(), &req.path()) {
+        Route::Landing => serve(&assets::LANDING),
+        Route::Health => Response::ok("ok"),
+        Route::File(asset) => serve(asset),
+        Route::NotFound => http_error(&HttpError::not_found()),
+        Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
+        Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
+        Route::Room(_) => serve(&assets::ROOM_PAGE),
+        Route::RoomInfo(room) => {
+            if let Err(e) = load_config(&env) {
+                return config_error(&e);
+            }
+            if !within_join_rate(&req, &env).await? {
+                return http_error(&HttpError::too_many_requests());
+            }
+            hand_off(&env, &Handoff::Info { room }, &req).await
+        }
+    }
+}
+
+/// Checks a join and hands it to the room's object, which answers with the WebSocket.
+async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
+    let config = match load_config(env) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    // First: a join over the address's rate costs nothing further, no object included.
+    if !within_join_rate(&req, env).await? {
+        return refuse_http(env, room, "rate_limited", HttpError::too_many_requests());
+    }
+    let raw_url = req.inner().url();
+    let (own_origin, query) = origin_and_query(&raw_url);
+
+    let origin = req.headers().get("Origin")?;
+    if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
+        return refuse_http(env, room, "forbidden_origin", HttpError::forbidden_origin());
+    }
+
+    let pairs = query_pairs(query);
+    let protocols = req.headers().get("Sec-WebSocket-Protocol")?;
+    let parsed = JoinParams::parse(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        protocols.as_deref(),
+        &config,
+    );
+    let mut params = match parsed {
+        Ok(params) => params,
+        Err(message) => {
+            return refuse_http(env, room, "bad_request", HttpError::bad_request(message))
+        }
+    };
+
+    if let Err(why) = check_token(&config, room, &mut params) {
+        return refuse_unauthorized(env, room, &params, why);
+    }
+    hand_off(env, &Handoff::join(room, &params), &req).await
+}
+
+/// With `AUTH_SECRET` set, the token must be valid for this room (and peer); the id it names
+/// becomes the join's.
+fn check_token(
+    config: &Config,
+    room: &RoomId,
+    params: &mut JoinParams,
+) -> std::result::Result<(), auth::AuthError> {
+    let Some(secret) = &config.auth_secret else {
+        return Ok(());
+    };
+    let claims = auth::verify(
+        params.token.as_deref(),
+        secret.as_bytes(),
+        room,
+        params.peer.as_ref(),
+        now_ms() / 1000,
+    )?;
+    if let Some(peer) = claims.peer {
+        // `verify` checked the claim against the id alphabet.
+        params.peer = PeerId::parse(&peer).ok();
+    }
+    Ok(())
+}
+
+/// Sends `handoff` to the room's object on an internal request that keeps the client's headers
+/// (`Upgrade: websocket` among them) but not its secrets: the `Sec-WebSocket-Protocol` entries
+/// are dropped, and what the object needs travels in the handoff.
+async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Response> {
+    let room = match handoff {
+        Handoff::Join { room, .. } | Handoff::Info { room } => room,
+    };
+    let (url, header) = handoff.to_request();
+    // Built with web_sys: `worker::RequestInit` would link serializers for every `cf` option.
+    let headers = worker::web_sys::Headers::new_with_headers(&req.inner().headers())?;
+    headers.delete("Sec-WebSocket-Protocol")?;
+    if let Some(header) = &header {
+        headers.set(HANDOFF_HEADER, header)?;
+    }
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
+    env.durable_object(ROOMS_BINDING)?
+        .id_from_name(room.as_str())?
+        .get_stub()?
+        .fetch_with_request(Request::from(forwarded))
+        .await
+}
+
+/// Whether the client's address (`CF-Connecting-IP`, set by Cloudflare's edge and by wrangler
+/// dev) is within the `JOIN_LIMITER` binding's rate; always true without the binding.
+async fn within_join_rate(req: &Request, env: &Env) -> Result<bool> {
+    let binding = worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from(JOIN_LIMITER_BINDING))
+        .unwrap_or(JsValue::UNDEFINED);
+    if binding.is_undefined() {
+        return Ok(true);
+    }
+    let address = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
+    Ok(glue::within_rate_limit(&binding, &address).await)
+}
+
+/// An HTTP refusal of a join (400, 403, 429), observed.
+fn refuse_http(env: &Env, room: &RoomId, reason: &str, error: HttpError) -> Result<Response> {
+    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
+    record(
+        analytics.as_ref(),
+        &Observation::refusal(room.as_str(), None, reason, Some(error.status), None),
+    );
+    http_error(&error)
+}
+
+/// `unauthorized` then close 4003, on a socket the Worker accepts itself: a join without a
+/// valid token never reaches a room. The answer selects the subprotocol if the client offered
+/// it, or a browser would fail the upgrade and never see the 4003.
+fn refuse_unauthorized(
+    env: &Env,
+    room: &RoomId,
+    params: &JoinParams,
+    why: auth::AuthError,
+) -> Result<Response> {
+    let err = RoomError::Unauthorized(why.as_str().to_owned());
+    let code = err.close_code().expect("unauthorized closes");
+    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
+    let peer = params.peer.as_ref().map(PeerId::as_str);
+    record(
+        analytics.as_ref(),
+        &Observation::refusal(room.as_str(), peer, "unauthorized", None, Some(code)),
+    );
+    let WebSocketPair { client, server } = WebSocketPair::new()?;
+    server.accept()?;
+    server.send_with_str(err.to_message().to_frame())?;
+    server.close(Some(code), Some(crate::error::close::reason(code)))?;
+    let mut response = Response::from_websocket(client)?;
+    if params.subprotocol {
+        response
+            .headers_mut()
+            .set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
+    }
+    Ok(response)
+}
+
+fn serve(asset: &Asset) -> Result<Response> {
+    let mut resp = Response::ok(asset.body)?;
+    let headers = resp.headers_mut();
+    headers.set("Content-Type", asset.content_type)?;
+    for (name, value) in assets::SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    Ok(resp)
+}
+
+fn is_websocket_upgrade(req: &Request) -> Result<bool> {
+    Ok(req
+        .headers()
+        .get("Upgrade")?
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket")))
+}

@@ -1,0 +1,135 @@
+//! Every `unsafe` block and inline-JS binding of the worker, in one place: the calls the
+//! relay path makes per frame, and the runtime methods `worker` 0.8.7 does not wrap.
+
+use std::cell::Cell;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{js_sys, web_sys};
+
+use crate::room::Frame;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `DurableObjectState`, for the one method `worker` 0.8.7 does not wrap.
+    pub type StateWithAutoResponseTimestamps;
+
+    /// When the runtime last auto-answered a ping on `ws`, or null if it never has.
+    #[wasm_bindgen(method, js_name = getWebSocketAutoResponseTimestamp)]
+    pub fn get_web_socket_auto_response_timestamp(
+        this: &StateWithAutoResponseTimestamps,
+        ws: &web_sys::WebSocket,
+    ) -> Option<js_sys::Date>;
+}
+
+#[wasm_bindgen(inline_js = r#"
+export function sendSpliced(ws, text, suffix) {
+  ws.send(text.slice(0, text.lastIndexOf("}")) + suffix);
+}
+const encoder = new TextEncoder();
+let memory = null, at = 0, size = 0, view = null;
+export function setScratch(wasmMemory, ptr, len) {
+  memory = wasmMemory; at = ptr; size = len; view = null;
+}
+export function copyFrame(message) {
+  if (typeof message !== "string") return -1;
+  // UTF-8 never takes fewer bytes than UTF-16 code units: a string longer than the area is over
+  // the limit, decided from its length alone, and none of it is copied.
+  if (message.length > size) return -2;
+  // A view made before wasm memory grew is detached: make it anew.
+  if (view === null || view.buffer !== memory.buffer) view = new Uint8Array(memory.buffer, at, size);
+  const { read, written } = encoder.encodeInto(message, view);
+  return read === message.length ? written : -2;
+}
+export function limit(binding, key) {
+  return binding.limit({ key }).then((outcome) => outcome.success === true);
+}
+"#)]
+extern "C" {
+    /// Where [`copyFrame`] writes: `len` bytes at `ptr` in `memory` (this module's memory).
+    #[wasm_bindgen(js_name = setScratch)]
+    fn set_scratch(memory: &JsValue, ptr: *mut u8, len: usize);
+    /// A text frame's UTF-8 length once copied into the scratch area; -1 for a binary frame,
+    /// -2 for text that does not fit (over the limit).
+    #[wasm_bindgen(js_name = copyFrame)]
+    fn copy_frame(message: &JsValue) -> i32;
+
+    /// Sends `text` with `from` spliced in (`Outbound::Forward`, `protocol::splice`), built
+    /// from the JavaScript strings at hand: no copy of the frame out of wasm memory and no
+    /// UTF-8 decode of it per recipient (`perf` on workerd showed the decode's buffer handling).
+    #[wasm_bindgen(catch, js_name = sendSpliced)]
+    pub fn send_spliced(
+        ws: &web_sys::WebSocket,
+        text: &js_sys::JsString,
+        suffix: &js_sys::JsString,
+    ) -> Result<(), JsValue>;
+
+    /// `binding.limit({key})` of a Rate Limiting binding, resolved to whether the request may go
+    /// on. (`worker`'s `RateLimiter` would link serde_wasm_bindgen for this one object.)
+    #[wasm_bindgen(catch, js_name = limit)]
+    fn rate_limit(binding: &JsValue, key: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+thread_local! {
+    /// The scratch area text frames are copied into, allocated once and never freed: its
+    /// address and size, `None` until the first frame.
+    static SCRATCH: Cell<Option<(*mut u8, usize)>> = const { Cell::new(None) };
+}
+
+/// Calls `f` with the frame `message`. A text frame of up to `max_bytes` (the largest a room
+/// accepts) is copied into the scratch area by one call into JavaScript, which checks its type
+/// and runs one native `TextEncoder.encodeInto` into a view it keeps (wasm-bindgen's own
+/// conversion walks the string in JavaScript a character at a time while it is ASCII, then
+/// allocates). A larger one is [`Frame::TooBig`], decided from its length: nothing over the
+/// limit ever enters wasm memory, which every room of the isolate shares and which never shrinks.
+pub fn with_frame<R>(message: &JsValue, max_bytes: usize, f: impl FnOnce(Frame<'_>) -> R) -> R {
+    let (ptr, len) = SCRATCH.with(|scratch| {
+        scratch.get().unwrap_or_else(|| {
+            let area = Box::leak(vec![0u8; max_bytes.max(1)].into_boxed_slice());
+            let at = (area.as_mut_ptr(), area.len());
+            set_scratch(&wasm_bindgen::memory(), at.0, at.1);
+            scratch.set(Some(at));
+            at
+        })
+    });
+    match copy_frame(message) {
+        // A view of the frame's buffer, not a copy, to read its length.
+        -1 => f(Frame::Binary(js_sys::Uint8Array::new(message).length() as usize)),
+        -2 => f(Frame::TooBig),
+        written => {
+            // SAFETY: the area is `len` bytes that live forever, encodeInto wrote `written <=
+            // len` bytes of UTF-8 into it (lone surrogates become U+FFFD, as with wasm-bindgen's
+            // own conversion), and nothing writes to it again until the next frame, after `f`.
+            let text = unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                    ptr,
+                    (written as usize).min(len),
+                ))
+            };
+            f(Frame::Text(text))
+        }
+    }
+}
+
+/// Whether `key` is within the limit of the Rate Limiting binding `binding` (a JS object from
+/// `env`). A failed call lets the request through: the limiter protects the service, and an
+/// outage of it must not refuse every join.
+pub async fn within_rate_limit(binding: &JsValue, key: &str) -> bool {
+    let Ok(promise) = rate_limit(binding, key) else {
+        return true;
+    };
+    match worker::wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(allowed) => allowed.as_bool().unwrap_or(true),
+        Err(e) => {
+            worker::console_error!("rate limiter failed: {e:?}");
+            true
+        }
+    }
+}
+
+/// The auto-response timestamp of `ws` in ms, through the raw `DurableObjectState`.
+pub fn last_auto_response_ms(state: &worker::State, ws: &worker::WebSocket) -> Option<u64> {
+    let raw: &StateWithAutoResponseTimestamps = state.as_raw().unchecked_ref();
+    raw.get_web_socket_auto_response_timestamp(ws.as_ref())
+        .map(|d| d.get_time() as u64)
+}

@@ -1,0 +1,96 @@
+//! The runtime adapter: everything that touches the Workers runtime, and nothing else. Compiled
+//! for wasm32 only (gated once, in `lib.rs`); the core it drives is plain Rust.
+//!
+//! One file per concern, shared by every protocol and every Durable Object class:
+//! - `entry`: the Worker's fetch handler (routing, join checks, the hand-off to an object);
+//! - `room_object`: the `RoomObject` Durable Object (socket handlers, the join, the alarm);
+//! - `glue`: every `unsafe` block and inline-JS binding (frame copy, splice send, rate limiter,
+//!   the auto-response timestamp);
+//! - `attachment`: what each socket carries across hibernation, and the room rebuilt from it;
+//! - `alarm`: the sweep alarm's storage calls;
+//! - `turn_client`: `welcome.ice_servers`, with Cloudflare's TURN API behind a cache;
+//! - this file: what the adapters share (bindings, settings, responses, observations, clock and
+//!   randomness). Nothing here imports an adapter, and no adapter imports another.
+
+mod alarm;
+mod attachment;
+mod entry;
+mod glue;
+mod room_object;
+mod turn_client;
+
+use worker::{
+    console_error, console_log, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Env,
+    Response, Result,
+};
+
+use crate::config::{Config, ConfigError};
+use crate::error::HttpError;
+use crate::observe::Observation;
+
+/// The `RoomObject` namespace (required).
+pub const ROOMS_BINDING: &str = "ROOMS";
+/// The Workers Analytics Engine dataset (optional; docs/operations.md).
+pub const ANALYTICS_BINDING: &str = "ANALYTICS";
+/// The Rate Limiting binding for joins and room look-ups per client address (optional).
+pub const JOIN_LIMITER_BINDING: &str = "JOIN_LIMITER";
+
+thread_local! {
+    /// The settings, read once per isolate: they cannot change without a new deployment (and
+    /// so a new isolate), and parsing `ICE_SERVERS` on every join would be wasted work.
+    static CONFIG: std::cell::OnceCell<std::result::Result<Config, ConfigError>> = const { std::cell::OnceCell::new() };
+}
+
+/// Every setting. `env.var` also reads secrets (both are plain string bindings).
+pub fn load_config(env: &Env) -> std::result::Result<Config, ConfigError> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())))
+            .clone()
+    })
+}
+
+/// HTTP 500 naming the setting that does not parse (and the same in the log).
+pub fn config_error(e: &ConfigError) -> Result<Response> {
+    console_error!("{e}");
+    http_error(&HttpError::config(e.to_string()))
+}
+
+/// An HTTP error with its JSON body.
+pub fn http_error(e: &HttpError) -> Result<Response> {
+    let mut response = Response::ok(e.body())?.with_status(e.status);
+    response
+        .headers_mut()
+        .set("Content-Type", "application/json")?;
+    Ok(response)
+}
+
+/// Writes an observation: its log line, and its data point when `dataset` is bound. A failed
+/// write is logged, never fatal (observability must not break joins).
+pub fn record(dataset: Option<&AnalyticsEngineDataset>, seen: &Observation<'_>) {
+    console_log!("{}", seen.log_line());
+    let (Some(dataset), Some(point)) = (dataset, seen.data_point()) else {
+        return;
+    };
+    let [event, reason, hash] = &point.blobs;
+    let built = AnalyticsEngineDataPointBuilder::new()
+        .indexes([point.index.as_str()])
+        .blobs([event.as_str(), reason.as_str(), hash.as_str()])
+        .doubles(point.doubles)
+        .build();
+    if let Err(e) = dataset.write_data_point(&built) {
+        console_error!("analytics: could not write a data point: {e}");
+    }
+}
+
+/// `Date.now()`: one call, no `Date` object (the clock of the relay path).
+pub fn now_ms() -> u64 {
+    worker::js_sys::Date::now() as u64
+}
+
+/// 16 bytes from the runtime's CSPRNG (crypto.getRandomValues).
+pub fn random_bytes() -> Result<[u8; 16]> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| worker::Error::RustError(format!("getrandom: {e}")))?;
+    Ok(bytes)
+}
