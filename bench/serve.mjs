@@ -15,9 +15,15 @@ const options = {
     scriptPath: join(root, "build/index.js"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     durableObjects: { ROOMS: { className: "RoomObject", useSQLite: true } },
-    // Count handled frames, and lift the per-connection rate limit: the bench measures the
-    // relay, and a closed-loop pair sends far more than a real call's budget allows.
-    bindings: { BENCH_COUNTERS: "1", RATE_LIMIT_BURST: "1000000", RATE_LIMIT_PER_SEC: "1000000" },
+    // Count handled frames, and lift the per-connection message and byte budgets: the bench
+    // measures the relay, and a closed-loop pair sends far more than a real call's budget allows.
+    bindings: {
+      BENCH_COUNTERS: "1",
+      RATE_LIMIT_BURST: "1000000",
+      RATE_LIMIT_PER_SEC: "1000000",
+      RATE_LIMIT_BYTES_BURST: "1073741824",
+      RATE_LIMIT_BYTES_PER_SEC: "1073741824",
+    },
   },
   floor: {
     ...common,

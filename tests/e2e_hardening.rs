@@ -403,7 +403,71 @@ async fn a_silent_lone_peer_is_swept_by_the_next_join() {
     assert_eq!(ghost.recv_close().await, 4008);
     // wrangler writes the worker's log lines a moment after the socket events.
     s.wait_for_log(&format!(
-        r#""close_code":4008,"event":"depart","peer":"ghost","reason":"timeout","room":"{room}""#
+        r#""event":"depart","room":"{room}","peer":"ghost","reason":"timeout","close_code":4008"#
     ))
     .await;
+}
+
+/// The token and the resume secret can travel in `Sec-WebSocket-Protocol` instead of the URL:
+/// the server selects `edge-signal.v1` (or a browser would fail the upgrade), the join and the
+/// resume work as with the query, and neither secret appears in the server's log, whose request
+/// lines show URLs.
+#[tokio::test]
+async fn secrets_can_travel_in_the_subprotocol_header() {
+    let s = server();
+    let room = unique_room("subproto");
+    let (mut alice, _) = join_signed(&room, "alice").await;
+    let bob_token = token(&room, Some("bob"), now_s() + 600);
+    let header = format!("edge-signal.v1, edge-signal.token.{bob_token}");
+    let (mut bob, selected) = s
+        .connect_with(&room, "peer=bob", &[("Sec-WebSocket-Protocol", &header)])
+        .await
+        .expect("upgraded");
+    assert_eq!(selected.as_deref(), Some("edge-signal.v1"));
+    let welcome = bob.recv().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(alice.recv().await["type"], "peer_joined");
+    let secret = welcome["resume"].as_str().unwrap().to_owned();
+
+    // Resume through the header too.
+    let header = format!("edge-signal.v1,edge-signal.token.{bob_token},edge-signal.resume.{secret}");
+    let (mut new, selected) = s
+        .connect_with(&room, "peer=bob", &[("Sec-WebSocket-Protocol", &header)])
+        .await
+        .expect("upgraded");
+    assert_eq!(selected.as_deref(), Some("edge-signal.v1"));
+    let welcome = new.recv().await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(bob.recv_close().await, 4009);
+
+    // A refusal by token selects the protocol as well, so a browser sees the 4003.
+    let (mut forged, selected) = s
+        .connect_with(
+            &room,
+            "peer=eve",
+            &[("Sec-WebSocket-Protocol", "edge-signal.v1, edge-signal.token.x.y.z")],
+        )
+        .await
+        .expect("upgraded");
+    assert_eq!(selected.as_deref(), Some("edge-signal.v1"));
+    assert_eq!(forged.recv().await["code"], "unauthorized");
+    assert_eq!(forged.recv_close().await, 4003);
+
+    // Protocols offered without ours, or a secret given twice: a 400 that says why.
+    let (status, body) = s.refusal_with(
+        &format!("/rooms/{room}?peer=carol"),
+        &[("Sec-WebSocket-Protocol", "chat")],
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("edge-signal.v1"), "{body}");
+    let (status, body) = s.refusal_with(
+        &format!("/rooms/{room}?{}", signed(&room, "carol")),
+        &[("Sec-WebSocket-Protocol", &format!("edge-signal.v1, edge-signal.token.{bob_token}"))],
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("more than once"), "{body}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.log_count(&bob_token), 0, "the token reached the log");
+    assert_eq!(s.log_count(&secret), 0, "the resume secret reached the log");
 }

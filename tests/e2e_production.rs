@@ -1,6 +1,7 @@
 //! End to end: the `[env.production]` of wrangler.toml, served locally (`wrangler dev --env
-//! production`): its bindings and vars are complete, and with the Analytics Engine binding
-//! present (a no-op dataset locally) joins, relays, rejects and departures work as without it.
+//! production`): its bindings and vars are complete, with the Analytics Engine binding present
+//! (a no-op dataset locally) joins, relays, rejects and departures work as without it, and its
+//! join rate limit (simulated by wrangler dev) answers 429.
 
 mod common;
 
@@ -34,9 +35,34 @@ async fn the_production_environment_serves_a_call() {
     s.wait_for_count(&room, 1).await;
 
     // Both rejects were logged (and so went through the Analytics Engine write without error).
-    s.wait_for_log(&format!(r#""reason":"room_full","room":"{room}""#))
-        .await;
-    s.wait_for_log(&format!(r#""reason":"bad_request","room":"{room}""#))
-        .await;
+    s.wait_for_log(&format!(
+        r#""event":"reject","room":"{room}","peer":"carol","reason":"room_full""#
+    ))
+    .await;
+    s.wait_for_log(&format!(
+        r#""event":"reject","room":"{room}","reason":"bad_request","status":400"#
+    ))
+    .await;
     assert_eq!(s.log_count("analytics: could not write"), 0);
+
+    // Production's JOIN_LIMITER: 30 joins or look-ups per 10 s per address. Past it, HTTP 429
+    // with a JSON error, for look-ups and joins alike, before any object is touched (last in
+    // this test: the tests of a binary run in parallel, and this spends the address's budget).
+    let mut limited = None;
+    for _ in 0..40 {
+        let (status, body) = s.get(&format!("/api/rooms/{room}")).unwrap();
+        if status == 429 {
+            limited = Some(body);
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    let body: serde_json::Value = serde_json::from_str(&limited.expect("never limited")).unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    let (status, body) = s.refusal(&format!("/rooms/{room}?peer=dave"));
+    assert_eq!(status, 429, "{body}");
+    s.wait_for_log(&format!(
+        r#""event":"reject","room":"{room}","reason":"rate_limited","status":429"#
+    ))
+    .await;
 }

@@ -183,14 +183,20 @@ impl Server {
     }
 
     pub fn refusal_from(&self, path: &str, origin: Option<&str>) -> (u16, String) {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        self.refusal_with(path, &headers)
+    }
+
+    /// The status and body of an upgrade request with extra headers that the server refuses.
+    pub fn refusal_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         let mut req = ureq::get(&self.http_url(path))
             .timeout(Duration::from_secs(10))
             .set("Upgrade", "websocket")
             .set("Connection", "Upgrade")
             .set("Sec-WebSocket-Version", "13")
             .set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
-        if let Some(origin) = origin {
-            req = req.set("Origin", origin);
+        for (name, value) in headers {
+            req = req.set(name, value);
         }
         match req.call() {
             Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
@@ -243,15 +249,29 @@ impl Server {
         query: &str,
         origin: Option<&str>,
     ) -> Result<Client, (u16, String)> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = self
-            .ws_url(&format!("/rooms/{room}?{query}"))
-            .into_client_request()
-            .unwrap();
+        let mut headers = Vec::new();
         if let Some(origin) = origin {
-            request
-                .headers_mut()
-                .insert("Origin", origin.parse().unwrap());
+            headers.push(("Origin", origin));
+        }
+        self.connect_with(room, query, &headers)
+            .await
+            .map(|(client, _)| client)
+    }
+
+    /// Opens a socket on `/rooms/{room}?{query}` with extra request headers; returns the client
+    /// and the `Sec-WebSocket-Protocol` the server selected, or an HTTP refusal's status and body.
+    pub async fn connect_with(
+        &self,
+        room: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Client, Option<String>), (u16, String)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let path = format!("/rooms/{room}?{query}");
+        let mut request = self.ws_url(&path).into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
         }
         let connecting =
             tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request));
@@ -260,11 +280,17 @@ impl Server {
             panic!("no answer to the upgrade of {room} within {RECV_TIMEOUT:?}: is the server alive? see {}", self.log_path.display())
         });
         match connected {
-            Ok((ws, _)) => Ok(Client { ws }),
+            Ok((ws, response)) => {
+                let selected = response
+                    .headers()
+                    .get("Sec-WebSocket-Protocol")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                Ok((Client { ws }, selected))
+            }
             Err(tungstenite::Error::Http(resp)) => {
                 // tungstenite keeps only the part of the body that came with the headers; ask
                 // again with a client that reads the whole refusal.
-                let (status, body) = self.refusal_from(&format!("/rooms/{room}?{query}"), origin);
+                let (status, body) = self.refusal_with(&path, headers);
                 assert_eq!(status, resp.status().as_u16());
                 Err((status, body))
             }
