@@ -408,7 +408,7 @@ fn render(
           **peerjs** is the PeerJS server on Node. All on loopback on one machine, load generator included, so absolute \
           figures are this machine's; the ratios are the point.\n\n";
 
-    s += "What the measured build does on its hot paths (see `src/durable.rs`, `src/room.rs`): a relay runs \
+    s += "What the measured build does on its hot paths (see `src/runtime/room_object.rs`, `src/runtime/glue.rs`, `src/room.rs`): a relay runs \
           synchronously in the runtime's `webSocketMessage` call (no promise, boxed future or microtask per frame), \
           copies the frame into a fixed scratch area of wasm memory with one call (a native `TextEncoder.encodeInto` \
           into a view kept across frames), finds the sender's seat by socket identity (no attachment decoding), \
