@@ -125,7 +125,7 @@ impl LeaveReason {
     }
 }
 
-/// Error codes of `{"type":"error","code":...}` (contract sections 2 and 6).
+/// Error codes of `{"type":"error","code":...}` (`docs/protocol.md`, "Errors").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -196,7 +196,7 @@ impl ServerMessage {
     }
 }
 
-/// The relayed kinds of client frame (contract section 3).
+/// The relayed kinds of client frame (`docs/protocol.md`, "Relaying").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelayKind {
     Offer,
