@@ -327,14 +327,16 @@ impl<C: Clone> Room<C> {
 
     /// A room rebuilt from its live sockets, e.g. after the object was evicted from memory while
     /// its sockets stayed open. `capacity` is the one recorded on those sockets.
-    pub fn restore(limits: Limits, capacity: u32, mut seats: Vec<Seat<C>>) -> Self {
-        seats.sort_by_key(|s| s.seq);
+    pub fn restore(limits: Limits, capacity: u32, seats: Vec<Seat<C>>) -> Self {
         // Two sockets can claim one id only if one was on its way out when the object was
-        // evicted; the newer one (higher seq) is the live peer.
+        // evicted; the newer one (higher seq) is the live peer. (A handful of seats: a scan per
+        // seat is cheaper in code than a second sort.)
         let mut kept: Vec<Seat<C>> = Vec::with_capacity(seats.len());
-        for seat in seats.into_iter().rev() {
-            if !kept.iter().any(|k| k.peer == seat.peer) {
-                kept.push(seat);
+        for seat in seats {
+            match kept.iter_mut().find(|k| k.peer == seat.peer) {
+                Some(k) if k.seq < seat.seq => *k = seat,
+                Some(_) => {}
+                None => kept.push(seat),
             }
         }
         // In join order, which a resume does not change.
@@ -695,12 +697,12 @@ impl<C: Clone> Room<C> {
             Ok(ClientFrame::Leave) => unreachable!("handled above"),
             Ok(ClientFrame::Relay(relay)) => relay,
         };
-        // Who receives it: one peer, or every other peer.
-        let recipients: Vec<usize> = match &relay.to {
+        // Who receives it: one peer (`Some`), or every other peer.
+        let target = match &relay.to {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives
                 // its own message, and "nobody else here by that id" is what the client needs.
-                Some(i) if i != sender => vec![i],
+                Some(i) if i != sender => Some(i),
                 _ => {
                     out.push(Outbound::Send {
                         to: conn,
@@ -709,16 +711,20 @@ impl<C: Clone> Room<C> {
                     return out;
                 }
             },
-            None => (0..self.seats.len()).filter(|&i| i != sender).collect(),
+            None => None,
         };
-        let bytes = text.len() as u64 * recipients.len() as u64;
+        let recipients = if target.is_some() { 1 } else { self.seats.len() - 1 };
+        let bytes = text.len() as u64 * recipients as u64;
         let spent = self.seats[sender].budget.spend_bytes(&self.limits, bytes);
         if let Some(done) = self.over_budget(sender, spent, &mut out) {
             return done;
         }
         let forwarding = relay.forwarding(&self.seats[sender].peer);
-        for i in recipients {
-            let to = self.seats[i].conn.clone();
+        for (i, seat) in self.seats.iter().enumerate() {
+            if target.map_or(i == sender, |t| t != i) {
+                continue;
+            }
+            let to = seat.conn.clone();
             out.push(match &forwarding {
                 Forwarding::Splice(suffix) => Outbound::Forward {
                     to,

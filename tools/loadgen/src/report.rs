@@ -136,12 +136,17 @@ fn wrangler() -> Result<Target, Error> {
                 "--persist-to",
                 "target/bench/wrangler",
             ])
-            // As bench/serve.mjs: the rate limit is lifted, the relay is what is measured.
+            // As bench/serve.mjs: the message and byte budgets are lifted, the relay is what is
+            // measured.
             .args([
                 "--var",
                 "RATE_LIMIT_BURST:1000000",
                 "--var",
                 "RATE_LIMIT_PER_SEC:1000000",
+                "--var",
+                "RATE_LIMIT_BYTES_BURST:1073741824",
+                "--var",
+                "RATE_LIMIT_BYTES_PER_SEC:1073741824",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
