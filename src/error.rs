@@ -2,8 +2,6 @@
 //! the socket a close code, and every close code's reason; and the HTTP errors the Worker and
 //! the objects answer with. Server faults (`worker::Error`) stay in the runtime adapter.
 
-use serde::Serialize;
-
 use crate::protocol::{ErrorCode, ServerMessage};
 
 /// Something a client did that the room refuses. Tested natively: `code()` and `close_code()`
@@ -109,9 +107,8 @@ pub mod close {
 }
 
 /// The body of every HTTP error: `{"error":"bad_request","message":"..."}`, with its status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpError {
-    #[serde(skip)]
     pub status: u16,
     pub error: &'static str,
     pub message: String,
@@ -149,9 +146,11 @@ impl HttpError {
         HttpError::new(500, "server_misconfigured", message)
     }
 
-    /// The JSON body.
+    /// The JSON body. (Written out rather than derived: `error` is one of the fixed codes
+    /// above, and only `message` needs escaping.)
     pub fn body(&self) -> String {
-        serde_json::to_string(self).expect("an HTTP error serializes")
+        let message = serde_json::to_string(&self.message).expect("a string serializes");
+        format!(r#"{{"error":"{}","message":{message}}}"#, self.error)
     }
 }
 
@@ -211,6 +210,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v["error"], "rate_limited");
         assert!(v.get("status").is_none());
+        let quoted = HttpError::bad_request("a \"quoted\" \\ message");
+        let v: serde_json::Value = serde_json::from_str(&quoted.body()).unwrap();
+        assert_eq!(v["message"], "a \"quoted\" \\ message");
     }
 
     #[test]
