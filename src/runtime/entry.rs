@@ -111,16 +111,17 @@ async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Respons
         Handoff::Join { room, .. } | Handoff::Info { room } => room,
     };
     let (url, header) = handoff.to_request();
-    // Built with web_sys: `worker::RequestInit` would link serializers for every `cf` option.
-    let headers = worker::web_sys::Headers::new_with_headers(&req.inner().headers())?;
+    // Built with web_sys: `worker::RequestInit` would link serializers for every `cf` option. The
+    // new request copies the headers; its own copy is then edited.
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&req.inner().headers());
+    let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
+    let headers = forwarded.headers();
     headers.delete("Sec-WebSocket-Protocol")?;
     if let Some(header) = &header {
         headers.set(HANDOFF_HEADER, header)?;
     }
-    let init = worker::web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&headers);
-    let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
     env.durable_object(ROOMS_BINDING)?
         .id_from_name(room.as_str())?
         .get_stub()?
