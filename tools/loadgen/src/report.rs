@@ -5,6 +5,8 @@
 //!   no dev proxy: the closest to production);
 //! - `floor (miniflare)`: `bench/floor.js`, the least a relay can do on the same runtime;
 //! - `edge (wrangler dev)`: this worker as developers run it;
+//! - `floor (wrangler dev)`: the floor under the same dev proxy (`bench/floor.wrangler.toml`), the
+//!   baseline of the row above;
 //! - `peerjs`: the PeerJS server (npm `peer`), started from node_modules.
 //!
 //! These machines are noisy: each measurement runs `runs` times, targets alternate within each
@@ -125,20 +127,24 @@ fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
     })
 }
 
-fn wrangler() -> Result<Target, Error> {
+/// A target under `wrangler dev`: this worker (`config` None, the repository's wrangler.toml,
+/// with the budgets lifted as in bench/serve.mjs) or the floor (`bench/floor.wrangler.toml`).
+fn wrangler(name: &'static str, config: Option<&str>) -> Result<Target, Error> {
     let port = free_port();
-    let child = spawn(
-        Command::new("node_modules/.bin/wrangler")
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--inspector-port",
-                &free_port().to_string(),
-                "--persist-to",
-                "target/bench/wrangler",
-            ])
-            // As bench/serve.mjs: the message and byte budgets are lifted, the relay is what is
-            // measured.
-            .args([
+    let mut cmd = Command::new("node_modules/.bin/wrangler");
+    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
+        .arg(format!("target/bench/wrangler-{}", port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match config {
+        Some(config) => {
+            cmd.args(["--config", config]);
+        }
+        // As bench/serve.mjs: the message and byte budgets are lifted, the relay is what is
+        // measured.
+        None => {
+            cmd.args([
                 "--var",
                 "RATE_LIMIT_BURST:1000000",
                 "--var",
@@ -147,15 +153,15 @@ fn wrangler() -> Result<Target, Error> {
                 "RATE_LIMIT_BYTES_BURST:1073741824",
                 "--var",
                 "RATE_LIMIT_BYTES_PER_SEC:1073741824",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )?;
+            ]);
+        }
+    }
+    let child = spawn(&mut cmd)?;
     let url = format!("ws://127.0.0.1:{port}");
-    wait_http(&url, "/healthz")?;
+    wait_http(&url, "/healthz").or_else(|_| wait_http(&url, "/"))?;
     let pid = descendant(child.id(), "workerd").ok_or("no workerd under wrangler")?;
     Ok(Target {
-        name: "edge (wrangler dev)",
+        name,
         url,
         proto: Proto::Edge,
         pid,
@@ -238,7 +244,8 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
     let mut targets = vec![
         miniflare("edge (miniflare)", "edge")?,
         miniflare("floor (miniflare)", "floor")?,
-        wrangler()?,
+        wrangler("edge (wrangler dev)", None)?,
+        wrangler("floor (wrangler dev)", Some("bench/floor.wrangler.toml"))?,
         peerjs()?,
     ];
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
@@ -390,7 +397,10 @@ fn render(
     date: &str,
     past: &[Summary],
 ) -> String {
-    let (floor, peerjs) = (1, 3); // indexes of the baselines in `names`
+    // Indexes of the baselines in `names`: each target is compared with the floor on its own
+    // runtime (Miniflare or wrangler dev; PeerJS with Miniflare's), and with PeerJS.
+    let floor_of = |i: usize| if i == 2 || i == 3 { 3 } else { 1 };
+    let peerjs = 4;
     let mut s = String::new();
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     s += "# Benchmarks\n\n";
@@ -409,8 +419,9 @@ fn render(
     );
     s += "Targets: **edge (miniflare)** is this worker's release build on workerd through Miniflare, with no dev proxy \
           (closest to production); **floor (miniflare)** is `bench/floor.js`, a minimal JavaScript Durable Object relay on \
-          the same runtime (what workerd itself costs); **edge (wrangler dev)** is this worker as developers run it; \
-          **peerjs** is the PeerJS server on Node. All on loopback on one machine, load generator included, so absolute \
+          the same runtime (what workerd itself costs); **edge (wrangler dev)** is this worker as developers run it, and \
+          **floor (wrangler dev)** the same floor under the same dev proxy, its baseline (each \"vs floor\" ratio compares \
+          a target with the floor on its own runtime); **peerjs** is the PeerJS server on Node. All on loopback on one machine, load generator included, so absolute \
           figures are this machine's; the ratios are the point.\n\n";
 
     s += "What the measured build does on its hot paths (see `src/runtime/room_object.rs`, `src/runtime/glue.rs`, `src/room.rs`): a relay runs \
@@ -437,7 +448,7 @@ fn render(
                 median(f.relay_p90[k].clone()),
                 median(f.relay_p99[k].clone()),
                 median(f.relay_max[k].clone()),
-                ratio(p50, median(figs[floor].relay_p50[k].clone())),
+                ratio(p50, median(figs[floor_of(i)].relay_p50[k].clone())),
                 ratio(p50, median(figs[peerjs].relay_p50[k].clone())),
             );
         }
@@ -453,7 +464,7 @@ fn render(
             r[0],
             r[1],
             r[2],
-            ratio(r[2], median(figs[floor].relay_rate[2].clone())),
+            ratio(r[2], median(figs[floor_of(i)].relay_rate[2].clone())),
             ratio(r[2], median(figs[peerjs].relay_rate[2].clone())),
         );
     }
@@ -468,7 +479,7 @@ fn render(
             median(f.join_seq_p99.clone()),
             median(f.join_conc_p50.clone()),
             median(f.join_conc_p99.clone()),
-            ratio(p50, median(figs[floor].join_seq_p50.clone())),
+            ratio(p50, median(figs[floor_of(i)].join_seq_p50.clone())),
             ratio(p50, median(figs[peerjs].join_seq_p50.clone())),
         );
     }
@@ -552,7 +563,7 @@ fn changes(past: &[Summary]) -> String {
 
 /// A grouped bar chart of relay throughput (messages/s) by room count, one bar per target.
 fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
-    let colors = ["#3d8bfd", "#9aa7b4", "#f0883e", "#3fb950"];
+    let colors = ["#3d8bfd", "#9aa7b4", "#f0883e", "#c9a27a", "#3fb950"];
     let rates: Vec<Vec<f64>> = figs
         .iter()
         .map(|f| (0..3).map(|k| median(f.relay_rate[k].clone())).collect())
