@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench profile token deploy
+.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -60,6 +60,11 @@ fuzz:
 # PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart (~5 minutes here).
 bench: build
 	cargo run --release --quiet -p loadgen -- bench --out docs/benchmarks.md
+
+# This worker against another commit's build, measured in turns (bench/ab.sh; ~4 minutes):
+#   make bench-ab BASE=<commit>      (ROUNDS=6 ROOMS=100 SECS=5 by default)
+bench-ab: setup
+	@bash bench/ab.sh
 
 # Where the room's CPU goes under load: an unstripped build (names kept) in target/profile-build,
 # sampled with V8's profiler through workerd's inspector (bench/profile.mjs).

@@ -1,5 +1,6 @@
 // Serves a worker through Miniflare directly (workerd, no wrangler dev proxy: closest to
-// production) for `make bench`:  node bench/serve.mjs <edge|floor> <port>
+// production) for `make bench`:  node bench/serve.mjs <edge|floor> <port> [build dir]
+// (the build dir, `build` by default, lets `make bench-ab` serve another commit's build).
 // Prints "ready <port> <workerd pid>" once it answers, then serves until killed.
 import { Miniflare } from "miniflare";
 import { execSync } from "node:child_process";
@@ -7,12 +8,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const [target, port] = process.argv.slice(2);
+const [target, port, buildDir = join(root, "build")] = process.argv.slice(2);
 const common = { host: "127.0.0.1", port: Number(port), compatibilityDate: "2026-04-01", modules: true };
 const options = {
   edge: {
     ...common,
-    scriptPath: join(root, "build/index.js"),
+    scriptPath: join(buildDir, "index.js"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     durableObjects: { ROOMS: { className: "RoomObject", useSQLite: true } },
     // Count handled frames, and lift the per-connection message and byte budgets: the bench

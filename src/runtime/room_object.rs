@@ -321,6 +321,11 @@ impl RoomObject {
                 }
                 Outbound::Close { to, code } => {
                     // Cleared first: the close event that follows must not depart the peer again.
+                    // A close started from another socket's event or from the alarm (4008, 4009)
+                    // sends its frame at once, but the runtime keeps the TCP connection open
+                    // about 10 s after the client's reply (then reports it to us as 1006): seen
+                    // with a plain-JS object on workerd 2026-04-26 and 2026-11-17, not ours to
+                    // fix; clients should act on the close frame (docs/protocol.md).
                     attachment::clear(&to);
                     let _ = to.close(Some(code), Some(close::reason(code)));
                 }

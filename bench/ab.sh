@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make bench-ab BASE=<commit>`: this worker against another commit's build, paired. Both release
+# builds (and the floor) are served by Miniflare side by side, and the load generator measures
+# them in turns, the order rotated every round, so that drift in a noisy machine's speed falls on
+# all of them alike; it prints each round and the medians. `make bench` compares with the floor
+# in one run; this says whether a change moved the worker itself.
+#   BASE (default: origin/main, else HEAD~1), ROUNDS (6), ROOMS (100), SECS (5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE="${BASE:-$(git rev-parse --verify -q origin/main || git rev-parse HEAD~1)}"
+ROUNDS="${ROUNDS:-6}"
+ROOMS="${ROOMS:-100}"
+SECS="${SECS:-5}"
+dir=target/bench-ab
+mkdir -p "$dir"
+
+# The base's build, in a worktree of its own (its compiled files under $dir/target).
+rm -rf "$dir/base"
+git worktree prune
+git worktree add --detach -q "$dir/base" "$BASE"
+trap 'git worktree remove --force "$dir/base" 2>/dev/null || true; pkill -f "bench/serve.mjs .* 91[0-9][0-9]" || true' EXIT
+# Only its build runs there (never npm): node_modules is this checkout's.
+ln -s "$PWD/node_modules" "$dir/base/node_modules"
+echo "bench-ab: building $BASE" >&2
+(cd "$dir/base" && CARGO_TARGET_DIR="$PWD/../target" bash scripts/build.sh > ../base-build.log 2>&1) \
+  || { tail -n 20 "$dir/base-build.log"; exit 1; }
+echo "bench-ab: building HEAD (and the working tree)" >&2
+bash scripts/build.sh > "$dir/head-build.log" 2>&1 || { tail -n 20 "$dir/head-build.log"; exit 1; }
+cargo build --release --quiet -p loadgen
+
+declare -A port=([base]=9101 [head]=9102 [floor]=9103)
+node bench/serve.mjs edge 9101 "$dir/base/build" > "$dir/base.log" 2>&1 &
+node bench/serve.mjs edge 9102 > "$dir/head.log" 2>&1 &
+node bench/serve.mjs floor 9103 > "$dir/floor.log" 2>&1 &
+for t in base head floor; do
+  until grep -q ready "$dir/$t.log" 2>/dev/null; do sleep 0.2; done
+done
+
+lg=target/release/loadgen
+names=(base head floor)
+out="$dir/results.txt"
+: > "$out"
+for ((round = 0; round < ROUNDS; round++)); do
+  for k in 0 1 2; do
+    t=${names[$(((k + round) % 3))]}
+    r=$($lg relay --url "ws://127.0.0.1:${port[$t]}" --rooms "$ROOMS" --secs "$SECS")
+    echo "$t relay $r" | tee -a "$out"
+  done
+done
+for t in base head floor; do
+  r=$($lg join --url "ws://127.0.0.1:${port[$t]}" --count 1000)
+  echo "$t join $r" | tee -a "$out"
+done
+python3 - "$out" "$BASE" "$ROOMS" <<'PY'
+import json, statistics, sys
+rows = [line.split(" ", 2) for line in open(sys.argv[1])]
+print(f"\nbench-ab: medians (base = {sys.argv[2]}, relay with {sys.argv[3]} rooms)")
+print("| target | relay p50 ms | relay msgs/s | join p50 ms |")
+print("|---|---:|---:|---:|")
+for t in ("base", "head", "floor"):
+    rel = [json.loads(r[2]) for r in rows if r[0] == t and r[1] == "relay"]
+    join = [json.loads(r[2]) for r in rows if r[0] == t and r[1] == "join"][0]
+    p50 = statistics.median(x["p50_ms"] for x in rel)
+    rate = statistics.median(x["messages_per_sec"] for x in rel)
+    print(f"| {t} | {p50:.2f} | {rate:.0f} | {join['p50_ms']:.2f} |")
+PY
