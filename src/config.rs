@@ -386,7 +386,10 @@ mod tests {
             (c.rate_burst, c.rate_per_sec, c.idle_timeout_ms),
             (500, 50, 60_000)
         );
-        assert_eq!((c.rate_bytes_burst, c.rate_bytes_per_sec), (1 << 20, 256 << 10));
+        assert_eq!(
+            (c.rate_bytes_burst, c.rate_bytes_per_sec),
+            (1 << 20, 256 << 10)
+        );
     }
 
     #[test]

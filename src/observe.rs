@@ -80,7 +80,11 @@ impl<'a> Observation<'a> {
     /// reason, close_code, status, peers), absent ones left out.
     pub fn log_line(&self) -> String {
         let text = |v: &str| serde_json::to_string(v).expect("a string serializes");
-        let mut line = format!(r#"{{"event":{},"room":{}"#, text(self.event), text(self.room));
+        let mut line = format!(
+            r#"{{"event":{},"room":{}"#,
+            text(self.event),
+            text(self.room)
+        );
         let mut field = |name: &str, value: String| {
             line.push_str(&format!(r#","{name}":{value}"#));
         };
@@ -207,7 +211,10 @@ mod tests {
         assert_eq!(refused.data_point().unwrap().doubles, [0.0, 403.0]);
         // Sweeps and restores are logged, not counted.
         let sweep = Observation::of_room_size("sweep", "r1", 0);
-        assert_eq!(sweep.log_line(), r#"{"event":"sweep","room":"r1","peers":0}"#);
+        assert_eq!(
+            sweep.log_line(),
+            r#"{"event":"sweep","room":"r1","peers":0}"#
+        );
         assert_eq!(sweep.data_point(), None);
     }
 }

@@ -323,7 +323,8 @@ mod tests {
         let err = with_protocols(&[], "chat, edge-signal.token.x").unwrap_err();
         assert!(err.contains("edge-signal.v1"), "{err}");
         // The same secret in the query and the header is ambiguous.
-        let err = with_protocols(&[("token", "t")], "edge-signal.v1,edge-signal.token.t").unwrap_err();
+        let err =
+            with_protocols(&[("token", "t")], "edge-signal.v1,edge-signal.token.t").unwrap_err();
         assert!(err.contains("more than once"), "{err}");
         // The header's resume needs the peer it resumes, like the query's.
         assert!(with_protocols(&[], "edge-signal.v1,edge-signal.resume.s").is_err());

@@ -28,10 +28,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::error::{close, RoomError};
-use crate::protocol::{
-    parse_client_frame, splice, ClientFrame, Forwarding, LeaveReason, PeerId, RoomId,
-    ServerMessage, PONG_FRAME,
-};
+use crate::protocol::{splice, Forwarding, LeaveReason, PeerId, RoomId, ServerMessage};
 
 /// The limits a room enforces, from configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,97 +54,6 @@ impl Limits {
     /// between 1 and 1.5 timeouts after its last sign of life.
     pub fn sweep_interval_ms(&self) -> u64 {
         self.idle_timeout_ms / 2
-    }
-}
-
-/// One token bucket, plus a second, leaking counter of what it refused: a sender that keeps
-/// going until it has been refused a whole burst's worth (net of the refill) is exhausted.
-#[derive(Clone, Debug, PartialEq)]
-struct Bucket {
-    tokens: f64,
-    refused: f64,
-}
-
-impl Bucket {
-    fn full(burst: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            refused: 0.0,
-        }
-    }
-
-    fn refill(&mut self, amount: f64, burst: f64) {
-        self.tokens = (self.tokens + amount).min(burst);
-        self.refused = (self.refused - amount).max(0.0);
-    }
-
-    fn spend(&mut self, cost: f64, burst: f64) -> Spend {
-        if self.tokens >= cost {
-            self.tokens -= cost;
-            Spend::Allowed
-        } else {
-            self.refused += cost;
-            if self.refused >= burst {
-                Spend::Exhausted
-            } else {
-                Spend::Refused
-            }
-        }
-    }
-}
-
-/// A sender's two budgets: messages (every frame costs one) and bytes (a relayed frame costs its
-/// length once per recipient, so a broadcast to 15 peers costs 15 times a direct message). Over
-/// either: `rate_limited` and the message is dropped; far over either: closed with 4006. A short
-/// overshoot only costs a few `rate_limited` errors.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Budget {
-    messages: Bucket,
-    bytes: Bucket,
-    last_ms: u64,
-}
-
-/// What the budget says about one message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spend {
-    Allowed,
-    Refused,
-    /// Refused, and the sender has gone far over budget: close it.
-    Exhausted,
-}
-
-impl Budget {
-    pub fn full(limits: &Limits, now_ms: u64) -> Self {
-        Budget {
-            messages: Bucket::full(limits.rate_burst as f64),
-            bytes: Bucket::full(limits.rate_bytes_burst as f64),
-            last_ms: now_ms,
-        }
-    }
-
-    /// Refills both buckets for the time since the last call.
-    fn refill(&mut self, limits: &Limits, now_ms: u64) {
-        let elapsed_s = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
-        self.last_ms = self.last_ms.max(now_ms);
-        self.messages.refill(
-            elapsed_s * limits.rate_per_sec as f64,
-            limits.rate_burst as f64,
-        );
-        self.bytes.refill(
-            elapsed_s * limits.rate_bytes_per_sec as f64,
-            limits.rate_bytes_burst as f64,
-        );
-    }
-
-    /// One message arrives at `now_ms`.
-    pub fn spend_message(&mut self, limits: &Limits, now_ms: u64) -> Spend {
-        self.refill(limits, now_ms);
-        self.messages.spend(1.0, limits.rate_burst as f64)
-    }
-
-    /// `bytes` are about to be delivered (after [`Budget::spend_message`] at the same time).
-    pub fn spend_bytes(&mut self, limits: &Limits, bytes: u64) -> Spend {
-        self.bytes.spend(bytes as f64, limits.rate_bytes_burst as f64)
     }
 }
 
@@ -641,133 +547,6 @@ impl<C: Clone> Room<C> {
         Some(self.frame_at(sender, frame, now_ms))
     }
 
-    fn frame_at(&mut self, sender: usize, frame: Frame<'_>, now_ms: u64) -> Vec<Outbound<C>> {
-        let text = match frame {
-            Frame::Binary(_) => {
-                return self.remove(sender, LeaveReason::Disconnect, Some(close::UNSUPPORTED_DATA));
-            }
-            Frame::TooBig => {
-                return self.remove(sender, LeaveReason::Disconnect, Some(close::MESSAGE_TOO_BIG));
-            }
-            Frame::Text(text) if text.len() > self.limits.max_message_bytes => {
-                return self.remove(sender, LeaveReason::Disconnect, Some(close::MESSAGE_TOO_BIG));
-            }
-            Frame::Text(text) => text,
-        };
-
-        let mut out = Vec::new();
-        let seat = &mut self.seats[sender];
-        seat.seen_ms = seat.seen_ms.max(now_ms);
-        if seat.seen_ms.saturating_sub(seat.recorded_seen_ms) >= self.limits.idle_timeout_ms / 4 {
-            seat.recorded_seen_ms = seat.seen_ms;
-            out.push(Outbound::Touch {
-                to: seat.conn.clone(),
-                seen_ms: seat.seen_ms,
-            });
-        }
-        let conn = seat.conn.clone();
-        let parsed = parse_client_frame(text);
-        // A `leave` is honoured whatever the budget says: refusing it would only keep a seat
-        // held that its peer wants to give up.
-        if let Ok(ClientFrame::Leave) = parsed {
-            return self.remove(sender, LeaveReason::Leave, Some(close::NORMAL));
-        }
-        let spent = self.seats[sender]
-            .budget
-            .spend_message(&self.limits, now_ms);
-        if let Some(done) = self.over_budget(sender, spent, &mut out) {
-            return done;
-        }
-
-        let relay = match parsed {
-            Err(message) => {
-                out.push(Outbound::Send {
-                    to: conn,
-                    frame: RoomError::BadRequest(message).to_message().to_frame(),
-                });
-                return out;
-            }
-            Ok(ClientFrame::Ping) => {
-                out.push(Outbound::Send {
-                    to: conn,
-                    frame: PONG_FRAME.to_owned(),
-                });
-                return out;
-            }
-            Ok(ClientFrame::Leave) => unreachable!("handled above"),
-            Ok(ClientFrame::Relay(relay)) => relay,
-        };
-        // Who receives it: one peer (`Some`), or every other peer.
-        let target = match &relay.to {
-            Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
-                // Addressing yourself is refused like an absent peer: a sender never receives
-                // its own message, and "nobody else here by that id" is what the client needs.
-                Some(i) if i != sender => Some(i),
-                _ => {
-                    out.push(Outbound::Send {
-                        to: conn,
-                        frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
-                    });
-                    return out;
-                }
-            },
-            None => None,
-        };
-        let recipients = if target.is_some() { 1 } else { self.seats.len() - 1 };
-        let bytes = text.len() as u64 * recipients as u64;
-        let spent = self.seats[sender].budget.spend_bytes(&self.limits, bytes);
-        if let Some(done) = self.over_budget(sender, spent, &mut out) {
-            return done;
-        }
-        let forwarding = relay.forwarding(&self.seats[sender].peer);
-        for (i, seat) in self.seats.iter().enumerate() {
-            if target.map_or(i == sender, |t| t != i) {
-                continue;
-            }
-            let to = seat.conn.clone();
-            out.push(match &forwarding {
-                Forwarding::Splice(suffix) => Outbound::Forward {
-                    to,
-                    suffix: suffix.clone(),
-                },
-                Forwarding::Built(frame) => Outbound::Send {
-                    to,
-                    frame: frame.clone(),
-                },
-            });
-        }
-        out
-    }
-
-    /// What a refused spend means: `None` to go on; otherwise the actions to return (a
-    /// `rate_limited` error added to `out`, or the sender closed with 4006).
-    fn over_budget(
-        &mut self,
-        sender: usize,
-        spent: Spend,
-        out: &mut Vec<Outbound<C>>,
-    ) -> Option<Vec<Outbound<C>>> {
-        match spent {
-            Spend::Allowed => None,
-            Spend::Refused => {
-                out.push(Outbound::Send {
-                    to: self.seats[sender].conn.clone(),
-                    frame: RoomError::RateLimited.to_message().to_frame(),
-                });
-                Some(std::mem::take(out))
-            }
-            Spend::Exhausted => {
-                let mut done = std::mem::take(out);
-                done.extend(self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some(close::RATE_LIMITED),
-                ));
-                Some(done)
-            }
-        }
-    }
-
     /// The socket of `(peer, seq)` closed or failed without a `leave`: the others hear
     /// `peer_left` with reason `disconnect`. Nothing happens if that socket had already left.
     pub fn depart(&mut self, peer: &PeerId, seq: u64) -> Vec<Outbound<C>> {
@@ -839,6 +618,9 @@ impl<C: Clone> Room<C> {
     }
 }
 
+mod budget;
+mod relay;
 #[cfg(test)]
 mod tests;
 
+pub use budget::{Budget, Spend};

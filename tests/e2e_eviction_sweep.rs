@@ -43,7 +43,10 @@ async fn a_call_opened_after_an_eviction_sweeps_a_silent_peer_without_a_third_jo
             }
             Some(Event::Text(t)) => {
                 let v: serde_json::Value = serde_json::from_str(&t).unwrap();
-                assert_eq!(v, json!({"type":"peer_left","peer":"bob","reason":"timeout"}));
+                assert_eq!(
+                    v,
+                    json!({"type":"peer_left","peer":"bob","reason":"timeout"})
+                );
                 break;
             }
             other => panic!("alice got {other:?}"),

@@ -430,7 +430,8 @@ async fn secrets_can_travel_in_the_subprotocol_header() {
     let secret = welcome["resume"].as_str().unwrap().to_owned();
 
     // Resume through the header too.
-    let header = format!("edge-signal.v1,edge-signal.token.{bob_token},edge-signal.resume.{secret}");
+    let header =
+        format!("edge-signal.v1,edge-signal.token.{bob_token},edge-signal.resume.{secret}");
     let (mut new, selected) = s
         .connect_with(&room, "peer=bob", &[("Sec-WebSocket-Protocol", &header)])
         .await
@@ -445,7 +446,10 @@ async fn secrets_can_travel_in_the_subprotocol_header() {
         .connect_with(
             &room,
             "peer=eve",
-            &[("Sec-WebSocket-Protocol", "edge-signal.v1, edge-signal.token.x.y.z")],
+            &[(
+                "Sec-WebSocket-Protocol",
+                "edge-signal.v1, edge-signal.token.x.y.z",
+            )],
         )
         .await
         .expect("upgraded");
@@ -462,7 +466,10 @@ async fn secrets_can_travel_in_the_subprotocol_header() {
     assert!(body.contains("edge-signal.v1"), "{body}");
     let (status, body) = s.refusal_with(
         &format!("/rooms/{room}?{}", signed(&room, "carol")),
-        &[("Sec-WebSocket-Protocol", &format!("edge-signal.v1, edge-signal.token.{bob_token}"))],
+        &[(
+            "Sec-WebSocket-Protocol",
+            &format!("edge-signal.v1, edge-signal.token.{bob_token}"),
+        )],
     );
     assert_eq!(status, 400);
     assert!(body.contains("more than once"), "{body}");

@@ -20,7 +20,9 @@ fn server() -> &'static Server {
 fn wasm_memory(s: &Server, room: &str) -> u64 {
     let (status, v) = s.get_json(&format!("/api/rooms/{room}"));
     assert_eq!(status, 200, "{v}");
-    v["wasm_memory_bytes"].as_u64().expect("BENCH_COUNTERS reports memory")
+    v["wasm_memory_bytes"]
+        .as_u64()
+        .expect("BENCH_COUNTERS reports memory")
 }
 
 /// Sends a frame without waiting on the result: the server may close the socket part-way.
@@ -121,6 +123,9 @@ async fn a_broadcaster_is_held_to_its_byte_budget() {
         (received as f64) <= allowed / 2.0 + 61_000.0,
         "bob received {received} bytes in {elapsed:.1} s"
     );
-    assert!(received >= 7 * 60_000, "the burst was not let through: {received} bytes");
+    assert!(
+        received >= 7 * 60_000,
+        "the burst was not let through: {received} bytes"
+    );
     assert_eq!(carol.recv().await["type"], "message");
 }

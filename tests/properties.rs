@@ -283,7 +283,11 @@ impl World {
                         socket.seq = None;
                     }
                 }
-                assert_eq!(before_order(&self.room), order, "peers and join order survive");
+                assert_eq!(
+                    before_order(&self.room),
+                    order,
+                    "peers and join order survive"
+                );
                 assert_eq!(self.room.capacity(), capacity, "capacity survives");
                 (Vec::new(), None)
             }

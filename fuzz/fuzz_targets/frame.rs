@@ -47,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
                     // A relayed payload may hold JSON serde_json will not decode (a lone
                     // surrogate escape, a number beyond f64): it must still be JSON by grammar.
                     Err(_) => {
-                        serde_json::from_str::<Box<serde_json::value::RawValue>>(frame).expect("JSON");
+                        serde_json::from_str::<Box<serde_json::value::RawValue>>(frame)
+                            .expect("JSON");
                         assert_ne!(*to, 0, "relayed to its sender");
                         continue;
                     }

@@ -31,7 +31,15 @@ fuzz_target!(|data: &[u8]| {
         .map(|(conn, c)| {
             let peer = PeerId::parse(NAMES[usize::from(c[0]) % NAMES.len()]).unwrap();
             let (seq, order) = (u64::from(c[1]), u64::from(c[2]));
-            empty.restored_seat(peer, seq, order, conn, String::new(), u64::from(c[3]) * 10, 0)
+            empty.restored_seat(
+                peer,
+                seq,
+                order,
+                conn,
+                String::new(),
+                u64::from(c[3]) * 10,
+                0,
+            )
         })
         .collect();
     let seqs: Vec<u64> = seats.iter().map(|s| s.seq).collect();
@@ -39,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
 
     let ids: std::collections::BTreeSet<_> = room.seats().iter().map(|s| &s.peer).collect();
     assert_eq!(ids.len(), room.len(), "two seats share an id");
-    assert!(room.seats().windows(2).all(|w| w[0].order <= w[1].order), "join order");
+    assert!(
+        room.seats().windows(2).all(|w| w[0].order <= w[1].order),
+        "join order"
+    );
     if !room.is_empty() {
         assert_eq!(room.capacity(), capacity);
     }

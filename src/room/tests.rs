@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::error::close;
+use crate::protocol::PONG_FRAME;
 
 type Conn = &'static str;
 
@@ -862,14 +863,23 @@ fn the_join_that_makes_a_call_arms_the_sweep_and_the_last_departure_disarms_it()
         ..limits()
     });
     h.now = 100;
-    assert!(alarms(&h.join_with("alice", None, "alice").out).is_empty(), "a room of one");
+    assert!(
+        alarms(&h.join_with("alice", None, "alice").out).is_empty(),
+        "a room of one"
+    );
     assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
     let out = h.join_with("bob", None, "bob").out;
     assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 600 }]);
-    assert!(alarms(&h.join_with("carol", None, "carol").out).is_empty(), "already armed");
+    assert!(
+        alarms(&h.join_with("carol", None, "carol").out).is_empty(),
+        "already armed"
+    );
     let carol = h.seq("carol");
     assert!(alarms(&h.room.depart(&pid("carol"), carol)).is_empty());
-    assert!(alarms(&h.send("bob", r#"{"type":"leave"}"#)).is_empty(), "one left");
+    assert!(
+        alarms(&h.send("bob", r#"{"type":"leave"}"#)).is_empty(),
+        "one left"
+    );
     let alice = h.seq("alice");
     let out = h.room.depart(&pid("alice"), alice);
     assert_eq!(alarms(&out), vec![Outbound::DisarmSweep]);
@@ -977,21 +987,36 @@ fn bytes_are_budgeted_once_per_recipient() {
         assert_eq!(sent(&h.send("alice", &broadcast)).len(), 3);
     }
     // 100 left: a broadcast is refused, a direct message of 100 still fits.
-    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
-    let direct = format!(r#"{{"type":"message","to":"bob","data":"{}"}}"#, "x".repeat(61));
+    assert_eq!(
+        sent(&h.send("alice", &broadcast))[0].1["code"],
+        "rate_limited"
+    );
+    let direct = format!(
+        r#"{{"type":"message","to":"bob","data":"{}"}}"#,
+        "x".repeat(61)
+    );
     assert_eq!(direct.len(), 100);
-    assert_eq!(sent(&h.send("alice", &direct)), vec![("bob", {
-        let mut v: Value = serde_json::from_str(&direct).unwrap();
-        v["from"] = "alice".into();
-        v
-    })]);
+    assert_eq!(
+        sent(&h.send("alice", &direct)),
+        vec![("bob", {
+            let mut v: Value = serde_json::from_str(&direct).unwrap();
+            v["from"] = "alice".into();
+            v
+        })]
+    );
     assert_eq!(sent(&h.send("alice", &direct))[0].1["code"], "rate_limited");
     // The bucket refills: a second later, 100 bytes are back.
     h.now += 1000;
     assert_eq!(sent(&h.send("alice", &direct))[0].0, "bob");
     // Far over (refused a whole burst's worth, net of the refill): closed with 4006.
-    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
-    assert_eq!(sent(&h.send("alice", &broadcast))[0].1["code"], "rate_limited");
+    assert_eq!(
+        sent(&h.send("alice", &broadcast))[0].1["code"],
+        "rate_limited"
+    );
+    assert_eq!(
+        sent(&h.send("alice", &broadcast))[0].1["code"],
+        "rate_limited"
+    );
     let out = h.send("alice", &broadcast);
     assert_eq!(closes(&out), vec![("alice", close::RATE_LIMITED)]);
     assert_eq!(h.peers(), vec!["bob", "carol", "dave"]);
@@ -1016,7 +1041,10 @@ fn a_leave_is_honoured_even_over_budget() {
     assert_eq!(closes(&out), vec![("alice", close::NORMAL)]);
     assert_eq!(
         sent(&out),
-        vec![("bob", serde_json::json!({"type":"peer_left","peer":"alice","reason":"leave"}))]
+        vec![(
+            "bob",
+            serde_json::json!({"type":"peer_left","peer":"alice","reason":"leave"})
+        )]
     );
 }
 

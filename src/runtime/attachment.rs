@@ -66,7 +66,15 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
             let att = read(&ws)?;
             capacity = att.capacity;
             let order = att.order.unwrap_or(att.seq);
-            Some(empty.restored_seat(att.peer, att.seq, order, ws, att.resume, att.seen_ms, now_ms))
+            Some(empty.restored_seat(
+                att.peer,
+                att.seq,
+                order,
+                ws,
+                att.resume,
+                att.seen_ms,
+                now_ms,
+            ))
         })
         .collect();
     let count = seats.len();

@@ -94,7 +94,9 @@ pub fn with_frame<R>(message: &JsValue, max_bytes: usize, f: impl FnOnce(Frame<'
     });
     match copy_frame(message) {
         // A view of the frame's buffer, not a copy, to read its length.
-        -1 => f(Frame::Binary(js_sys::Uint8Array::new(message).length() as usize)),
+        -1 => f(Frame::Binary(
+            js_sys::Uint8Array::new(message).length() as usize
+        )),
         -2 => f(Frame::TooBig),
         written => {
             // SAFETY: the area is `len` bytes that live forever, encodeInto wrote `written <=

@@ -101,8 +101,15 @@ impl DurableObject for RoomObject {
                 resume,
                 subprotocol,
             }) => {
-                self.join(config, &room, peer, capacity, resume.as_deref(), subprotocol)
-                    .await
+                self.join(
+                    config,
+                    &room,
+                    peer,
+                    capacity,
+                    resume.as_deref(),
+                    subprotocol,
+                )
+                .await
             }
             Ok(Handoff::Info { room }) => {
                 let (capacity, peers) = {

@@ -1,0 +1,156 @@
+//! The relay path: one frame from a seated peer, checked against the size limit and the
+//! sender's budgets, parsed for routing, and forwarded (or answered with an error).
+
+use super::{Forwarding, Frame, Outbound, Room, Spend};
+use crate::error::{close, RoomError};
+use crate::protocol::{parse_client_frame, ClientFrame, LeaveReason, PONG_FRAME};
+
+impl<C: Clone> Room<C> {
+    pub(super) fn frame_at(
+        &mut self,
+        sender: usize,
+        frame: Frame<'_>,
+        now_ms: u64,
+    ) -> Vec<Outbound<C>> {
+        let text = match frame {
+            Frame::Binary(_) => {
+                return self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some(close::UNSUPPORTED_DATA),
+                );
+            }
+            Frame::TooBig => {
+                return self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some(close::MESSAGE_TOO_BIG),
+                );
+            }
+            Frame::Text(text) if text.len() > self.limits.max_message_bytes => {
+                return self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some(close::MESSAGE_TOO_BIG),
+                );
+            }
+            Frame::Text(text) => text,
+        };
+
+        let mut out = Vec::new();
+        let seat = &mut self.seats[sender];
+        seat.seen_ms = seat.seen_ms.max(now_ms);
+        if seat.seen_ms.saturating_sub(seat.recorded_seen_ms) >= self.limits.idle_timeout_ms / 4 {
+            seat.recorded_seen_ms = seat.seen_ms;
+            out.push(Outbound::Touch {
+                to: seat.conn.clone(),
+                seen_ms: seat.seen_ms,
+            });
+        }
+        let conn = seat.conn.clone();
+        let parsed = parse_client_frame(text);
+        // A `leave` is honoured whatever the budget says: refusing it would only keep a seat
+        // held that its peer wants to give up.
+        if let Ok(ClientFrame::Leave) = parsed {
+            return self.remove(sender, LeaveReason::Leave, Some(close::NORMAL));
+        }
+        let spent = self.seats[sender]
+            .budget
+            .spend_message(&self.limits, now_ms);
+        if let Some(done) = self.over_budget(sender, spent, &mut out) {
+            return done;
+        }
+
+        let relay = match parsed {
+            Err(message) => {
+                out.push(Outbound::Send {
+                    to: conn,
+                    frame: RoomError::BadRequest(message).to_message().to_frame(),
+                });
+                return out;
+            }
+            Ok(ClientFrame::Ping) => {
+                out.push(Outbound::Send {
+                    to: conn,
+                    frame: PONG_FRAME.to_owned(),
+                });
+                return out;
+            }
+            Ok(ClientFrame::Leave) => unreachable!("handled above"),
+            Ok(ClientFrame::Relay(relay)) => relay,
+        };
+        // Who receives it: one peer (`Some`), or every other peer.
+        let target = match &relay.to {
+            Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
+                // Addressing yourself is refused like an absent peer: a sender never receives
+                // its own message, and "nobody else here by that id" is what the client needs.
+                Some(i) if i != sender => Some(i),
+                _ => {
+                    out.push(Outbound::Send {
+                        to: conn,
+                        frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
+                    });
+                    return out;
+                }
+            },
+            None => None,
+        };
+        let recipients = if target.is_some() {
+            1
+        } else {
+            self.seats.len() - 1
+        };
+        let bytes = text.len() as u64 * recipients as u64;
+        let spent = self.seats[sender].budget.spend_bytes(&self.limits, bytes);
+        if let Some(done) = self.over_budget(sender, spent, &mut out) {
+            return done;
+        }
+        let forwarding = relay.forwarding(&self.seats[sender].peer);
+        for (i, seat) in self.seats.iter().enumerate() {
+            if target.map_or(i == sender, |t| t != i) {
+                continue;
+            }
+            let to = seat.conn.clone();
+            out.push(match &forwarding {
+                Forwarding::Splice(suffix) => Outbound::Forward {
+                    to,
+                    suffix: suffix.clone(),
+                },
+                Forwarding::Built(frame) => Outbound::Send {
+                    to,
+                    frame: frame.clone(),
+                },
+            });
+        }
+        out
+    }
+
+    /// What a refused spend means: `None` to go on; otherwise the actions to return (a
+    /// `rate_limited` error added to `out`, or the sender closed with 4006).
+    fn over_budget(
+        &mut self,
+        sender: usize,
+        spent: Spend,
+        out: &mut Vec<Outbound<C>>,
+    ) -> Option<Vec<Outbound<C>>> {
+        match spent {
+            Spend::Allowed => None,
+            Spend::Refused => {
+                out.push(Outbound::Send {
+                    to: self.seats[sender].conn.clone(),
+                    frame: RoomError::RateLimited.to_message().to_frame(),
+                });
+                Some(std::mem::take(out))
+            }
+            Spend::Exhausted => {
+                let mut done = std::mem::take(out);
+                done.extend(self.remove(
+                    sender,
+                    LeaveReason::Disconnect,
+                    Some(close::RATE_LIMITED),
+                ));
+                Some(done)
+            }
+        }
+    }
+}
