@@ -7,6 +7,18 @@ const $ = (id) => document.getElementById(id);
 const roomName = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const params = new URLSearchParams(location.search);
 const capacity = params.get("capacity") || undefined;
+// A signed join token, for deployments with AUTH_SECRET: `#token=...` (a fragment never reaches
+// any server or log) or `?token=...`. Taken out of the address bar once read, so it is neither
+// kept in history nor copied with the room's link.
+const hash = new URLSearchParams(location.hash.slice(1));
+const token = hash.get("token") || params.get("token") || undefined;
+if (token) {
+  params.delete("token");
+  hash.delete("token");
+  const query = params.toString() ? `?${params}` : "";
+  const fragment = hash.toString() ? `#${hash}` : "";
+  history.replaceState(null, "", `${location.pathname}${query}${fragment}`);
+}
 // ?relay=1 forces every call through the TURN server (iceTransportPolicy "relay"): a quick
 // check that the deployment's TURN credentials work.
 const rtcConfig = params.get("relay") === "1" ? { iceTransportPolicy: "relay" } : {};
@@ -81,7 +93,7 @@ async function localMedia() {
 const stream = await localMedia();
 if (stream) $("local-video").srcObject = stream;
 
-const room = new Room(roomName, { stream, capacity, rtcConfig });
+const room = new Room(roomName, { stream, capacity, rtcConfig, token });
 window.edgeSignal = { room }; // for tests and the console
 
 room.addEventListener("welcome", (e) => {

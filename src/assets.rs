@@ -12,6 +12,68 @@ pub struct Asset {
     pub path: &'static str,
     pub content_type: &'static str,
     pub body: &'static str,
+    /// A hash of `body`, computed at compile time: the file's `ETag` (see [`Asset::etag`]).
+    pub hash: u64,
+    /// Whether pages on other origins may load it (`Access-Control-Allow-Origin: *`): only the
+    /// client library, which is public code meant to be imported by apps everywhere.
+    pub cross_origin: bool,
+}
+
+/// FNV-1a over `bytes`, at compile time: enough to tell one build's file from another's (an
+/// ETag only has to change when the body does).
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+impl Asset {
+    const fn new(path: &'static str, content_type: &'static str, body: &'static str) -> Asset {
+        Asset {
+            path,
+            content_type,
+            body,
+            hash: fnv1a(body.as_bytes()),
+            cross_origin: false,
+        }
+    }
+
+    /// The strong `ETag` header value: `"<16 hex digits>"`.
+    pub fn etag(&self) -> String {
+        format!("\"{:016x}\"", self.hash)
+    }
+
+    /// Whether a request's `If-None-Match` names this file's current body (answer 304).
+    pub fn matches(&self, if_none_match: &str) -> bool {
+        let etag = self.etag();
+        if_none_match
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag)
+    }
+
+    /// The headers of this file's responses (200 and 304): type, validator, security headers,
+    /// and for the client library the cross-origin ones.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("Content-Type", self.content_type.to_owned()),
+            ("ETag", self.etag()),
+        ];
+        headers.extend(SECURITY_HEADERS.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        if self.cross_origin {
+            headers.extend(
+                CROSS_ORIGIN_HEADERS
+                    .iter()
+                    .map(|(k, v)| (*k, (*v).to_owned())),
+            );
+        }
+        headers
+    }
 }
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -19,40 +81,32 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// The landing page, at `/`.
-pub static LANDING: Asset = Asset {
-    path: "/",
-    content_type: HTML,
-    body: include_str!("../public/index.html"),
-};
+pub static LANDING: Asset = Asset::new("/", HTML, include_str!("../public/index.html"));
 /// The room page, at `/rooms/{room}` (it reads the room from its own URL).
-pub static ROOM_PAGE: Asset = Asset {
-    path: "/rooms/{room}",
-    content_type: HTML,
-    body: include_str!("../public/room.html"),
-};
+pub static ROOM_PAGE: Asset =
+    Asset::new("/rooms/{room}", HTML, include_str!("../public/room.html"));
 
 /// Files served at their own path.
 pub static FILES: [Asset; 4] = [
     Asset {
-        path: "/edge-signal.js",
-        content_type: JS,
-        body: include_str!(concat!(env!("OUT_DIR"), "/edge-signal.js")),
+        cross_origin: true,
+        ..Asset::new(
+            "/edge-signal.js",
+            JS,
+            include_str!(concat!(env!("OUT_DIR"), "/edge-signal.js")),
+        )
     },
-    Asset {
-        path: "/room.js",
-        content_type: JS,
-        body: include_str!(concat!(env!("OUT_DIR"), "/room.js")),
-    },
-    Asset {
-        path: "/landing.js",
-        content_type: JS,
-        body: include_str!(concat!(env!("OUT_DIR"), "/landing.js")),
-    },
-    Asset {
-        path: "/app.css",
-        content_type: CSS,
-        body: include_str!("../public/app.css"),
-    },
+    Asset::new(
+        "/room.js",
+        JS,
+        include_str!(concat!(env!("OUT_DIR"), "/room.js")),
+    ),
+    Asset::new(
+        "/landing.js",
+        JS,
+        include_str!(concat!(env!("OUT_DIR"), "/landing.js")),
+    ),
+    Asset::new("/app.css", CSS, include_str!("../public/app.css")),
 ];
 
 /// The file served at `path`, if any.
@@ -75,8 +129,17 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
-    // Pages are small and change with each deploy: always revalidate.
+    // Pages and scripts are small and change with each deploy: always revalidate (the ETag
+    // makes that a 304 with no body).
     ("Cache-Control", "no-cache"),
+];
+
+/// The client library's extra headers: any origin may import it (`import ... from
+/// "https://<host>/edge-signal.js"` from an app's own pages, which browsers refuse without CORS)
+/// and embed it under `Cross-Origin-Embedder-Policy`.
+pub const CROSS_ORIGIN_HEADERS: [(&str, &str); 2] = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
 ];
 
 #[cfg(test)]
@@ -90,6 +153,30 @@ mod tests {
             assert!(!asset.body.is_empty());
         }
         assert_eq!(file("/nope.js"), None);
+    }
+
+    #[test]
+    fn etags_follow_the_body_and_match_if_none_match() {
+        let client = file("/edge-signal.js").unwrap();
+        assert_ne!(client.etag(), file("/room.js").unwrap().etag());
+        assert_eq!(client.etag().len(), 18);
+        assert!(client.matches(&client.etag()));
+        assert!(client.matches(&format!("\"x\", W/{}", client.etag())));
+        assert!(client.matches("*"));
+        assert!(!client.matches("\"0000000000000000\""));
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn only_the_client_library_is_for_other_origins() {
+        for asset in FILES.iter().chain([&LANDING, &ROOM_PAGE]) {
+            let cors = asset
+                .headers()
+                .iter()
+                .any(|(k, v)| *k == "Access-Control-Allow-Origin" && v == "*");
+            assert_eq!(cors, asset.path == "/edge-signal.js", "{}", asset.path);
+        }
     }
 
     #[test]

@@ -576,3 +576,41 @@ async fn a_refused_socket_sees_only_the_error_and_the_close() {
     }
     assert_eq!(events.len(), 2, "{events:?}");
 }
+
+/// The client library is public code apps import from their own origins: it carries CORS and
+/// CORP headers (pages do not), and every file revalidates with its ETag: 304 with no body
+/// while unchanged.
+#[tokio::test]
+async fn the_client_library_is_served_for_other_origins_and_revalidates() {
+    let s = server();
+    let get = |path: &str, if_none_match: Option<&str>| {
+        let mut req = ureq::get(&s.http_url(path)).set("Origin", "https://app.example.com");
+        if let Some(tag) = if_none_match {
+            req = req.set("If-None-Match", tag);
+        }
+        req.call().unwrap()
+    };
+    let client = get("/edge-signal.js", None);
+    assert_eq!(client.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        client.header("cross-origin-resource-policy"),
+        Some("cross-origin")
+    );
+    let etag = client.header("etag").expect("an ETag").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = get("/edge-signal.js", Some(&etag));
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert_eq!(again.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(again.into_string().unwrap(), "");
+    let stale = get("/edge-signal.js", Some("\"0000000000000000\""));
+    assert_eq!(stale.status(), 200);
+    assert!(stale.into_string().unwrap().contains("RTCPeerConnection"));
+
+    for page in ["/", "/rooms/lobby", "/room.js"] {
+        let resp = get(page, None);
+        assert_eq!(resp.header("access-control-allow-origin"), None, "{page}");
+        let etag = resp.header("etag").expect("an ETag").to_owned();
+        assert_eq!(get(page, Some(&etag)).status(), 304, "{page}");
+    }
+}

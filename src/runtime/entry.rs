@@ -22,13 +22,13 @@ use crate::request::{
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match Route::parse(req.method().as_ref(), &req.path()) {
-        Route::Landing => serve(&assets::LANDING),
+        Route::Landing => serve(&assets::LANDING, &req),
         Route::Health => Response::ok("ok"),
-        Route::File(asset) => serve(asset),
+        Route::File(asset) => serve(asset, &req),
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
         Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
-        Route::Room(_) => serve(&assets::ROOM_PAGE),
+        Route::Room(_) => serve(&assets::ROOM_PAGE, &req),
         Route::RoomInfo(room) => {
             if let Err(e) = load_config(&env) {
                 return config_error(&e);
@@ -181,12 +181,21 @@ fn refuse_unauthorized(
     Ok(response)
 }
 
-fn serve(asset: &Asset) -> Result<Response> {
-    let mut resp = Response::ok(asset.body)?;
+/// An embedded file: 200 with its body, or 304 when the request's `If-None-Match` holds its
+/// current ETag.
+fn serve(asset: &Asset, req: &Request) -> Result<Response> {
+    let unchanged = req
+        .headers()
+        .get("If-None-Match")?
+        .is_some_and(|tags| asset.matches(&tags));
+    let mut resp = if unchanged {
+        Response::empty()?.with_status(304)
+    } else {
+        Response::ok(asset.body)?
+    };
     let headers = resp.headers_mut();
-    headers.set("Content-Type", asset.content_type)?;
-    for (name, value) in assets::SECURITY_HEADERS {
-        headers.set(name, value)?;
+    for (name, value) in asset.headers() {
+        headers.set(name, &value)?;
     }
     Ok(resp)
 }
