@@ -24,9 +24,13 @@
 //   channelopen  {peer}                            the data channel to that peer is open
 //   data         {peer, data}                      a data channel message (strings as sent)
 //   message      {from, data}                      an app message relayed by the server
-//   error        {code, message, peer?}            a protocol error (room_full, peer_id_taken, ...)
+//   error        {code, message, peer?, error}     a protocol error (bad_request, unknown_peer, ...)
 //   reconnecting {attempt, delayMs}                the socket dropped; trying again after delayMs
-//   closed       {code, reason}                    the room is left for good (leave() or refused)
+//   closed       {code, reason, error?}            the room is left for good (leave(), a refusal, a
+//                                                  final close); `error` says why unless leave()
+//
+// Errors: every refusal, final close and failure is an EdgeSignalError with a stable `code` (the
+// ErrorCode values below): join() rejects with it, and `error` and `closed` events carry it.
 
 const PING_FRAME = '{"type":"ping"}';
 const PING_INTERVAL_MS = 25_000;
@@ -35,11 +39,79 @@ const PING_INTERVAL_MS = 25_000;
 const PONG_TIMEOUT_MS = 10_000;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
-// Close codes after which trying again cannot help. 4002 (id taken) is final for a first join,
-// but after a blip it usually means the server has not yet seen our old socket go: retry then.
-// (1000 is not here: the server also answers a close we started with 1000; leave() is tracked.)
-const FINAL_CLOSE_CODES = new Set([1003, 1009, 4001, 4003, 4006]);
+// Sockets a join may try before its first welcome: a browser sees every refused upgrade (a bad
+// name, a forbidden origin, a misconfigured server) and an unreachable server alike, as close
+// code 1006, so after each failure the client asks the server's join check why (HTTP); a
+// refusal ends the join at once, and this many failures without one end it as unreachable.
+const JOIN_ATTEMPTS = 3;
+
+/** The `code` of every EdgeSignalError: stable strings, safe to match on. */
+export const ErrorCode = Object.freeze({
+  /** A room name, peer id or capacity the server does not accept (HTTP 400), or a bad frame. */
+  BAD_REQUEST: "bad_request",
+  /** This page's origin is not in the server's ALLOWED_ORIGINS (HTTP 403). */
+  FORBIDDEN_ORIGIN: "forbidden_origin",
+  /** Too many joins from this address (HTTP 429), or sending far over the budget (4006). */
+  RATE_LIMITED: "rate_limited",
+  /** The server's settings do not parse (HTTP 500). */
+  SERVER_MISCONFIGURED: "server_misconfigured",
+  /** No answer from the server within JOIN_ATTEMPTS tries. */
+  UNREACHABLE: "unreachable",
+  /** The room already holds its capacity (4001). */
+  ROOM_FULL: "room_full",
+  /** A live peer in the room already has this id (4002). */
+  PEER_ID_TAKEN: "peer_id_taken",
+  /** The join token is missing, expired, forged or for another room or peer (4003). */
+  UNAUTHORIZED: "unauthorized",
+  /** A message was addressed to nobody in the room (the socket stays open). */
+  UNKNOWN_PEER: "unknown_peer",
+  /** A frame larger than the server's MAX_MESSAGE_BYTES (1009). */
+  MESSAGE_TOO_BIG: "message_too_big",
+  /** A binary frame (1003): the protocol is text only. */
+  UNSUPPORTED_DATA: "unsupported_data",
+  /** This seat was taken over by another socket presenting its resume secret (4009). */
+  RESUMED_ELSEWHERE: "resumed_elsewhere",
+  /** More reconnect attempts than the `maxReconnects` option allows. */
+  RECONNECT_FAILED: "reconnect_failed",
+  /** leave() was called before the join completed. */
+  LEFT: "left",
+});
+
+/** A refusal, a final close or a failure, with a stable `code` (ErrorCode). */
+export class EdgeSignalError extends Error {
+  constructor(code, message, { closeCode, status, peer } = {}) {
+    super(message);
+    this.name = "EdgeSignalError";
+    this.code = code;
+    if (closeCode !== undefined) this.closeCode = closeCode;
+    if (status !== undefined) this.status = status;
+    if (peer !== undefined) this.peer = peer;
+  }
+}
+
+// Close codes after which trying again cannot help, and what they mean. 4002 (id taken) is final
+// for a first join, but after a blip it usually means the server has not yet seen our old socket
+// go: retried then. (1000 is not here: the server also answers a close we started with 1000;
+// leave() is tracked.)
+const FINAL_CLOSES = new Map([
+  [1003, ErrorCode.UNSUPPORTED_DATA],
+  [1009, ErrorCode.MESSAGE_TOO_BIG],
+  [4001, ErrorCode.ROOM_FULL],
+  [4002, ErrorCode.PEER_ID_TAKEN],
+  [4003, ErrorCode.UNAUTHORIZED],
+  [4006, ErrorCode.RATE_LIMITED],
+  [4009, ErrorCode.RESUMED_ELSEWHERE],
+]);
 const PEER_ID_TAKEN = 4002;
+// The `error` members of the server's HTTP refusals (docs/protocol.md).
+const HTTP_ERRORS = {
+  bad_request: ErrorCode.BAD_REQUEST,
+  forbidden: ErrorCode.FORBIDDEN_ORIGIN,
+  rate_limited: ErrorCode.RATE_LIMITED,
+  server_misconfigured: ErrorCode.SERVER_MISCONFIGURED,
+};
+// Room names and peer ids: checked here by the server's own rule, so a bad one is refused at once.
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Loopback, link-local and private (RFC 1918, RFC 4193) addresses: reachable without a NAT. */
 function privateAddress(ip) {
@@ -249,44 +321,62 @@ export class Room extends EventTarget {
     this._pongTimer = null;
     this._retryTimer = null;
     this._resume = null; // the seat's resume secret, from the last welcome
+    this._pending = null; // the pending join(): {promise, resolve, reject}
+    this._lastError = null; // the last `error` frame, for the close that follows it
+    this._joinAttempts = 0; // sockets tried since join(), before its first welcome
   }
 
-  /** Opens the socket and joins. Resolves with the welcome, rejects with a refusal's error. */
+  /**
+   * Opens the socket and joins. Resolves with the welcome; rejects with an EdgeSignalError when
+   * the join is refused (room_full, unauthorized, bad_request, forbidden_origin, ...), when the
+   * server cannot be reached within a few tries (unreachable), or when leave() comes first
+   * (left). Never stays pending: every outcome settles it within seconds.
+   */
   join() {
+    if (this._pending) return this._pending.promise;
+    const invalid = this._invalidOptions();
+    if (invalid) return Promise.reject(invalid);
     this._left = false;
-    return new Promise((resolve, reject) => {
-      const onWelcome = (e) => { cleanup(); resolve(e.detail); };
-      const onError = (e) => { if (isRefusal(e.detail.code)) { cleanup(); reject(e.detail); } };
-      const onClosed = (e) => { cleanup(); reject(e.detail); };
-      const cleanup = () => {
-        this.removeEventListener("welcome", onWelcome);
-        this.removeEventListener("error", onError);
-        this.removeEventListener("closed", onClosed);
-      };
-      this.addEventListener("welcome", onWelcome);
-      this.addEventListener("error", onError);
-      this.addEventListener("closed", onClosed);
-      this._connect();
-    });
+    this._welcomed = false;
+    this._joinAttempts = 0;
+    let settle;
+    const promise = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    this._pending = { promise, ...settle };
+    this._connect();
+    return promise;
   }
 
-  /** Leaves the room: tells the others, closes every call, and stops reconnecting. */
+  /**
+   * Leaves the room: tells the others, closes every call, and stops reconnecting. During a
+   * pending join, that join rejects with `left`, and a welcome that still arrives is answered
+   * with a leave at once: no seat is held.
+   */
   leave() {
+    if (this._left) return;
     this._left = true;
     clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    // If the socket is still connecting, its welcome (if any) is answered with a leave.
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send('{"type":"leave"}');
     this._closeAllPeers();
+    this._settleJoin(new EdgeSignalError(ErrorCode.LEFT, "leave() was called before the join completed"));
   }
 
   /**
    * Replaces the socket now and resumes the seat, keeping every call: for when the app knows the
-   * network changed (an "online" event, a new interface) before the socket notices.
+   * network changed (an "online" event, a new interface) before the socket notices. Does nothing
+   * before the first welcome or while a new socket is already connecting; during a backoff it
+   * connects at once instead of waiting (one socket either way).
    */
   reconnect() {
-    if (this._left || !this.ws) return;
+    if (this._left || !this.ws || !this._welcomed) return;
+    if (this.ws.readyState === WebSocket.CONNECTING) return;
+    clearTimeout(this._retryTimer);
+    const waiting = this._retryTimer !== null;
+    this._retryTimer = null;
     const old = this.ws;
     this._stopPings();
-    this.stats.reconnects++;
+    if (!waiting) this.stats.reconnects++;
     this._connect(); // this.ws is the new socket: the old one's close event is ignored
     // Left open on purpose: the server closes it with 4009 once the new socket takes the seat.
     old.onmessage = null;
@@ -338,8 +428,70 @@ export class Room extends EventTarget {
     return protocols;
   }
 
+  /** The options' room name, peer id and capacity, checked by the server's rules. */
+  _invalidOptions() {
+    const bad = (message) => new EdgeSignalError(ErrorCode.BAD_REQUEST, message);
+    if (!ID.test(this.name || "")) return bad("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+    if (this.peerId !== null && !ID.test(this.peerId)) return bad("peer must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+    const capacity = this.options.capacity;
+    if (capacity !== undefined && capacity !== null && !(/^\d+$/.test(String(capacity)) && Number(capacity) >= 2)) {
+      return bad("capacity must be a whole number from 2 to the server's MAX_ROOM_CAPACITY");
+    }
+    return null;
+  }
+
+  _settleJoin(error, welcome) {
+    const pending = this._pending;
+    this._pending = null;
+    if (!pending) return;
+    if (error) pending.reject(error);
+    else pending.resolve(welcome);
+  }
+
+  /** Ends the room for good with `error` (or after leave()): closed event, join settled. */
+  _finish(code, reason, error) {
+    this._stopPings();
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._closeAllPeers();
+    this._emit("closed", error ? { code, reason, error } : { code, reason });
+    this._settleJoin(error || new EdgeSignalError(ErrorCode.LEFT, "leave() was called before the join completed"));
+  }
+
+  /**
+   * Why the server refuses this join, asked over HTTP (`GET /api/rooms/<room>/check`, the same
+   * checks as the upgrade's): an EdgeSignalError, or null when the checks pass or the server
+   * does not answer.
+   */
+  async _joinRefusal() {
+    const base = new URL(this.options.server || location.origin);
+    const url = new URL(`/api/rooms/${encodeURIComponent(this.name)}/check`, base);
+    if (this.peerId) url.searchParams.set("peer", this.peerId);
+    if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
+    let res;
+    try {
+      res = await fetch(url, { cache: "no-store" });
+    } catch {
+      return null; // unreachable, for now
+    }
+    if (res.ok) return null;
+    const body = await res.json().catch(() => ({}));
+    const code = HTTP_ERRORS[body.error] ||
+      (res.status === 429 ? ErrorCode.RATE_LIMITED : res.status >= 500 ? ErrorCode.SERVER_MISCONFIGURED : ErrorCode.BAD_REQUEST);
+    return new EdgeSignalError(code, body.message || `HTTP ${res.status}`, { status: res.status });
+  }
+
   _connect() {
-    const ws = new WebSocket(this._url(), this._protocols());
+    if (this._left) return;
+    let ws;
+    try {
+      ws = new WebSocket(this._url(), this._protocols());
+    } catch (err) {
+      // The browser refused to even try (a URL or a Content-Security-Policy it will not connect
+      // to): no retry can help.
+      this._finish(1006, "", new EdgeSignalError(ErrorCode.UNREACHABLE, `the browser will not connect: ${err.message}`));
+      return;
+    }
     this.ws = ws;
     ws.onmessage = (e) => this._onFrame(e.data);
     ws.onclose = (e) => this._onSocketClose(ws, e.code, e.reason);
@@ -355,6 +507,11 @@ export class Room extends EventTarget {
     }
     switch (msg.type) {
       case "welcome": {
+        if (this._left) {
+          // leave() came while this socket was connecting: give the seat back at once.
+          this.ws.send('{"type":"leave"}');
+          return;
+        }
         this._attempt = 0;
         this._welcomed = true;
         this.peerId = msg.peer; // keep it, so a reconnect rejoins with the same id
@@ -372,7 +529,9 @@ export class Room extends EventTarget {
           this._closeAllPeers(); // a fresh seat: everyone closed their side of our old calls
           for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();
         }
-        this._emit("welcome", { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed });
+        const welcome = { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed };
+        this._emit("welcome", welcome);
+        this._settleJoin(null, welcome);
         break;
       }
       case "peer_joined":
@@ -395,9 +554,12 @@ export class Room extends EventTarget {
       case "message":
         this._emit("message", { from: msg.from, data: msg.data });
         break;
-      case "error":
-        this._emit("error", { code: msg.code, message: msg.message, peer: msg.peer });
+      case "error": {
+        this._lastError = msg;
+        const error = new EdgeSignalError(msg.code, msg.message, msg.peer === undefined ? {} : { peer: msg.peer });
+        this._emit("error", { code: msg.code, message: msg.message, peer: msg.peer, error });
         break;
+      }
       case "pong":
         clearTimeout(this._pongTimer);
         this._pongTimer = null;
@@ -408,19 +570,50 @@ export class Room extends EventTarget {
   _onSocketClose(ws, code, reason) {
     if (ws !== this.ws) return;
     this._stopPings();
-    if (this._left || FINAL_CLOSE_CODES.has(code) || (code === PEER_ID_TAKEN && !this._welcomed)) {
-      this._closeAllPeers();
-      this._emit("closed", { code, reason });
+    if (this._left) return this._finish(code, reason, null);
+    const final = FINAL_CLOSES.get(code);
+    if (final && (code !== PEER_ID_TAKEN || !this._welcomed)) {
+      const message = (this._lastError && this._lastError.message) || reason || `closed with ${code}`;
+      return this._finish(code, reason, new EdgeSignalError(final, message, { closeCode: code }));
+    }
+    this._lastError = null;
+    if (!this._welcomed) {
+      // Never joined: a refused upgrade and an unreachable server look alike from here. Ask why.
+      this._joinAttempts++;
+      this._joinRefusal().then((refusal) => {
+        if (this._left || ws !== this.ws) return;
+        if (refusal) return this._finish(code, reason, refusal);
+        if (this._joinAttempts >= JOIN_ATTEMPTS) {
+          const server = this.options.server || location.origin;
+          return this._finish(code, reason, new EdgeSignalError(ErrorCode.UNREACHABLE,
+            `no answer from ${server} after ${JOIN_ATTEMPTS} tries`));
+        }
+        this._retry();
+      });
       return;
     }
     // Calls are kept until the next welcome says whether our seat was resumed.
     // A network blip, the server going away, or 4002 after a blip: try again.
-    this._attempt++;
+    const max = this.options.maxReconnects ?? Infinity;
+    if (this._attempt >= max) {
+      return this._finish(code, reason, new EdgeSignalError(ErrorCode.RECONNECT_FAILED,
+        `gave up after ${max} reconnect attempts`, { closeCode: code }));
+    }
     this.stats.reconnects++;
+    this._retry();
+  }
+
+  /** Connects again after a jittered, doubling backoff (one timer at a time). */
+  _retry() {
+    this._attempt++;
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this._attempt - 1));
     const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     this._emit("reconnecting", { attempt: this._attempt, delayMs });
-    this._retryTimer = setTimeout(() => this._connect(), delayMs);
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      this._connect();
+    }, delayMs);
   }
 
   _addPeer(id, polite) {
@@ -465,8 +658,4 @@ export class Room extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-function isRefusal(code) {
-  return code === "room_full" || code === "peer_id_taken" || code === "unauthorized";
 }

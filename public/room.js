@@ -126,7 +126,18 @@ room.addEventListener("error", (e) => {
 });
 room.addEventListener("closed", () => status("not connected"));
 
-room.join().catch(() => status("not connected"));
+room.join().catch((err) => {
+  status("not connected");
+  // room_full, peer_id_taken and unauthorized were shown by their error frame above.
+  const says = {
+    bad_request: `This room link is not valid: ${err.message}`,
+    forbidden_origin: "This site may not use this signaling server.",
+    rate_limited: "Too many joins from your network: wait a few seconds, then reload.",
+    server_misconfigured: "The signaling server is misconfigured (its log says how).",
+    unreachable: "The signaling server cannot be reached. Check your connection, then reload.",
+  }[err.code];
+  if (says) notice(says);
+});
 
 $("chat-form").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -32,6 +32,10 @@ pub enum Route {
     Room(RoomId),
     /// `GET /api/rooms/{room}`: the room's capacity and peer count.
     RoomInfo(RoomId),
+    /// `GET /api/rooms/{room}/check?peer=..&capacity=..`: the Worker's checks of a join (rate,
+    /// origin, name, query) without the upgrade, so that a browser, which sees every refused
+    /// upgrade as close code 1006, can learn why. Touches no room.
+    JoinCheck(RoomId),
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404.
@@ -55,7 +59,10 @@ impl Route {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
                 } else if let Some(name) = path.strip_prefix("/api/rooms/") {
-                    room(name, Route::RoomInfo)
+                    match name.strip_suffix("/check") {
+                        Some(name) => room(name, Route::JoinCheck),
+                        None => room(name, Route::RoomInfo),
+                    }
                 } else {
                     Route::NotFound
                 }
@@ -369,6 +376,14 @@ mod tests {
         assert_eq!(Route::parse("GET", "/"), Route::Landing);
         assert_eq!(Route::parse("GET", "/healthz"), Route::Health);
         assert_eq!(Route::parse("GET", "/rooms/r1"), Route::Room(r1.clone()));
+        assert_eq!(
+            Route::parse("GET", "/api/rooms/r1/check"),
+            Route::JoinCheck(r1.clone())
+        );
+        assert!(matches!(
+            Route::parse("GET", "/api/rooms/a.b/check"),
+            Route::BadRoom(_)
+        ));
         assert_eq!(Route::parse("GET", "/api/rooms/r1"), Route::RoomInfo(r1));
         assert!(matches!(
             Route::parse("GET", "/rooms/a.b"),

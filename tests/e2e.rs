@@ -614,3 +614,33 @@ async fn the_client_library_is_served_for_other_origins_and_revalidates() {
         assert_eq!(get(page, Some(&etag)).status(), 304, "{page}");
     }
 }
+
+/// `GET /api/rooms/{room}/check` runs the Worker's join checks without the upgrade (a browser
+/// sees every refused upgrade as 1006, so the client asks here why): 200 `{"ok":true}`, or the
+/// refusal the upgrade would get, readable from any origin. It touches no room.
+#[tokio::test]
+async fn the_join_check_answers_what_the_upgrade_would() {
+    let s = server();
+    let room = unique_room("check");
+    let check = |query: &str| {
+        let resp = ureq::get(&s.http_url(&format!("/api/rooms/{room}/check?{query}")))
+            .set("Origin", "https://app.example.com")
+            .call();
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(ureq::Error::Status(_, resp)) => resp,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+        let status = resp.status();
+        let body: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+        (status, body)
+    };
+    assert_eq!(check("peer=alice&capacity=4"), (200, json!({"ok": true})));
+    let (status, body) = check("capacity=99");
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(check("peer=a%20b").0, 400);
+    assert_eq!(s.refusal(&format!("/rooms/{room}?capacity=99")).0, 400, "the same answer");
+    assert_eq!(s.get("/api/rooms/a.b/check").unwrap().0, 400);
+    assert_eq!(s.peer_count(&room), 0, "no room was joined");
+}

@@ -143,6 +143,16 @@ async fn origins_outside_the_list_get_403() {
         Ok(_) => panic!("a foreign origin was upgraded"),
     }
     assert_eq!(s.peer_count(&room), 0);
+    // The join check (what the browser client asks after a refused upgrade) says the same.
+    let refused = ureq::get(&s.http_url(&format!("/api/rooms/{room}/check")))
+        .set("Origin", "https://evil.example")
+        .call();
+    match refused {
+        Err(ureq::Error::Status(403, resp)) => {
+            assert!(resp.into_string().unwrap().contains("forbidden"))
+        }
+        other => panic!("{other:?}"),
+    }
     let own = format!("http://127.0.0.1:{}", s.port);
     for origin in [Some(APP), Some(own.as_str()), None] {
         let peer = format!("p{}", origin.map_or(0, str::len));

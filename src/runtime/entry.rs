@@ -38,27 +38,62 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
             hand_off(&env, &Handoff::Info { room }, &req).await
         }
+        Route::JoinCheck(room) => check_join(&req, &env, &room).await,
     }
+}
+
+/// The join checks the Worker makes before an upgrade, answered over plain HTTP: 200
+/// `{"ok":true}` or the refusal the upgrade would get (400, 403, 429, 500). Readable from any
+/// origin: it tells nothing beyond what the upgrade's status would.
+async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response> {
+    let mut response = match join_checks(req, env, room).await? {
+        Ok(_) => {
+            let mut ok = Response::ok(r#"{"ok":true}"#)?;
+            ok.headers_mut().set("Content-Type", "application/json")?;
+            ok
+        }
+        Err(refusal) => refusal,
+    };
+    response
+        .headers_mut()
+        .set("Access-Control-Allow-Origin", "*")?;
+    Ok(response)
 }
 
 /// Checks a join and hands it to the room's object, which answers with the WebSocket.
 async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
+    let (config, mut params) = match join_checks(&req, env, room).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
+    if let Err(why) = check_token(&config, room, &mut params) {
+        return refuse_unauthorized(env, room, &params, why);
+    }
+    hand_off(env, &Handoff::join(room, &params), &req).await
+}
+
+/// Every check of a join made over HTTP, in order — the address's rate first (a join over it
+/// costs nothing further), then the settings, the origin and the query: the settings and the
+/// checked query, or the refusal to answer with (observed).
+async fn join_checks(
+    req: &Request,
+    env: &Env,
+    room: &RoomId,
+) -> Result<std::result::Result<(Config, JoinParams), Response>> {
+    if !within_join_rate(req, env).await? {
+        return refuse_http(env, room, "rate_limited", HttpError::too_many_requests()).map(Err);
+    }
     let config = match load_config(env) {
         Ok(config) => config,
-        Err(e) => return config_error(&e),
+        Err(e) => return config_error(&e).map(Err),
     };
-    // First: a join over the address's rate costs nothing further, no object included.
-    if !within_join_rate(&req, env).await? {
-        return refuse_http(env, room, "rate_limited", HttpError::too_many_requests());
-    }
     let raw_url = req.inner().url();
     let (own_origin, query) = origin_and_query(&raw_url);
-
     let origin = req.headers().get("Origin")?;
     if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-        return refuse_http(env, room, "forbidden_origin", HttpError::forbidden_origin());
+        let refusal = HttpError::forbidden_origin();
+        return refuse_http(env, room, "forbidden_origin", refusal).map(Err);
     }
-
     let pairs = query_pairs(query);
     let protocols = req.headers().get("Sec-WebSocket-Protocol")?;
     let parsed = JoinParams::parse(
@@ -66,17 +101,12 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         protocols.as_deref(),
         &config,
     );
-    let mut params = match parsed {
-        Ok(params) => params,
+    match parsed {
+        Ok(params) => Ok(Ok((config, params))),
         Err(message) => {
-            return refuse_http(env, room, "bad_request", HttpError::bad_request(message))
+            refuse_http(env, room, "bad_request", HttpError::bad_request(message)).map(Err)
         }
-    };
-
-    if let Err(why) = check_token(&config, room, &mut params) {
-        return refuse_unauthorized(env, room, &params, why);
     }
-    hand_off(env, &Handoff::join(room, &params), &req).await
 }
 
 /// With `AUTH_SECRET` set, the token must be valid for this room (and peer); the id it names

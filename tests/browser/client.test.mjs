@@ -1,0 +1,170 @@
+// Browser tests of the client library's lifecycle in Chromium: join() settles with a typed
+// EdgeSignalError for every refusal and failure, leave() during a pending join holds no seat,
+// reconnect() never opens two sockets, and a seat taken over elsewhere (4009) is final.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { launchBrowser, newPerson, startServer, uniqueRoom } from "./harness.mjs";
+
+let server;
+let misconfigured;
+let otherSite;
+let browser;
+const pages = [];
+
+/**
+ * A page with the client library loaded (and the sockets it opens counted): on the worker's own
+ * origin, or on another site's (no CSP there, so it may connect anywhere).
+ */
+async function clientPage(origin = server.origin) {
+  const page = await newPerson(browser);
+  pages.push(page);
+  await page.goto(`${origin}/`);
+  await page.evaluate(async (server) => {
+    const lib = await import(`${server}/edge-signal.js`);
+    window.lib = lib;
+    window.sockets = 0;
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.sockets++;
+      }
+    };
+  }, server.origin);
+  return page;
+}
+
+/** join() in the page: what it resolved to, or the error's code and name, and how long it took. */
+function joinIn(page, room, options = {}) {
+  return page.evaluate(async ([room, options]) => {
+    const started = Date.now();
+    const r = new window.lib.Room(room, options);
+    window.rooms = [...(window.rooms || []), r];
+    try {
+      const welcome = await r.join();
+      return { ok: true, peer: welcome.peer, ms: Date.now() - started };
+    } catch (err) {
+      return { ok: false, code: err.code, name: err.name, typed: err instanceof window.lib.EdgeSignalError, message: err.message, ms: Date.now() - started };
+    }
+  }, [room, options]);
+}
+
+before(async () => {
+  // Another site (another origin) whose pages the worker does not allow.
+  otherSite = createServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>another site</title>");
+  });
+  await new Promise((resolve) => otherSite.listen(0, "127.0.0.1", resolve));
+  server = await startServer({ ICE_SERVERS: "[]", ALLOWED_ORIGINS: "https://app.example.com" }, "wrangler-client");
+  misconfigured = await startServer({ ROOM_CAPACITY: "lots" }, "wrangler-client-misconfigured");
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  for (const page of pages) await page.context().close().catch(() => {});
+  await browser?.close();
+  server?.stop();
+  misconfigured?.stop();
+  otherSite?.close();
+});
+
+describe("the client library in Chromium", () => {
+  test("join() rejects with a typed error, within seconds, for every refusal and failure", async () => {
+    const page = await clientPage();
+    const room = uniqueRoom("refused");
+    const cases = [
+      ["a bad room name", "no spaces", {}, "bad_request"],
+      ["a bad peer id", room, { peer: "a/b" }, "bad_request"],
+      ["a capacity over the server's maximum", room, { capacity: 99 }, "bad_request"],
+    ];
+    // From another site's page, which may connect anywhere (the worker's pages allow only their
+    // own origin), and which this server does not allow.
+    const elsewhere = await clientPage(`http://127.0.0.1:${otherSite.address().port}`);
+    const remote = [
+      ["an unreachable server", room, { server: "http://127.0.0.1:9" }, "unreachable"],
+      ["a misconfigured server", room, { server: misconfigured.origin }, "server_misconfigured"],
+      ["an origin the server does not allow", room, { server: server.origin }, "forbidden_origin"],
+    ];
+    for (const [p, [what, name, options, code]] of [
+      ...cases.map((c) => [page, c]),
+      ...remote.map((c) => [elsewhere, c]),
+    ]) {
+      const outcome = await joinIn(p, name, options);
+      assert.equal(outcome.ok, false, what);
+      assert.equal(outcome.code, code, `${what}: ${outcome.message}`);
+      assert.ok(outcome.typed && outcome.name === "EdgeSignalError", what);
+      assert.ok(outcome.ms < 10_000, `${what} took ${outcome.ms} ms`);
+    }
+    // A full room: the server's error frame and 4001.
+    const full = uniqueRoom("full");
+    assert.equal((await joinIn(page, full)).ok, true);
+    assert.equal((await joinIn(page, full)).ok, true);
+    const third = await joinIn(page, full);
+    assert.deepEqual([third.code, third.typed], ["room_full", true]);
+  });
+
+  test("leave() during a pending join holds no seat (React StrictMode's mount, unmount, mount)", async () => {
+    const page = await clientPage();
+    const room = uniqueRoom("strict");
+    const outcome = await page.evaluate(async (room) => {
+      const first = new window.lib.Room(room);
+      const pending = first.join().then(() => "joined", (err) => err.code);
+      first.leave(); // the effect's cleanup, before the welcome
+      const second = new window.lib.Room(room);
+      window.second = second;
+      await second.join();
+      return pending;
+    }, room);
+    assert.equal(outcome, "left");
+    // The room is a two-seat room: the first socket's seat must have been given back.
+    const other = await clientPage();
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const joined = await joinIn(other, room);
+      if (joined.ok) break;
+      assert.ok(Date.now() < deadline, `the ghost still holds a seat: ${joined.code}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const res = await fetch(`${server.origin}/api/rooms/${room}`);
+    assert.equal((await res.json()).peers, 2);
+  });
+
+  test("reconnect() during a backoff or while connecting opens one socket", async () => {
+    const page = await clientPage();
+    const room = uniqueRoom("once");
+    assert.equal((await joinIn(page, room)).ok, true);
+    const opened = await page.evaluate(async () => {
+      const r = window.rooms[0];
+      const before = window.sockets;
+      r.ws.close(); // a blip: the client schedules a reconnect after a backoff
+      await new Promise((res) => r.addEventListener("reconnecting", res, { once: true }));
+      r.reconnect(); // during the backoff: connect now instead
+      r.reconnect(); // while that socket is connecting: nothing more
+      await new Promise((res) => r.addEventListener("welcome", res, { once: true }));
+      await new Promise((res) => setTimeout(res, 3_000)); // any leftover timer would fire by now
+      return window.sockets - before;
+    });
+    assert.equal(opened, 1);
+  });
+
+  test("a seat taken over by another socket (4009) is final, not retried", async () => {
+    const page = await clientPage();
+    const room = uniqueRoom("taken");
+    assert.equal((await joinIn(page, room)).ok, true);
+    const outcome = await page.evaluate(async (room) => {
+      const first = window.rooms[0];
+      const closed = new Promise((res) => first.addEventListener("closed", (e) => res(e.detail), { once: true }));
+      // Another tab presents the seat's resume secret (here: the same page, a second client).
+      const second = new window.lib.Room(room, { peer: first.peerId });
+      second._resume = first._resume;
+      await second.join();
+      const detail = await closed;
+      const before = window.sockets;
+      await new Promise((res) => setTimeout(res, 3_000));
+      return { code: detail.code, error: detail.error?.code, retried: window.sockets - before };
+    }, room);
+    assert.deepEqual(outcome, { code: 4009, error: "resumed_elsewhere", retried: 0 });
+  });
+});
