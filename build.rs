@@ -1,12 +1,14 @@
-//! Minifies the embedded scripts (`public/*.js`) into `OUT_DIR` with esbuild, which wrangler's
-//! npm install brings (`node_modules/.bin/esbuild`): the served client is half the size, and so
+//! Minifies the embedded scripts (`public/*.js`) and the stylesheet into `OUT_DIR` with esbuild,
+//! which wrangler's npm install brings (`node_modules/.bin/esbuild`): the served client is half
+//! the size, and so
 //! is its share of the wasm. Without esbuild (a bare `cargo test` on a fresh clone) the scripts
 //! are embedded as written, which behaves the same.
 
 use std::path::Path;
 use std::process::Command;
 
-const SCRIPTS: [&str; 3] = ["edge-signal.js", "room.js", "landing.js"];
+// The stylesheet too: esbuild minifies CSS as well.
+const SCRIPTS: [&str; 4] = ["edge-signal.js", "room.js", "landing.js", "app.css"];
 
 fn main() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");

@@ -53,26 +53,24 @@ impl Asset {
         let etag = self.etag();
         if_none_match
             .split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
+            .map(|t| {
+                let t = t.trim();
+                t.strip_prefix("W/").unwrap_or(t)
+            })
             .any(|t| t == "*" || t == etag)
     }
 
-    /// The headers of this file's responses (200 and 304): type, validator, security headers,
-    /// and for the client library the cross-origin ones.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = vec![
-            ("Content-Type", self.content_type.to_owned()),
-            ("ETag", self.etag()),
-        ];
-        headers.extend(SECURITY_HEADERS.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        if self.cross_origin {
-            headers.extend(
-                CROSS_ORIGIN_HEADERS
-                    .iter()
-                    .map(|(k, v)| (*k, (*v).to_owned())),
-            );
-        }
-        headers
+    /// The fixed headers of this file's responses (200 and 304), besides its `ETag`: type,
+    /// security headers, and for the client library the cross-origin ones.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        let cross: &'static [(&str, &str)] = if self.cross_origin {
+            &CROSS_ORIGIN_HEADERS
+        } else {
+            &[]
+        };
+        std::iter::once(("Content-Type", self.content_type))
+            .chain(SECURITY_HEADERS.iter().copied())
+            .chain(cross.iter().copied())
     }
 }
 
@@ -106,7 +104,11 @@ pub static FILES: [Asset; 4] = [
         JS,
         include_str!(concat!(env!("OUT_DIR"), "/landing.js")),
     ),
-    Asset::new("/app.css", CSS, include_str!("../public/app.css")),
+    Asset::new(
+        "/app.css",
+        CSS,
+        include_str!(concat!(env!("OUT_DIR"), "/app.css")),
+    ),
 ];
 
 /// The file served at `path`, if any.
@@ -173,8 +175,7 @@ mod tests {
         for asset in FILES.iter().chain([&LANDING, &ROOM_PAGE]) {
             let cors = asset
                 .headers()
-                .iter()
-                .any(|(k, v)| *k == "Access-Control-Allow-Origin" && v == "*");
+                .any(|(k, v)| k == "Access-Control-Allow-Origin" && v == "*");
             assert_eq!(cors, asset.path == "/edge-signal.js", "{}", asset.path);
         }
     }

@@ -640,7 +640,11 @@ async fn the_join_check_answers_what_the_upgrade_would() {
     let (status, body) = check("capacity=99");
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
     assert_eq!(check("peer=a%20b").0, 400);
-    assert_eq!(s.refusal(&format!("/rooms/{room}?capacity=99")).0, 400, "the same answer");
+    assert_eq!(
+        s.refusal(&format!("/rooms/{room}?capacity=99")).0,
+        400,
+        "the same answer"
+    );
     assert_eq!(s.get("/api/rooms/a.b/check").unwrap().0, 400);
     assert_eq!(s.peer_count(&room), 0, "no room was joined");
 }

@@ -224,8 +224,9 @@ fn serve(asset: &Asset, req: &Request) -> Result<Response> {
         Response::ok(asset.body)?
     };
     let headers = resp.headers_mut();
+    headers.set("ETag", &asset.etag())?;
     for (name, value) in asset.headers() {
-        headers.set(name, &value)?;
+        headers.set(name, value)?;
     }
     Ok(resp)
 }
