@@ -1,8 +1,7 @@
 //! Minifies the embedded scripts (`public/*.js`) and the stylesheet into `OUT_DIR` with esbuild,
 //! which wrangler's npm install brings (`node_modules/.bin/esbuild`): the served client is half
-//! the size, and so
-//! is its share of the wasm. Without esbuild (a bare `cargo test` on a fresh clone) the scripts
-//! are embedded as written, which behaves the same.
+//! the size, and so is its share of the wasm. Without esbuild (a bare `cargo test` on a fresh
+//! clone) the files are embedded as written, which behaves the same.
 
 use std::path::Path;
 use std::process::Command;
