@@ -49,7 +49,8 @@ pub struct Config {
     pub rate_per_sec: u32,
     /// `RATE_LIMIT_BYTES_BURST` (default 1 MiB): bytes a peer may have delivered at once, a
     /// frame counting once per recipient. A newcomer's join burst in a full 16-peer mesh is
-    /// about 150 KB, and one 64 KB broadcast to 15 peers is 960 KB: both fit. At least
+    /// estimated (not measured) at about 150 KB, and one 64 KB broadcast to 15 peers is 960 KB:
+    /// both fit. At least
     /// `MAX_MESSAGE_BYTES`, so every frame the size limit lets in can be sent to one peer.
     pub rate_bytes_burst: u64,
     /// `RATE_LIMIT_BYTES_PER_SEC` (default 256 KiB): the refill rate. Signaling is a few KB a
