@@ -18,7 +18,6 @@
 //! - [`auth`]: signed joins (HS256 JWTs).
 //! - [`turn`]: TURN credentials for `welcome` (coturn REST scheme, Cloudflare Realtime TURN).
 //! - [`observe`]: one event type for log lines and Analytics Engine data points.
-//! - [`assets`]: the pages, their scripts and the client library, embedded at compile time.
 //!
 //! The runtime adapter, `runtime/` (wasm32 only, gated once here), translates between the
 //! Workers runtime and the core, one file per concern: `entry` (the Worker's fetch handler),
@@ -33,12 +32,13 @@
 //! # Required bindings (wrangler.toml)
 //! - `ROOMS`: Durable Object namespace of class `RoomObject` (SQLite-backed, which the free plan
 //!   requires; the room stores nothing but its sweep alarm).
+//! - `ASSETS`: Workers Static Assets of `public/` (pages, scripts, the client library, and
+//!   `_headers`); the Worker reads the room page from it.
 //! - `JOIN_LIMITER` (optional): a Rate Limiting binding for joins and look-ups per client
 //!   address.
 //! - `ANALYTICS` (optional): a Workers Analytics Engine dataset.
 //! - `[vars]`: see [`config`].
 
-pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod error;

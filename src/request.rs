@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use crate::assets::{self, Asset};
 use crate::config::Config;
 use crate::protocol::{PeerId, RoomId};
 
@@ -22,12 +21,8 @@ pub const RESUME_PROTOCOL_PREFIX: &str = "edge-signal.resume.";
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /`: the landing page.
-    Landing,
     /// `GET /healthz`.
     Health,
-    /// `GET` of an embedded file (`/edge-signal.js`, `/app.css`, ...).
-    File(&'static Asset),
     /// `GET /rooms/{room}`: a join when it asks for a WebSocket upgrade, else the room page.
     Room(RoomId),
     /// `GET /api/rooms/{room}`: the room's capacity and peer count.
@@ -38,7 +33,8 @@ pub enum Route {
     JoinCheck(RoomId),
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
-    /// Anything else: HTTP 404.
+    /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
+    /// are static assets, served before the Worker runs.)
     NotFound,
 }
 
@@ -52,9 +48,7 @@ impl Route {
             Err(message) => Route::BadRoom(message),
         };
         match path {
-            "/" => Route::Landing,
             "/healthz" => Route::Health,
-            _ if assets::file(path).is_some() => Route::File(assets::file(path).expect("checked")),
             _ => {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
@@ -373,7 +367,8 @@ mod tests {
     #[test]
     fn routes_follow_the_endpoint_table() {
         let r1 = RoomId::parse("r1").unwrap();
-        assert_eq!(Route::parse("GET", "/"), Route::Landing);
+        // Pages and scripts are static assets, served before the Worker runs.
+        assert_eq!(Route::parse("GET", "/"), Route::NotFound);
         assert_eq!(Route::parse("GET", "/healthz"), Route::Health);
         assert_eq!(Route::parse("GET", "/rooms/r1"), Route::Room(r1.clone()));
         assert_eq!(
@@ -406,10 +401,7 @@ mod tests {
             Route::parse("GET", "/api/rooms/%20"),
             Route::BadRoom(_)
         ));
-        assert_eq!(
-            Route::parse("GET", "/edge-signal.js"),
-            Route::File(&assets::FILES[0])
-        );
+        assert_eq!(Route::parse("GET", "/edge-signal.js"), Route::NotFound);
         assert_eq!(Route::parse("GET", "/nope"), Route::NotFound);
         assert_eq!(Route::parse("GET", "/roomsx"), Route::NotFound);
         assert_eq!(Route::parse("POST", "/rooms/r1"), Route::NotFound);

@@ -579,7 +579,8 @@ async fn a_refused_socket_sees_only_the_error_and_the_close() {
 
 /// The client library is public code apps import from their own origins: it carries CORS and
 /// CORP headers (pages do not), and every file revalidates with its ETag: 304 with no body
-/// while unchanged.
+/// while unchanged. (All of it is Workers Static Assets with `public/_headers`, the room page
+/// included, which the Worker reads through the `ASSETS` binding.)
 #[tokio::test]
 async fn the_client_library_is_served_for_other_origins_and_revalidates() {
     let s = server();
@@ -605,7 +606,14 @@ async fn the_client_library_is_served_for_other_origins_and_revalidates() {
     assert_eq!(again.into_string().unwrap(), "");
     let stale = get("/edge-signal.js", Some("\"0000000000000000\""));
     assert_eq!(stale.status(), 200);
-    assert!(stale.into_string().unwrap().contains("RTCPeerConnection"));
+    // One source: the served library is the npm package's file, byte for byte.
+    let package_file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/client/edge-signal.js"))
+            .unwrap();
+    assert!(stale.into_string().unwrap() == package_file);
+    // The assets' configuration is not itself served.
+    let headers_file = ureq::get(&s.http_url("/_headers")).call();
+    assert!(matches!(headers_file, Err(ureq::Error::Status(404, _))));
 
     for page in ["/", "/rooms/lobby", "/room.js"] {
         let resp = get(page, None);

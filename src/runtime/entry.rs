@@ -1,4 +1,4 @@
-//! The Worker: the stateless front door. It answers what needs no room (pages, `/healthz`,
+//! The Worker: the stateless front door. It answers what needs no room (the room page, `/healthz`,
 //! 400s, 403s, 404s, 429s) itself, and checks every join — address rate, room name, origin,
 //! peer id, capacity, token — before any Durable Object is touched, so a malformed or hostile
 //! request costs no object. What passes is handed to the room's object as a [`Handoff`].
@@ -7,8 +7,7 @@ use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
 use super::{config_error, glue, http_error, load_config, now_ms, record};
-use super::{ANALYTICS_BINDING, JOIN_LIMITER_BINDING, ROOMS_BINDING};
-use crate::assets::{self, Asset};
+use super::{ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, ROOMS_BINDING};
 use crate::auth;
 use crate::config::Config;
 use crate::error::{HttpError, RoomError};
@@ -22,13 +21,11 @@ use crate::request::{
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match Route::parse(req.method().as_ref(), &req.path()) {
-        Route::Landing => serve(&assets::LANDING, &req),
         Route::Health => Response::ok("ok"),
-        Route::File(asset) => serve(asset, &req),
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
         Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
-        Route::Room(_) => serve(&assets::ROOM_PAGE, &req),
+        Route::Room(_) => room_page(req, &env).await,
         Route::RoomInfo(room) => {
             if let Err(e) = load_config(&env) {
                 return config_error(&e);
@@ -141,12 +138,7 @@ async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Respons
         Handoff::Join { room, .. } | Handoff::Info { room } => room,
     };
     let (url, header) = handoff.to_request();
-    // Built with web_sys: `worker::RequestInit` would link serializers for every `cf` option. The
-    // new request copies the headers; its own copy is then edited.
-    let init = worker::web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&req.inner().headers());
-    let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
+    let forwarded = get_with_headers_of(req, &url)?;
     let headers = forwarded.headers();
     headers.delete("Sec-WebSocket-Protocol")?;
     if let Some(header) = &header {
@@ -157,6 +149,15 @@ async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Respons
         .get_stub()?
         .fetch_with_request(Request::from(forwarded))
         .await
+}
+
+/// A `GET` of `url` with a copy of `req`'s headers (the copy may be edited). Built with web_sys:
+/// `worker::RequestInit` would link serializers for every `cf` option (~20 KB of wasm).
+fn get_with_headers_of(req: &Request, url: &str) -> Result<worker::web_sys::Request> {
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&req.inner().headers());
+    Ok(worker::web_sys::Request::new_with_str_and_init(url, &init)?)
 }
 
 /// Whether the client's address (`CF-Connecting-IP`, set by Cloudflare's edge and by wrangler
@@ -211,24 +212,17 @@ fn refuse_unauthorized(
     Ok(response)
 }
 
-/// An embedded file: 200 with its body, or 304 when the request's `If-None-Match` holds its
-/// current ETag.
-fn serve(asset: &Asset, req: &Request) -> Result<Response> {
-    let unchanged = req
-        .headers()
-        .get("If-None-Match")?
-        .is_some_and(|tags| asset.matches(&tags));
-    let mut resp = if unchanged {
-        Response::empty()?.with_status(304)
-    } else {
-        Response::ok(asset.body)?
-    };
-    let headers = resp.headers_mut();
-    headers.set("ETag", &asset.etag())?;
-    for (name, value) in asset.headers() {
-        headers.set(name, value)?;
-    }
-    Ok(resp)
+/// The room page (`public/room.html`, which reads the room from its own URL), from the static
+/// assets: with its headers from `public/_headers`, and 304 when the request's `If-None-Match`
+/// names it, since the request's headers go along.
+async fn room_page(req: Request, env: &Env) -> Result<Response> {
+    // By string, not `req.url()`: the `url` crate would link its IDNA tables (~70 KB of wasm).
+    let raw_url = req.inner().url();
+    let (own_origin, _) = origin_and_query(&raw_url);
+    let page = get_with_headers_of(&req, &format!("{own_origin}/room"))?;
+    env.assets(ASSETS_BINDING)?
+        .fetch_request(Request::from(page))
+        .await
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {

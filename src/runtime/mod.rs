@@ -30,6 +30,8 @@ use crate::observe::Observation;
 
 /// The `RoomObject` namespace (required).
 pub const ROOMS_BINDING: &str = "ROOMS";
+/// The Workers Static Assets binding (`[assets]`, directory `public/`): the room page.
+pub const ASSETS_BINDING: &str = "ASSETS";
 /// The Workers Analytics Engine dataset (optional; docs/operations.md).
 pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 /// The Rate Limiting binding for joins and room look-ups per client address (optional).
