@@ -1,6 +1,8 @@
 // edge-signal client: joins a room over signaling protocol v1 and runs one RTCPeerConnection
-// per remote peer, with perfect negotiation, trickle ICE, a data channel and media tracks.
-// Dependency-free ES module: `import { Room } from "/edge-signal.js"`.
+// per remote peer, with perfect negotiation, trickle ICE, two data channels (reliable and
+// ordered; unreliable and unordered) and media tracks.
+// Dependency-free ES module: `import { Room } from "edge-signal"` (npm) or from
+// "https://<host>/edge-signal.js". Types: edge-signal.d.ts. Guide: docs/client.md.
 //
 // Connection flow
 //   1. open wss://<host>/rooms/<room>?peer=..&capacity=..   -> "welcome" (or an error + close)
@@ -14,6 +16,9 @@
 //      new socket ("resumed": true): the others saw nothing and every call carries on (an ICE
 //      restart repairs any that suffered). Otherwise we are a newcomer again and re-establish
 //      every call (the others saw us leave and closed their side).
+//   6. signaling sent to a socket that was dying is lost: an offer not answered within
+//      REOFFER_MS is sent again, and peers that joined while we were away (new in a resumed
+//      welcome) joined after us, so we are polite to them and wait for their (re-sent) offer.
 //
 // Events (Room is an EventTarget; each event's `detail` is shown):
 //   welcome      {peer, peers, capacity, resumed}  joined (also after each reconnect)
@@ -21,8 +26,12 @@
 //   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
 //   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
 //   track        {peer, track, streams}            a remote media track arrived
-//   channelopen  {peer}                            the data channel to that peer is open
-//   data         {peer, data}                      a data channel message (strings as sent)
+//   channelopen  {peer, reliable}                  a data channel to that peer is open (one event
+//                                                  per channel: reliable true, then false)
+//   data         {peer, data, reliable}            a data channel message (strings as sent)
+//   drain        {peer}                            that peer's reliable channel has room again
+//                                                  after send() returned false
+//   peerpath     {peer, path}                      the call's path: "host" | "srflx" | "relay"
 //   message      {from, data}                      an app message relayed by the server
 //   error        {code, message, peer?, error}     a protocol error (bad_request, unknown_peer, ...)
 //   reconnecting {attempt, delayMs}                the socket dropped; trying again after delayMs
@@ -44,6 +53,13 @@ const BACKOFF_MAX_MS = 10_000;
 // code 1006, so after each failure the client asks the server's join check why (HTTP); a
 // refusal ends the join at once, and this many failures without one end it as unreachable.
 const JOIN_ATTEMPTS = 3;
+// An offer with no answer after this long is sent again (the first may have gone to a socket
+// that was dying; answering the same offer twice is harmless).
+const REOFFER_MS = 3_000;
+// send() backpressure: past this many bytes queued on a channel, send() returns false; `drain`
+// fires once the queue is down to the low mark.
+const HIGH_WATER_BYTES = 1024 * 1024;
+const LOW_WATER_BYTES = 256 * 1024;
 
 /** The `code` of every EdgeSignalError: stable strings, safe to match on. */
 export const ErrorCode = Object.freeze({
@@ -73,6 +89,8 @@ export const ErrorCode = Object.freeze({
   RESUMED_ELSEWHERE: "resumed_elsewhere",
   /** More reconnect attempts than the `maxReconnects` option allows. */
   RECONNECT_FAILED: "reconnect_failed",
+  /** send() to a peer whose data channel is not open (not yet, or no longer). */
+  NOT_CONNECTED: "not_connected",
   /** leave() was called before the join completed. */
   LEFT: "left",
 });
@@ -136,7 +154,9 @@ class Peer {
     this.state = "connecting";
     this.senders = new Map(); // track -> RTCRtpSender
     this.pc = new RTCPeerConnection({ iceServers: room.iceServers, ...room.options.rtcConfig });
-    this.channel = null;
+    this.channel = null; // reliable, ordered
+    this.unreliable = null; // unordered, no retransmits: for game state that is stale when late
+    this.reofferTimer = null;
     // The newcomer opens the data channel now (its first offer carries it); the polite side
     // opens it when that offer arrives, so it never starts a competing offer of its own.
     if (!polite) this.openChannel();
@@ -146,6 +166,7 @@ class Peer {
         this.makingOffer = true;
         await this.pc.setLocalDescription();
         room._signal({ type: this.pc.localDescription.type, to: id, sdp: this.pc.localDescription.sdp });
+        if (this.pc.signalingState === "have-local-offer") this._armReoffer();
       } catch (err) {
         console.warn("edge-signal: offer failed", err);
       } finally {
@@ -174,12 +195,51 @@ class Peer {
     };
   }
 
-  /** The data channel: negotiated on both sides with the same id, so neither waits for it. */
+  /** The data channels: negotiated on both sides with fixed ids, so neither waits for them. */
   openChannel() {
     if (this.channel) return;
-    this.channel = this.pc.createDataChannel("edge-signal", { negotiated: true, id: 0 });
-    this.channel.onopen = () => this.room._emit("channelopen", { peer: this.id });
-    this.channel.onmessage = (e) => this.room._emit("data", { peer: this.id, data: e.data });
+    const open = (label, options, reliable) => {
+      const channel = this.pc.createDataChannel(label, { negotiated: true, ...options });
+      channel.binaryType = "arraybuffer";
+      channel.onopen = () => this.room._emit("channelopen", { peer: this.id, reliable });
+      channel.onmessage = (e) => this.room._emit("data", { peer: this.id, data: e.data, reliable });
+      return channel;
+    };
+    this.channel = open("edge-signal", { id: 0 }, true);
+    this.channel.bufferedAmountLowThreshold = LOW_WATER_BYTES;
+    this.channel.onbufferedamountlow = () => {
+      if (this.blocked) {
+        this.blocked = false;
+        this.room._emit("drain", { peer: this.id });
+      }
+    };
+    this.unreliable = open("edge-signal-unreliable", { id: 1, ordered: false, maxRetransmits: 0 }, false);
+  }
+
+  /**
+   * Sends on one channel; false when the reliable channel's queue is over the high mark (the
+   * caller should wait for `drain`). Throws `not_connected` when the channel is not open.
+   */
+  send(data, reliable) {
+    const channel = reliable ? this.channel : this.unreliable;
+    if (channel?.readyState !== "open") {
+      throw new EdgeSignalError(ErrorCode.NOT_CONNECTED, `no open data channel to ${this.id}`, { peer: this.id });
+    }
+    channel.send(data);
+    if (!reliable || channel.bufferedAmount <= HIGH_WATER_BYTES) return true;
+    this.blocked = true;
+    return false;
+  }
+
+  /** Sends our offer again if it is still unanswered after REOFFER_MS (see the flow, step 6). */
+  _armReoffer() {
+    clearTimeout(this.reofferTimer);
+    this.reofferTimer = setTimeout(() => {
+      const offer = this.pc.localDescription;
+      if (this.pc.signalingState !== "have-local-offer" || !offer) return;
+      this.room._signal({ type: "offer", to: this.id, sdp: offer.sdp });
+      this._armReoffer();
+    }, REOFFER_MS);
   }
 
   /**
@@ -262,6 +322,15 @@ class Peer {
     this.pc.removeTrack(sender); // fires negotiationneeded
   }
 
+  /** Swaps what a sender sends, without renegotiation. */
+  async replaceTrack(oldTrack, newTrack) {
+    const sender = this.senders.get(oldTrack);
+    if (!sender) return;
+    await sender.replaceTrack(newTrack);
+    this.senders.delete(oldTrack);
+    this.senders.set(newTrack, sender);
+  }
+
   /** Perfect negotiation (MDN "Perfect negotiation"), for offer/answer/candidate frames. */
   async onSignal(msg) {
     const pc = this.pc;
@@ -271,6 +340,7 @@ class Peer {
       if (this.ignoreOffer) return;
       const firstOffer = msg.type === "offer" && !pc.remoteDescription;
       await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+      if (msg.type === "answer") clearTimeout(this.reofferTimer);
       if (msg.type === "offer") {
         // The polite side adds its tracks once it sees what the newcomer offered, so they fill
         // the offered transceivers instead of racing the newcomer with an offer of its own.
@@ -291,7 +361,9 @@ class Peer {
   }
 
   close() {
+    clearTimeout(this.reofferTimer);
     this.channel?.close();
+    this.unreliable?.close();
     this.pc.close();
     this._setState("closed");
   }
@@ -382,11 +454,59 @@ export class Room extends EventTarget {
     old.onmessage = null;
   }
 
-  /** Sends `data` over the data channel to one peer, or to every open channel. */
-  send(data, peer) {
-    for (const p of peer ? [this.peers.get(peer)] : this.peers.values()) {
-      if (p?.channel?.readyState === "open") p.channel.send(data);
+  /**
+   * Sends `data` (a string, ArrayBuffer, typed array or Blob) peer to peer over the data
+   * channels: to `peer`, or to every peer whose channel is open. `{ reliable: false }` uses the
+   * unordered channel without retransmits (game state that is stale when late). Returns false
+   * when a reliable channel's send queue is over 1 MiB: wait for the `drain` event (or
+   * `await room.drain(peer)`) before sending more. Throws an EdgeSignalError `not_connected`
+   * when `peer`'s channel is not open.
+   */
+  send(data, peer, { reliable = true } = {}) {
+    if (peer) {
+      const p = this.peers.get(peer);
+      if (!p) throw new EdgeSignalError(ErrorCode.NOT_CONNECTED, `no call with ${peer}`, { peer });
+      return p.send(data, reliable);
     }
+    let hasRoom = true;
+    for (const p of this.peers.values()) {
+      const channel = reliable ? p.channel : p.unreliable;
+      if (channel?.readyState === "open") hasRoom = p.send(data, reliable) && hasRoom;
+    }
+    return hasRoom;
+  }
+
+  /** Bytes queued on the reliable channel to `peer` (0 without one). */
+  bufferedAmount(peer) {
+    return this.peers.get(peer)?.channel?.bufferedAmount ?? 0;
+  }
+
+  /**
+   * Resolves once the reliable channel to `peer` has room again (at once if it has); rejects
+   * with `not_connected` if the call ends first.
+   */
+  drain(peer) {
+    return new Promise((resolve, reject) => {
+      const p = this.peers.get(peer);
+      if (!p || p.channel?.readyState !== "open") {
+        return reject(new EdgeSignalError(ErrorCode.NOT_CONNECTED, `no open data channel to ${peer}`, { peer }));
+      }
+      if (!p.blocked) return resolve();
+      const done = (e) => {
+        if (e.detail.peer !== peer) return;
+        this.removeEventListener("drain", done);
+        this.removeEventListener("peerstate", done);
+        if (e.type === "drain") resolve();
+        else if (e.detail.state === "closed" || e.detail.state === "failed") {
+          reject(new EdgeSignalError(ErrorCode.NOT_CONNECTED, `the call with ${peer} ended`, { peer }));
+        } else {
+          this.addEventListener("drain", done);
+          this.addEventListener("peerstate", done);
+        }
+      };
+      this.addEventListener("drain", done);
+      this.addEventListener("peerstate", done);
+    });
   }
 
   /** Sends an app message through the server (`message` frame) to one peer or everyone. */
@@ -405,6 +525,18 @@ export class Room extends EventTarget {
   removeTrack(track) {
     this.localStream?.removeTrack(track);
     for (const p of this.peers.values()) p.removeTrack(track);
+  }
+
+  /**
+   * Sends `newTrack` in place of `oldTrack` on every call, without renegotiation (camera to
+   * screen share and back; the same kind). Resolves once every call sends it.
+   */
+  async replaceTrack(oldTrack, newTrack) {
+    if (this.localStream?.getTracks().includes(oldTrack)) {
+      this.localStream.removeTrack(oldTrack);
+      this.localStream.addTrack(newTrack);
+    }
+    await Promise.all([...this.peers.values()].map((p) => p.replaceTrack(oldTrack, newTrack)));
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -524,7 +656,13 @@ export class Room extends EventTarget {
           // while we were away is lost, so restart ICE on any call that is not connected.
           for (const id of [...this.peers.keys()]) if (!msg.peers.includes(id)) this._closePeer(id);
           for (const peer of this.peers.values()) if (peer.state !== "connected") peer.pc.restartIce();
-          for (const id of msg.peers) if (!this.peers.has(id)) this._addPeer(id, false).addLocalTracks();
+          // Peers new to us joined while we were away, after us: we are polite to them, and
+          // their offer (lost on our old socket) comes again (REOFFER_MS).
+          for (const id of msg.peers) {
+            if (this.peers.has(id)) continue;
+            this._addPeer(id, true);
+            this._emit("peerjoined", { peer: id });
+          }
         } else {
           this._closeAllPeers(); // a fresh seat: everyone closed their side of our old calls
           for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();

@@ -4,8 +4,9 @@
 #
 #   scripts/setup.sh            what `make dev` needs: Rust's wasm32 target, worker-build,
 #                               wasm-bindgen-cli, npm packages (wrangler)
-#   scripts/setup.sh --browser  also what only the tests need: Chromium and coturn for the browser
-#                               tests and cargo-fuzz for the fuzz run (`make test` passes this)
+#   scripts/setup.sh --browser  also what only the tests need: Chromium, Firefox and coturn for
+#                               the browser tests and cargo-fuzz for the fuzz run (`make test`
+#                               passes this)
 #
 # Everything comes from the package registries (rustup's wasm32 target, crates.io, npm, Debian):
 # worker-build's own downloads of wasm-bindgen and wasm-opt from GitHub fail on closed networks,
@@ -67,13 +68,13 @@ if [ "$BROWSER" = 1 ] && [ "$(installed_version cargo-fuzz)" != "$CARGO_FUZZ_VER
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 fi
 
-# 5. From Debian, for the browser tests: Chromium and ChromeDriver (a test tool's own browser
-#    download is not used: it fails on closed networks, and Debian's build is what CI has), and
+# 5. From Debian, for the browser tests: Chromium and Firefox ESR (a test tool's own browser
+#    download is not used: it fails on closed networks, and Debian's builds are what CI has), and
 #    coturn, the TURN server the relay test starts on loopback (its system service stays off).
-if [ "$BROWSER" = 1 ] && { ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/turnserver ]; }; then
-  say "installing Debian's chromium, chromium-driver and coturn (once)"
+if [ "$BROWSER" = 1 ] && { ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/firefox-esr ] || ! [ -x /usr/bin/turnserver ]; }; then
+  say "installing Debian's chromium, firefox-esr and coturn (a minute or two, once)"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver coturn >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium firefox-esr coturn >&2
 fi

@@ -1,11 +1,14 @@
-// Browser-test support: a real `wrangler dev` on a free loopback port and Debian's Chromium
-// (driven by playwright-core) with fake camera and microphone.
+// Browser-test support: a real `wrangler dev` on a free loopback port, Debian's Chromium (driven
+// by playwright-core over CDP) and Debian's firefox-esr (driven by puppeteer-core over WebDriver
+// BiDi: playwright drives only its own patched Firefox builds), both with fake camera and
+// microphone.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { mkdirSync, rmSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const OUT = join(ROOT, "target", "browser");
@@ -85,6 +88,50 @@ export async function launchBrowser() {
       "--disable-features=WebRtcHideLocalIpsWithMdns",
     ],
   });
+}
+
+/**
+ * Debian's firefox-esr, headless, with fake media devices and no permission prompt. Host
+ * candidates as plain addresses (nothing here resolves mDNS names), as for Chromium.
+ */
+export async function launchFirefox() {
+  return puppeteer.launch({
+    browser: "firefox",
+    executablePath: "/usr/bin/firefox-esr",
+    headless: true,
+    extraPrefsFirefox: {
+      "media.navigator.streams.fake": true,
+      "media.navigator.permission.disabled": true,
+      "media.peerconnection.ice.obfuscate_host_addresses": false,
+    },
+  });
+}
+
+/** A Firefox page in its own browser context (its own "person"). */
+export async function newFirefoxPerson(browser) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.error("firefox page error:", err.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") console.error("firefox page console:", msg.text());
+  });
+  // Both drivers' pages close their own context the same way.
+  page.context = () => context;
+  return page;
+}
+
+/**
+ * Polls `fn(arg)` in the page until it returns something truthy, and returns that; works with
+ * both drivers (their waitForFunction signatures differ). `what` names the wait in the error.
+ */
+export async function until(page, fn, arg, { timeout = 30_000, what = "condition" } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await page.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${page.url()}: timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A page in its own browser context (its own "person"), with camera and microphone allowed. */
