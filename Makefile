@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev test test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
+.PHONY: setup build dev examples test test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,11 @@ build: setup
 # Serves the worker on http://127.0.0.1:$(PORT) with wrangler dev (workerd, local Durable Objects).
 dev: setup
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
+
+# The browser examples (examples/: call, file transfer, game, React) on http://127.0.0.1:8788,
+# against `make dev` on :8787 (run that first, in another terminal).
+examples: setup
+	node examples/serve.mjs
 
 # Native unit tests of the room logic, end-to-end tests against a real `wrangler dev`, then
 # browser tests in real Chromium.

@@ -167,4 +167,38 @@ describe("the client library in Chromium", () => {
     }, room);
     assert.deepEqual(outcome, { code: 4009, error: "resumed_elsewhere", retried: 0 });
   });
+
+  test("a peer that joins while another's socket is dying is connected to it once it resumes", async () => {
+    const room = uniqueRoom("resume-join");
+    // Each page joins and records which peers' reliable channels opened.
+    const join = (page) => page.evaluate(async (room) => {
+      const r = new window.lib.Room(room, { capacity: 3 });
+      window.r = r;
+      window.open = [];
+      window.got = [];
+      r.addEventListener("channelopen", (e) => e.detail.reliable !== false && window.open.push(e.detail.peer));
+      r.addEventListener("data", (e) => window.got.push(`${e.detail.peer}: ${e.detail.data}`));
+      return (await r.join()).peer;
+    }, room);
+    const openTo = (page, peer) => page.waitForFunction((peer) => window.open.includes(peer), peer, { timeout: 15_000 });
+    const [a, b, c] = [await clientPage(), await clientPage(), await clientPage()];
+    const [idA, idB] = [await join(a), await join(b)];
+    await openTo(a, idB);
+    // A's socket goes deaf (as one does before the browser notices a network change): what the
+    // server relays to A now is lost, C's offer among it.
+    await a.evaluate(() => { window.r.ws.onmessage = null; });
+    const idC = await join(c);
+    await openTo(c, idB);
+    // A notices and resumes its seat: C is new to A, and A must still get a call with C.
+    const resumed = await a.evaluate(() => new Promise((resolve) => {
+      window.r.addEventListener("welcome", (e) => resolve(e.detail), { once: true });
+      window.r.reconnect();
+    }));
+    assert.equal(resumed.resumed, true);
+    assert.deepEqual([...resumed.peers].sort(), [idB, idC].sort());
+    await openTo(a, idC);
+    await openTo(c, idA);
+    await a.evaluate((idC) => window.r.send("hello C", idC), idC);
+    await c.waitForFunction((line) => window.got.includes(line), `${idA}: hello C`, { timeout: 5_000 });
+  });
 });
