@@ -201,4 +201,54 @@ describe("the client library in Chromium", () => {
     await a.evaluate((idC) => window.r.send("hello C", idC), idC);
     await c.waitForFunction((line) => window.got.includes(line), `${idA}: hello C`, { timeout: 5_000 });
   });
+
+  test("replaceTrack() swaps what a call sends without renegotiating; send() to no call throws not_connected", async () => {
+    const room = uniqueRoom("replace");
+    const [a, b] = [await clientPage(), await clientPage()];
+    const join = (page, withCamera) => page.evaluate(async ([room, withCamera]) => {
+      const stream = withCamera ? await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } }) : undefined;
+      const r = new window.lib.Room(room, { stream });
+      window.r = r;
+      window.offers = 0;
+      const signal = r._signal.bind(r);
+      r._signal = (msg) => {
+        if (msg.type === "offer") window.offers++;
+        signal(msg);
+      };
+      r.addEventListener("track", (e) => {
+        if (e.detail.track.kind !== "video") return;
+        const video = Object.assign(document.createElement("video"), { autoplay: true, muted: true, srcObject: e.detail.streams[0] });
+        document.body.append(video);
+        window.remote = video;
+      });
+      return (await r.join()).peer;
+    }, [room, withCamera]);
+    await join(a, true);
+    await join(b, false);
+    const width = () => b.evaluate(() => window.remote?.videoWidth || 0);
+    await b.waitForFunction(() => window.remote?.videoWidth === 640, null, { timeout: 15_000 });
+    await a.waitForFunction(() => [...window.r.peers.values()].every((p) => p.pc.signalingState === "stable"), null, { timeout: 5_000 });
+    const result = await a.evaluate(async () => {
+      const canvas = Object.assign(document.createElement("canvas"), { width: 320, height: 240 });
+      const ctx = canvas.getContext("2d");
+      setInterval(() => { ctx.fillStyle = `hsl(${Date.now() % 360} 50% 50%)`; ctx.fillRect(0, 0, 320, 240); }, 50);
+      const screen = canvas.captureStream(20).getVideoTracks()[0];
+      const camera = window.r.localStream.getVideoTracks()[0];
+      const offersBefore = window.offers;
+      await window.r.replaceTrack(camera, screen);
+      let notConnected = null;
+      try {
+        window.r.send("x", "nobody");
+      } catch (err) {
+        notConnected = [err.name, err.code];
+      }
+      return { offersBefore, stream: window.r.localStream.getVideoTracks().map((t) => t === screen), notConnected };
+    });
+    await b.waitForFunction(() => window.remote?.videoWidth === 320, null, { timeout: 15_000 });
+    assert.equal(await width(), 320);
+    assert.deepEqual(result.stream, [true], "the local stream holds the new track");
+    assert.deepEqual(result.notConnected, ["EdgeSignalError", "not_connected"]);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await a.evaluate(() => window.offers), result.offersBefore, "no renegotiation");
+  });
 });

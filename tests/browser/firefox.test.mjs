@@ -2,8 +2,9 @@
 // Firefox calling Firefox, against a real `wrangler dev`, with fake media on both sides.
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import {
-  launchBrowser, launchFirefox, newFirefoxPerson, newPerson, startServer, uniqueRoom, until,
+  OUT, launchBrowser, launchFirefox, newFirefoxPerson, newPerson, startServer, uniqueRoom, until,
 } from "./harness.mjs";
 
 let server;
@@ -80,6 +81,8 @@ describe("the room page across engines", () => {
         assert.equal(widths.length, 1);
         assert.ok(widths[0] > 0);
       }
+      // The README's picture (docs/call.png is a copy): Chromium's view of a Firefox peer.
+      if (first === "chromium") await a.screenshot({ path: join(OUT, "chromium-firefox-call.png") });
     });
   }
 });
