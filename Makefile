@@ -28,6 +28,7 @@ test: build
 	cargo test --lib
 	cargo test -p loadgen --bins
 	cargo test --test '*'
+	node --test tests/node/
 	node --test tests/browser/
 	@$(MAKE) --no-print-directory fuzz
 
@@ -86,6 +87,8 @@ profile: setup
 
 # A signed join token for local development (AUTH_SECRET from the environment or .dev.vars):
 #   make token ROOM=demo PEER=alice TTL=600
+# A join token for local development (AUTH_SECRET from the environment or .dev.vars); without
+# Rust: node scripts/token.mjs <room> [peer] [ttl-seconds].
 token:
 	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)"
 

@@ -103,7 +103,8 @@ export interface RoomEventMap {
   peerstate: CustomEvent<{ peer: string; state: PeerState }>;
   peerpath: CustomEvent<{ peer: string; path: PeerPath }>;
   track: CustomEvent<{ peer: string; track: MediaStreamTrack; streams: readonly MediaStream[] }>;
-  channelopen: CustomEvent<{ peer: string; reliable: boolean }>;
+  /** Both data channels to `peer` are open: send() works, reliable or not. */
+  channelopen: CustomEvent<{ peer: string }>;
   data: CustomEvent<{ peer: string; data: ChannelData; reliable: boolean }>;
   drain: CustomEvent<{ peer: string }>;
   message: CustomEvent<{ from: string; data: unknown }>;

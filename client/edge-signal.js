@@ -26,8 +26,8 @@
 //   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
 //   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
 //   track        {peer, track, streams}            a remote media track arrived
-//   channelopen  {peer, reliable}                  a data channel to that peer is open (one event
-//                                                  per channel: reliable true, then false)
+//   channelopen  {peer}                            the data channels to that peer are open (both:
+//                                                  send() works, reliable or not)
 //   data         {peer, data, reliable}            a data channel message (strings as sent)
 //   drain        {peer}                            that peer's reliable channel has room again
 //                                                  after send() returned false
@@ -201,7 +201,11 @@ class Peer {
     const open = (label, options, reliable) => {
       const channel = this.pc.createDataChannel(label, { negotiated: true, ...options });
       channel.binaryType = "arraybuffer";
-      channel.onopen = () => this.room._emit("channelopen", { peer: this.id, reliable });
+      channel.onopen = () => {
+        if (this.channel?.readyState === "open" && this.unreliable?.readyState === "open") {
+          this.room._emit("channelopen", { peer: this.id });
+        }
+      };
       channel.onmessage = (e) => this.room._emit("data", { peer: this.id, data: e.data, reliable });
       return channel;
     };

@@ -22,9 +22,10 @@ room.addEventListener("track", ({ detail: { peer, streams } }) => {
   video.srcObject = streams[0];
 });
 room.addEventListener("peerleft", ({ detail: { peer } }) => document.querySelector(`video[data-peer="${peer}"]`)?.remove());
-room.addEventListener("channelopen", ({ detail: { peer, reliable } }) => {
+room.addEventListener("channelopen", ({ detail: { peer } }) => {
   // Greet each peer on both channels.
-  room.send(`hello from ${room.peerId}${reliable ? "" : " (unreliable)"}`, peer, { reliable });
+  room.send(`hello from ${room.peerId}`, peer);
+  room.send(`hello from ${room.peerId} (unreliable)`, peer, { reliable: false });
 });
 room.addEventListener("data", ({ detail: { peer, data, reliable } }) => {
   (reliable ? window.call.received : window.call.unreliable).push(`${peer}: ${data}`);

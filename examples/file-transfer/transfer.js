@@ -52,8 +52,7 @@ room.addEventListener("data", ({ detail: { data, reliable } }) => {
 });
 
 let other = null;
-room.addEventListener("channelopen", ({ detail: { peer, reliable } }) => {
-  if (!reliable) return;
+room.addEventListener("channelopen", ({ detail: { peer } }) => {
   other = peer;
   window.transfer.peer = peer;
   $("status").textContent = `connected to ${peer.slice(0, 8)}: pick a file to send`;

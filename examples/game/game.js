@@ -30,7 +30,7 @@ room.addEventListener("data", ({ detail: { data, reliable } }) => {
   window.game.received++;
 });
 room.addEventListener("channelopen", ({ detail }) => {
-  if (!detail.reliable) $("status").textContent = `playing with ${detail.peer.slice(0, 8)}`;
+  $("status").textContent = `playing with ${detail.peer.slice(0, 8)}`;
 });
 room.addEventListener("peerleft", () => {
   them = null;

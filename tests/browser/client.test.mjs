@@ -176,7 +176,7 @@ describe("the client library in Chromium", () => {
       window.r = r;
       window.open = [];
       window.got = [];
-      r.addEventListener("channelopen", (e) => e.detail.reliable !== false && window.open.push(e.detail.peer));
+      r.addEventListener("channelopen", (e) => window.open.push(e.detail.peer));
       r.addEventListener("data", (e) => window.got.push(`${e.detail.peer}: ${e.detail.data}`));
       return (await r.join()).peer;
     }, room);

@@ -23,9 +23,11 @@ async function openRoom(engine, room) {
 function connected(page, n) {
   return until(page, (n) => {
     const tiles = [...document.querySelectorAll(".tile.remote")];
+    // The chat goes over the data channels, which may open a moment after the call connects.
+    const channels = [...window.edgeSignal.room.peers.values()].map((p) => p.channel?.readyState);
     return tiles.length === n && tiles.every((t) => t.dataset.state === "connected") &&
-      tiles.map((t) => t.dataset.state);
-  }, n, { what: `${n} connected peer(s)` });
+      channels.length === n && channels.every((c) => c === "open") && tiles.map((t) => t.dataset.state);
+  }, n, { what: `${n} connected peer(s) with open data channels` });
 }
 
 function chat(page, text) {

@@ -53,7 +53,7 @@ room.addEventListener("peerstate", (e) => {
 });
 room.addEventListener("peerpath", (e) => console.log(e.detail.path));
 room.addEventListener("track", (e) => console.log(e.detail.track.kind, e.detail.streams[0]?.id));
-room.addEventListener("channelopen", (e) => console.log(e.detail.peer, e.detail.reliable));
+room.addEventListener("channelopen", (e) => console.log(e.detail.peer));
 room.addEventListener("data", (e) => {
   const data: string | ArrayBuffer = e.detail.data;
   console.log(data, e.detail.reliable);

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Mints a signed join token (HS256 JWT) without Rust: what `make token` does, for back ends in
+// Node and for anyone without the Rust toolchain. No dependencies; copy `joinToken` into your
+// back end, after your own login check.
+//
+//   node scripts/token.mjs <room> [peer] [ttl-seconds]     (AUTH_SECRET from the environment
+//                                                           or .dev.vars, as `make token`)
+//
+// Byte for byte the token src/auth.rs mints for the same claims (tests/node/token.test.mjs
+// holds the vector src/auth.rs's unit test holds).
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * A join token for `room` (and `peer`, which then fixes the joiner's id), valid for
+ * `ttlSeconds` from `now` (seconds since the epoch), or until `exp` when given.
+ */
+export function joinToken(secret, { room, peer, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
+  if (!ID.test(room ?? "")) throw new Error("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  if (peer !== undefined && peer !== null && !ID.test(peer)) throw new Error("peer must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  const b64url = (s) => Buffer.from(s).toString("base64url");
+  const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const claims = { room, ...(peer ? { peer } : {}), exp: exp ?? now + ttlSeconds };
+  const payload = b64url(JSON.stringify(claims));
+  const signature = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
+  return `${header}.${payload}.${signature}`;
+}
+
+function secretFromEnvironment() {
+  if (process.env.AUTH_SECRET) return process.env.AUTH_SECRET;
+  try {
+    const line = readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith("AUTH_SECRET="));
+    return line?.slice("AUTH_SECRET=".length).trim().replace(/^"|"$/g, "") || null;
+  } catch {
+    return null;
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [room, peer, ttl] = process.argv.slice(2);
+  const secret = secretFromEnvironment();
+  if (!room || !secret) {
+    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
+    process.exit(2);
+  }
+  try {
+    console.log(joinToken(secret, { room, peer: peer || undefined, ttlSeconds: ttl ? Number(ttl) : 600 }));
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+}
