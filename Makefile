@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev examples test test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
+.PHONY: setup build dev serve examples test test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -16,18 +16,28 @@ build: setup
 dev: setup
 	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
 
+# Self-hosting: the same build under standalone `workerd serve` (the newest workerd, npm
+# workerd-latest; serve/workerd.capnp), no wrangler and no Cloudflare account, on HOST:PORT
+# (default 127.0.0.1:8787); Durable Object state in STATE_DIR (default target/serve/state).
+# ENV=production serves wrangler.toml's [env.production.vars]. One node (docs/self-hosting.md).
+HOST ?= 127.0.0.1
+serve: build
+	HOST=$(HOST) PORT=$(PORT) node scripts/serve.mjs $(if $(ENV),--env $(ENV))
+
 # The browser examples (examples/: call, file transfer, game, React) on http://127.0.0.1:8788,
 # against `make dev` on :8787 (run that first, in another terminal).
 examples: setup
 	node examples/serve.mjs
 
-# Native unit tests of the room logic, end-to-end tests against a real `wrangler dev`, then
-# browser tests in real Chromium.
+# Native unit tests of the room logic, end-to-end tests against a real `wrangler dev` (the chaos
+# test against `make serve`'s standalone newest workerd; the core and hibernation ones against
+# both), Node tests, browser tests in real Chromium and Firefox, then the fuzz run.
 test: build
 	@bash scripts/setup.sh --browser
 	cargo test --lib
 	cargo test -p loadgen --bins
 	cargo test --test '*'
+	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation
 	node --test tests/node/
 	node --test tests/browser/
 	@$(MAKE) --no-print-directory fuzz

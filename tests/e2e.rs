@@ -607,9 +607,11 @@ async fn the_client_library_is_served_for_other_origins_and_revalidates() {
     let stale = get("/edge-signal.js", Some("\"0000000000000000\""));
     assert_eq!(stale.status(), 200);
     // One source: the served library is the npm package's file, byte for byte.
-    let package_file =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/client/edge-signal.js"))
-            .unwrap();
+    let package_file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/client/edge-signal.js"
+    ))
+    .unwrap();
     assert!(stale.into_string().unwrap() == package_file);
     // The assets' configuration is not itself served.
     let headers_file = ureq::get(&s.http_url("/_headers")).call();

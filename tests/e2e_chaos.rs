@@ -4,6 +4,13 @@
 //! message was delivered outside its room, and a normal two-peer exchange still works.
 //!
 //! Seeded: `CHAOS_SEED=<n>` replays a run; `CHAOS_SECS` sets its length (default 15).
+//!
+//! Always against standalone newest workerd (`make serve`), whose assets service sits in front
+//! of the worker as Cloudflare's asset router does. Under `wrangler dev` 4.86, Miniflare's asset
+//! router in front of the worker takes about a second per upgrade at this load and drops
+//! connections mid-upgrade ("Network connection lost"), so rooms fill with seats whose sockets
+//! already went and next to nothing is relayed (0 to 739 relays in 15 s, against 28,763 on
+//! workerd, measured here): a test of Miniflare's router, not of the worker.
 
 mod common;
 
@@ -12,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{server, unique_room, Client, Event};
+use common::{unique_room, workerd_server as server, Client, Event};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -203,12 +210,12 @@ async fn run_client(
             }
             continue;
         } else {
-            // Spaced, so the room answers it. Exact pings are answered by the runtime's
-            // auto-response, which in the workerd that wrangler 4.86 ships races the object's
-            // own sends on the same socket and can crash the process ("another message send is
-            // already in progress"; fixed in workerd by STOR-5552, August 2026). Production
-            // runs the fixed runtime; the hibernation and hardening tests cover exact pings.
-            c.send_text(r#"{ "type": "ping" }"#).await;
+            // Exact: answered by the runtime's auto-response, racing the room's own relays on
+            // the same socket as in production. (In the workerd that wrangler 4.86 ships,
+            // 1.20260426, that race could crash the process, "another message send is already
+            // in progress", fixed by STOR-5552 in August 2026: this test sent spaced pings,
+            // which the room answers, while it ran under wrangler dev.)
+            c.send_text(r#"{"type":"ping"}"#).await;
         }
         let c = socket.as_mut().unwrap();
         if !drain(c, &room, &me, &mut secret, &tally, rng.gen_range(20..150)).await {
@@ -292,10 +299,10 @@ async fn chaos_leaves_every_room_consistent() {
         "too few malformed frames"
     );
     // Enough relays that "no message crossed rooms" says something. How many arrive depends on
-    // timing (how many seats are held by sockets that just dropped): 814 to 5,582 in 15 s runs
-    // here, so the floor sits well below the slowest.
+    // timing (how many seats are held by sockets that just dropped): 28,763 and 37,597 in 15 s
+    // runs here on workerd, so the floor sits well below the slowest.
     assert!(
-        tally.relayed_seen.load(Ordering::Relaxed) > 200,
+        tally.relayed_seen.load(Ordering::Relaxed) > 5_000,
         "too little traffic"
     );
 

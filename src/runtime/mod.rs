@@ -19,9 +19,10 @@ mod glue;
 mod room_object;
 mod turn_client;
 
+use wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_log, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Env,
-    Response, Result,
+    console_error, console_log, js_sys, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset,
+    Env, Response, Result,
 };
 
 use crate::config::{Config, ConfigError};
@@ -46,8 +47,16 @@ thread_local! {
 /// Every setting. `env.var` also reads secrets (both are plain string bindings).
 pub fn load_config(env: &Env) -> std::result::Result<Config, ConfigError> {
     CONFIG.with(|cell| {
-        cell.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())))
-            .clone()
+        // The binding's value if it is a string, else unset. Not `env.var()`: standalone workerd
+        // binds an unset `fromEnvironment` variable as null, which `env.var()` panics on.
+        cell.get_or_init(|| {
+            Config::from_lookup(|name| {
+                js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|v| v.as_string())
+            })
+        })
+        .clone()
     })
 }
 

@@ -1,8 +1,10 @@
-//! Test support: one real `wrangler dev` per test binary, and WebSocket/HTTP client helpers.
+//! Test support: one real server per test binary, and WebSocket/HTTP client helpers.
 //!
-//! The server is started on first use on a free loopback port, with its own inspector port and
-//! its own local-state directory under `target/`, so it never collides with a `make dev` running
-//! beside it. It runs in its own process group, which is killed when the test binary exits.
+//! The server is `wrangler dev`, or with `EDGE_SIGNAL_RUNTIME=workerd` the standalone newest
+//! workerd of `make serve` (scripts/serve.mjs, serve/workerd.capnp). It is started on first use
+//! on a free loopback port, with its own local-state directory under `target/`, so it never
+//! collides with a `make dev` running beside it. It runs in its own process group, which is
+//! killed when the test binary exits.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -23,7 +25,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a frame it expects.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running `wrangler dev`.
+/// A running server.
 pub struct Server {
     pub port: u16,
     /// Where wrangler's output (the worker's log lines among it) goes.
@@ -36,11 +38,29 @@ static SERVER_PGID: AtomicI32 = AtomicI32::new(0);
 extern "C" fn stop_server() {
     let pgid = SERVER_PGID.load(Ordering::SeqCst);
     if pgid > 0 {
-        // SAFETY: kill(2) with a negative pid signals our own child's process group.
+        // SAFETY: kill(2) with a negative pid signals our own child's process group. SIGKILL:
+        // the whole group goes at once (standalone workerd drains on SIGTERM, and can keep
+        // draining while sockets are open); its state directory is emptied at the next start.
         unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
+            libc::kill(-pgid, libc::SIGKILL);
         }
     }
+}
+
+/// Set by a test binary that always runs against standalone workerd (see [`workerd_server`]).
+static FORCE_WORKERD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the tests run against standalone workerd (`make serve`) rather than `wrangler dev`.
+pub fn standalone_workerd() -> bool {
+    FORCE_WORKERD.load(Ordering::SeqCst)
+        || std::env::var("EDGE_SIGNAL_RUNTIME").is_ok_and(|r| r == "workerd")
+}
+
+/// The server of a test binary that always runs against standalone newest workerd
+/// (`make serve`), whatever `EDGE_SIGNAL_RUNTIME` says.
+pub fn workerd_server() -> &'static Server {
+    FORCE_WORKERD.store(true, Ordering::SeqCst);
+    server()
 }
 
 fn free_port() -> u16 {
@@ -79,26 +99,42 @@ fn start(vars: &[(&str, &str)], args: &[&str]) -> Server {
         .rsplit_once('-')
         .map_or(name.as_str(), |(n, _)| n)
         .to_owned();
-    let state_dir = root.join("target/e2e").join(&name);
+    let runtime = if standalone_workerd() {
+        "workerd"
+    } else {
+        "wrangler"
+    };
+    let state_dir = root.join("target/e2e").join(format!("{name}-{runtime}"));
     let _ = std::fs::remove_dir_all(&state_dir);
     std::fs::create_dir_all(&state_dir).unwrap();
-    let log_path = state_dir.join("wrangler.log");
+    let log_path = state_dir.join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
 
-    let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+    let mut cmd = if standalone_workerd() {
+        // `make serve`: vars as environment variables, which its config binds.
+        let mut cmd = Command::new("node");
+        cmd.arg(root.join("scripts/serve.mjs"))
+            .env("PORT", port.to_string())
+            .env("STATE_DIR", state_dir.join("state"))
+            .envs(vars.iter().copied());
+        cmd
+    } else {
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(state_dir.join("state"))
+            .env("WRANGLER_SEND_METRICS", "false");
+        for (k, v) in vars {
+            cmd.args(["--var", &format!("{k}:{v}")]);
+        }
+        cmd
+    };
     cmd.current_dir(&root)
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--inspector-port", &free_port().to_string()])
-        .arg("--persist-to")
-        .arg(state_dir.join("state"))
-        .env("WRANGLER_SEND_METRICS", "false")
         .env("CI", "true")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    for (k, v) in vars {
-        cmd.args(["--var", &format!("{k}:{v}")]);
-    }
     cmd.args(args);
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
@@ -106,7 +142,7 @@ fn start(vars: &[(&str, &str)], args: &[&str]) -> Server {
     #[allow(clippy::zombie_processes)]
     let child = cmd
         .spawn()
-        .expect("start wrangler dev (run `make test`, which installs it)");
+        .expect("start the server (run `make test`, which installs it)");
     SERVER_PGID.store(child.id() as i32, Ordering::SeqCst);
     // SAFETY: registering a plain extern "C" fn with no captured state.
     unsafe {
@@ -126,7 +162,7 @@ fn start(vars: &[(&str, &str)], args: &[&str]) -> Server {
         if Instant::now() > deadline {
             stop_server();
             panic!(
-                "wrangler dev did not become ready; see {}",
+                "the server did not become ready; see {}",
                 log_path.display()
             );
         }

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// `make serve`: edge-signal under standalone `workerd serve` (the newest workerd, npm
+// `workerd-latest`), with serve/workerd.capnp: no wrangler, no Cloudflare account. Run after
+// the build (the Makefile's `serve` target builds first).
+//
+//   HOST=0.0.0.0 PORT=8787 STATE_DIR=/var/lib/edge-signal node scripts/serve.mjs [--env production]
+//
+// What it does before starting workerd:
+// - exports wrangler.toml's [vars] (or [env.<name>.vars] with --env) into workerd's environment,
+//   under whatever the caller's environment already sets (secrets come from there too); the
+//   config binds each with `fromEnvironment`, and a [vars] entry the config does not bind is an
+//   error here, not a setting silently ignored;
+// - writes target/serve/assets.json (the assets service's settings: public/_headers' text).
+// Durable Object storage goes to $STATE_DIR (default target/serve/state).
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "smol-toml";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CONFIG = join(ROOT, "serve", "workerd.capnp");
+const WORKERD = join(ROOT, "node_modules", "workerd-latest", "bin", "workerd");
+
+/** The vars of wrangler.toml, top level or of one environment. */
+export function wranglerVars(envName) {
+  const toml = parse(readFileSync(join(ROOT, "wrangler.toml"), "utf8"));
+  const scope = envName ? toml.env?.[envName] : toml;
+  if (!scope) throw new Error(`wrangler.toml has no [env.${envName}]`);
+  return Object.fromEntries(Object.entries(scope.vars ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** The names serve/workerd.capnp binds from the environment. */
+export function boundFromEnvironment() {
+  return new Set([...readFileSync(CONFIG, "utf8").matchAll(/fromEnvironment = "([A-Z0-9_]+)"/g)].map((m) => m[1]));
+}
+
+/**
+ * Starts workerd; returns the child process. `options`: host, port, stateDir, env (the
+ * environment on top of wrangler.toml's vars), envName, stdio.
+ */
+export function serve({ host = "127.0.0.1", port = 8787, stateDir, env = process.env, envName, stdio = "inherit", detached = false } = {}) {
+  const vars = wranglerVars(envName);
+  const bound = boundFromEnvironment();
+  const unbound = Object.keys(vars).filter((k) => !bound.has(k));
+  if (unbound.length) throw new Error(`serve/workerd.capnp does not bind ${unbound.join(", ")} (wrangler.toml [vars]): add a fromEnvironment binding`);
+  mkdirSync(join(ROOT, "target", "serve"), { recursive: true });
+  const headers = readFileSync(join(ROOT, "public", "_headers"), "utf8");
+  writeFileSync(join(ROOT, "target", "serve", "assets.json"), JSON.stringify({ headers }));
+  const state = resolve(stateDir ?? join(ROOT, "target", "serve", "state"));
+  mkdirSync(state, { recursive: true });
+  return spawn(WORKERD, [
+    "serve", CONFIG, "--experimental", ...(process.env.WORKERD_VERBOSE ? ["--verbose"] : []),
+    "--socket-addr", `http=${host}:${port}`,
+    "--directory-path", `do-storage=${state}`,
+  ], { cwd: ROOT, env: { ...vars, ...env }, stdio, detached });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf("--env");
+  const envName = i > 0 ? process.argv[i + 1] : undefined;
+  const host = process.env.HOST || "127.0.0.1";
+  const port = Number(process.env.PORT || 8787);
+  const child = serve({ host, port, stateDir: process.env.STATE_DIR, envName });
+  console.error(`serve: workerd on http://${host}:${port} (one node; state in ${process.env.STATE_DIR || "target/serve/state"})`);
+  // workerd drains on SIGTERM, and open (hibernatable) sockets can keep it draining for good:
+  // after 5 s it is killed.
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    process.on(signal, () => {
+      child.kill(signal);
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  }
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
