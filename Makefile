@@ -82,16 +82,14 @@ bench: build
 bench-ab: setup
 	@bash bench/ab.sh
 
-# Where the room's CPU goes under load: an unstripped build (names kept) in target/profile-build,
+# Where the room's CPU goes under load: a build with function names kept, in target/profile-build,
 # sampled with V8's profiler through workerd's inspector (bench/profile.mjs).
 #   make profile MODE=relay ROOMS=10     or     make profile MODE=join
 MODE ?= relay
 ROOMS ?= 10
 profile: setup
 	@cargo build --release --quiet -p loadgen
-	@CARGO_PROFILE_RELEASE_STRIP=false WASM_BINDGEN_BIN="$$(command -v wasm-bindgen)" \
-	  ESBUILD_BIN="$$PWD/node_modules/.bin/esbuild" WASM_OPT_BIN="$$PWD/node_modules/.bin/wasm-opt" \
-	  worker-build --release --out-dir target/profile-build > target/profile-build.log 2>&1 \
+	@BUILD_OUT=target/profile-build KEEP_NAMES=1 bash scripts/build.sh > target/profile-build.log 2>&1 \
 	  || { tail -n 30 target/profile-build.log; exit 1; }
 	node --experimental-websocket bench/profile.mjs target/profile-build $(MODE) $(ROOMS)
 

@@ -5,6 +5,9 @@
 # worker-build would download wasm-bindgen and esbuild itself; these overrides point it at the
 # copies scripts/setup.sh installed (a closed network refuses those downloads, and pinned local
 # copies make builds reproducible anyway).
+#
+#   BUILD_OUT=dir KEEP_NAMES=1 scripts/build.sh   another output directory, with the wasm's
+#                                                 function names kept (`make profile`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" || { echo "build: wasm-bindgen missing; run scripts/setup.sh" >&2; exit 1; }
@@ -12,13 +15,26 @@ export WASM_BINDGEN_BIN
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 # wasm-opt from the npm package binaryen (Binaryen compiled to JavaScript/wasm, so no download
 # of a native binary): it shrinks and speeds up the module after wasm-bindgen.
-export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+OUT="${BUILD_OUT:-build}"
 
+compiled=target/wasm32-unknown-unknown/release/edge_signal.wasm
+[ -f "$compiled" ] || echo "build: compiling the worker to wasm32 (the first time: a few minutes)" >&2
+cargo build --quiet --release --lib --target wasm32-unknown-unknown
 # wrangler runs this at every start (each test binary starts one): when the compiled module has
 # not changed since build/ was made, skip wasm-bindgen and wasm-opt (about 13 s) and reuse it.
-cargo build --quiet --release --lib --target wasm32-unknown-unknown
-compiled=target/wasm32-unknown-unknown/release/edge_signal.wasm
-if [ "$#" = 0 ] && [ build/index_bg.wasm -nt "$compiled" ] && [ build/index.js -nt scripts/build.sh ]; then
+if [ "$OUT" = build ] && [ build/index_bg.wasm -nt "$compiled" ] && [ build/index.js -nt scripts/build.sh ]; then
   exit 0
 fi
-exec worker-build --release "$@"
+worker-build --release --out-dir "$OUT"
+
+# wasm-opt runs here, not in worker-build (Cargo.toml turns its step off): worker-build's keeps
+# the wasm "name" section (~100 KB), so the module used to be stripped by rustc before
+# wasm-bindgen, and wasm-bindgen then warned that it could not read the `target_features`
+# section. Now rustc keeps both, wasm-bindgen reads the features, and this run drops the names.
+# The features are worker-build's list: what workerd supports, no newer encodings.
+features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
+flags=(-O)
+for f in "${features[@]}"; do flags+=("--enable-$f"); done
+[ "${KEEP_NAMES:-0}" = 1 ] && flags+=(--debuginfo)
+"$WASM_OPT_BIN" "${flags[@]}" "$OUT/index_bg.wasm" -o "$OUT/index_bg.wasm"
