@@ -34,11 +34,13 @@ examples: setup
 # both), Node tests, browser tests in real Chromium and Firefox, then the fuzz run.
 test: build
 	@bash scripts/setup.sh --browser
+	@echo "test: unit tests, then the end-to-end tests (a fresh checkout compiles them first: a few minutes)"
 	cargo test --lib
 	cargo test -p loadgen --bins
 	cargo test --test '*'
 	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation
 	node --test tests/node/
+	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/
 	@$(MAKE) --no-print-directory fuzz
 

@@ -31,6 +31,33 @@ need_cmd cargo "install Rust with rustup (https://rustup.rs)"
 need_cmd node "install Node.js 20 or later"
 need_cmd npm "install npm (it ships with Node.js)"
 
+# 0. System packages the cargo installs below compile against: a C and a C++ compiler (ring,
+#    libfuzzer-sys), pkg-config and OpenSSL's headers (worker-build's HTTP client links OpenSSL).
+#    Debian/Ubuntu: build-essential pkg-config libssl-dev; Fedora: gcc gcc-c++ make pkgconf
+#    openssl-devel; macOS: the Xcode command line tools (OpenSSL is not needed there). Installed
+#    here with apt-get where that exists; elsewhere a missing one stops the set-up, named.
+missing_system_packages() {
+  command -v cc >/dev/null 2>&1 || echo "a C compiler (cc)"
+  command -v c++ >/dev/null 2>&1 || echo "a C++ compiler (c++)"
+  if [ "$(uname -s)" = Linux ]; then
+    command -v pkg-config >/dev/null 2>&1 || echo "pkg-config"
+    pkg-config --exists openssl 2>/dev/null || echo "OpenSSL's headers (libssl-dev / openssl-devel)"
+  fi
+}
+if [ -n "$(missing_system_packages)" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's build-essential, pkg-config and libssl-dev (a minute, once)"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq build-essential pkg-config libssl-dev >&2
+  else
+    say "missing: $(missing_system_packages | paste -sd ',' - | sed 's/,/, /g')"
+    say "install them with your package manager (see README.md, Set-up), then run this again"
+    exit 1
+  fi
+fi
+
 # 1. The wasm32 standard library.
 if ! [ -d "$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" ]; then
   say "adding the wasm32-unknown-unknown target"
@@ -41,18 +68,18 @@ fi
 # `worker-build --version` prints "0.8.7", `wasm-bindgen --version` "wasm-bindgen 0.2.130".
 installed_version() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1; }
 if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
-  say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
+  say "compiling and installing worker-build $WORKER_BUILD_VERSION with cargo (a few minutes, once)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --quiet
 fi
 if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
-  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  say "compiling and installing wasm-bindgen-cli $WASM_BINDGEN_VERSION with cargo (a few minutes, once)"
   # Not --locked: that lock file names a yanked crate.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
 fi
 
 # 3. npm packages (wrangler and its workerd), when the lock file changed since the last install.
 if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages"
+  say "installing the npm packages of package-lock.json (wrangler, workerd, test tools; a minute)"
   if [ -f package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error >&2
   else
@@ -64,7 +91,7 @@ fi
 #    RUSTC_BOOTSTRAP=1, see the Makefile's fuzz target).
 CARGO_FUZZ_VERSION=0.13.2
 if [ "$BROWSER" = 1 ] && [ "$(installed_version cargo-fuzz)" != "$CARGO_FUZZ_VERSION" ]; then
-  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (once)"
+  say "compiling and installing cargo-fuzz $CARGO_FUZZ_VERSION with cargo (a minute or two, once)"
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 fi
 
