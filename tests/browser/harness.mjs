@@ -32,7 +32,9 @@ export function spawnGroup(command, args, log, options = {}) {
   const child = spawn(command, args, { ...options, detached: true, stdio: ["ignore", log, log] });
   const stop = () => {
     try {
-      process.kill(-child.pid, "SIGTERM");
+      // SIGKILL: the whole group at once (standalone workerd drains on SIGTERM while sockets
+      // are open).
+      process.kill(-child.pid, "SIGKILL");
     } catch {}
   };
   process.on("exit", stop);
@@ -72,6 +74,36 @@ export async function startServer(vars = {}, name = "wrangler") {
       throw new Error(`wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+  return { origin, stop };
+}
+
+/**
+ * Starts `make serve`'s server (standalone newest workerd, scripts/serve.mjs) with `vars` in its
+ * environment; resolves once /healthz answers. `name` names its state and log directory.
+ */
+export async function startServe(vars = {}, name = "serve") {
+  const port = await freePort();
+  const stateDir = join(OUT, name);
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(stateDir, { recursive: true });
+  const log = openSync(join(stateDir, "server.log"), "w");
+  const { stop } = spawnGroup("node", [join(ROOT, "scripts", "serve.mjs")], log, {
+    cwd: ROOT,
+    env: { ...process.env, ...vars, PORT: String(port), STATE_DIR: join(stateDir, "state") },
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${origin}/healthz`);
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error(`make serve did not start; see ${join(stateDir, "server.log")}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
   return { origin, stop };
 }

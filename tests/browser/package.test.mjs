@@ -7,8 +7,8 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  OUT, ROOT, freePortNumber, launchBrowser, launchFirefox, newFirefoxPerson, newPerson, startServer,
-  uniqueRoom, until,
+  OUT, ROOT, freePortNumber, launchBrowser, launchFirefox, newFirefoxPerson, newPerson, startServe,
+  startServer, uniqueRoom, until,
 } from "./harness.mjs";
 import { serveExamples } from "../../examples/serve.mjs";
 
@@ -16,6 +16,7 @@ const WORK = join(OUT, "package");
 const APP = join(WORK, "app");
 const INSTALLED = join(APP, "node_modules", "edge-signal");
 let server;
+let selfHosted; // `make serve`: standalone newest workerd
 let examples;
 let examplesOrigin;
 let chromium;
@@ -32,7 +33,10 @@ before(async () => {
   writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "scratch-app", private: true, type: "module" }));
   run("npm", ["install", join(WORK, tarball), "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], APP);
   for (const file of ["usage.ts", "tsconfig.json"]) copyFileSync(join(ROOT, "tests/browser/package-app", file), join(APP, file));
-  server = await startServer({ ICE_SERVERS: "[]" }, "wrangler-package");
+  [server, selfHosted] = await Promise.all([
+    startServer({ ICE_SERVERS: "[]" }, "wrangler-package"),
+    startServe({ ICE_SERVERS: "[]" }, "serve-package"),
+  ]);
   examples = await serveExamples({ port: await freePortNumber(), client: join(INSTALLED, "edge-signal.js") });
   examplesOrigin = `http://127.0.0.1:${examples.address().port}`;
   [chromium, firefox] = await Promise.all([launchBrowser(), launchFirefox()]);
@@ -47,13 +51,14 @@ after(async () => {
   await firefox?.close();
   examples?.close();
   server?.stop();
+  selfHosted?.stop();
 });
 
-/** An example page in `engine`, in `room`, against the test's server. */
-async function openExample(engine, example, room) {
+/** An example page in `engine`, in `room`, against `against` (default: the wrangler dev server). */
+async function openExample(engine, example, room, against = server) {
   const page = engine === "firefox" ? await newFirefoxPerson(firefox) : await newPerson(chromium);
   pages.push(page);
-  await page.goto(`${examplesOrigin}/${example}/?server=${encodeURIComponent(server.origin)}&room=${room}`);
+  await page.goto(`${examplesOrigin}/${example}/?server=${encodeURIComponent(against.origin)}&room=${room}`);
   return page;
 }
 
@@ -88,11 +93,12 @@ describe("the npm package", () => {
 });
 
 describe("the packaged client, from another origin, in Chromium and Firefox", () => {
-  for (const [first, second] of [["chromium", "firefox"], ["firefox", "firefox"]]) {
-    test(`call example, ${first} and ${second}: video both ways, both channels both ways`, async () => {
+  for (const [first, second, on] of [["chromium", "firefox", "wrangler dev"], ["firefox", "firefox", "wrangler dev"], ["chromium", "firefox", "make serve"]]) {
+    test(`call example on ${on}, ${first} and ${second}: video both ways, both channels both ways`, async () => {
       const room = uniqueRoom("pkg-call");
-      const a = await openExample(first, "call", room);
-      const b = await openExample(second, "call", room);
+      const against = on === "make serve" ? selfHosted : server;
+      const a = await openExample(first, "call", room, against);
+      const b = await openExample(second, "call", room, against);
       for (const [page, other] of [[a, b], [b, a]]) {
         const otherId = await until(other, () => window.call?.room?.peerId, null, { what: "a welcome" });
         await until(page, (id) => window.call.received.some((l) => l.startsWith(`${id}: hello from ${id}`)), otherId, {
