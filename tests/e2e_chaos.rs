@@ -210,12 +210,14 @@ async fn run_client(
             }
             continue;
         } else {
-            // Exact: answered by the runtime's auto-response, racing the room's own relays on
-            // the same socket as in production. (In the workerd that wrangler 4.86 ships,
-            // 1.20260426, that race could crash the process, "another message send is already
-            // in progress", fixed by STOR-5552 in August 2026: this test sent spaced pings,
-            // which the room answers, while it ran under wrangler dev.)
-            c.send_text(r#"{"type":"ping"}"#).await;
+            // Spaced, so the room answers it. Exact pings are answered by the runtime's
+            // auto-response, and racing the room's own relays on the same socket they go wrong
+            // in both runtimes: the workerd that wrangler 4.86 ships (1.20260426) can crash
+            // ("another message send is already in progress", fixed by STOR-5552), and the
+            // newest (1.20261117) loses the close of a socket dropped right after (its seat
+            // stays until the idle sweep; tests/e2e_lost_close.rs). Exact pings are covered
+            // there and by the hibernation and hardening tests.
+            c.send_text(r#"{ "type": "ping" }"#).await;
         }
         let c = socket.as_mut().unwrap();
         if !drain(c, &room, &me, &mut secret, &tally, rng.gen_range(20..150)).await {

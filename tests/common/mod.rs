@@ -59,8 +59,13 @@ pub fn standalone_workerd() -> bool {
 /// The server of a test binary that always runs against standalone newest workerd
 /// (`make serve`), whatever `EDGE_SIGNAL_RUNTIME` says.
 pub fn workerd_server() -> &'static Server {
+    workerd_server_with(&[])
+}
+
+/// [`workerd_server`] with settings (`NAME`, `VALUE`) on first call.
+pub fn workerd_server_with(vars: &[(&str, &str)]) -> &'static Server {
     FORCE_WORKERD.store(true, Ordering::SeqCst);
-    server()
+    server_with(vars)
 }
 
 fn free_port() -> u16 {
