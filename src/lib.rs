@@ -8,7 +8,9 @@
 //! # Layout
 //! The core, plain Rust with no `worker` types, built and unit-tested natively
 //! (`cargo test --lib`):
-//! - [`protocol`]: the v1 codec: ids, client frames parsed only for routing, server messages.
+//! - [`protocol`]: the v1 codec: ids, client frames parsed only for routing, server messages;
+//!   and [`protocol::Wire`], which codec a room speaks.
+//! - [`matchbox`]: the second codec, matchbox's JSON events, for `matchbox_socket` clients.
 //! - [`room`]: the room state machine: joins, relays, departures, budgets, when to sweep. No
 //!   I/O, no clock, no `worker`.
 //! - [`request`]: routes, the checked join (query and `Sec-WebSocket-Protocol`), and the
@@ -42,6 +44,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod matchbox;
 pub mod observe;
 pub mod protocol;
 pub mod request;

@@ -214,6 +214,38 @@ pub enum ClientFrame<'a> {
     Leave,
     /// `ping` with any spacing that the runtime's byte-exact auto-response did not catch.
     Ping,
+    /// matchbox's `Signal { receiver, data }` ([`crate::matchbox`]): `data` is the raw JSON
+    /// text, forwarded as it came.
+    Signal { to: String, data: &'a str },
+    /// matchbox's `KeepAlive`: proof of life, answered with nothing.
+    KeepAlive,
+}
+
+/// The wire protocol a room speaks: this module's v1, or [`crate::matchbox`]'s. The room's
+/// logic is the same; only how frames are read and written differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wire {
+    #[default]
+    V1,
+    Matchbox,
+}
+
+impl Wire {
+    /// Reads a client frame for routing.
+    pub fn parse(self, text: &str) -> Result<ClientFrame<'_>, String> {
+        match self {
+            Wire::V1 => parse_client_frame(text),
+            Wire::Matchbox => crate::matchbox::parse(text),
+        }
+    }
+
+    /// The frame for a server message, or `None` where this protocol has no such message.
+    pub fn render(self, msg: &ServerMessage) -> Option<String> {
+        match self {
+            Wire::V1 => Some(msg.to_frame()),
+            Wire::Matchbox => crate::matchbox::render(msg),
+        }
+    }
 }
 
 /// A frame to relay: its routing fields, and every field as the raw JSON it arrived as.

@@ -28,7 +28,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::error::{close, RoomError};
-use crate::protocol::{splice, Forwarding, LeaveReason, PeerId, RoomId, ServerMessage};
+use crate::protocol::{splice, Forwarding, LeaveReason, PeerId, RoomId, ServerMessage, Wire};
 
 /// The limits a room enforces, from configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -216,6 +216,8 @@ pub struct Room<C> {
     seats: Vec<Seat<C>>,
     next_seq: u64,
     alarm: SweepAlarm,
+    /// How its frames are read and written.
+    wire: Wire,
 }
 
 impl<C: Clone> Room<C> {
@@ -228,7 +230,25 @@ impl<C: Clone> Room<C> {
             seats: Vec::new(),
             next_seq: 0,
             alarm: SweepAlarm::Off,
+            wire: Wire::V1,
         }
+    }
+
+    /// The same room speaking `wire` (v1 unless told).
+    pub fn speaking(mut self, wire: Wire) -> Self {
+        self.wire = wire;
+        self
+    }
+
+    pub fn wire(&self) -> Wire {
+        self.wire
+    }
+
+    /// `msg` as a `Send` to `to`, if this room's protocol has such a message.
+    fn send(&self, to: C, msg: &ServerMessage) -> Option<Outbound<C>> {
+        self.wire
+            .render(msg)
+            .map(|frame| Outbound::Send { to, frame })
     }
 
     /// A room rebuilt from its live sockets, e.g. after the object was evicted from memory while
@@ -376,7 +396,7 @@ impl<C: Clone> Room<C> {
             let valid =
                 !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(secret.as_bytes()));
             if !valid {
-                return Self::refuse(RoomError::PeerIdTaken(req.peer.to_string()), req.peer, conn);
+                return self.refuse(RoomError::PeerIdTaken(req.peer.to_string()), req.peer, conn);
             }
             return self.resume(i, req, conn, now_ms);
         }
@@ -386,7 +406,7 @@ impl<C: Clone> Room<C> {
             self.capacity
         };
         if self.seats.len() >= capacity as usize {
-            return Self::refuse(RoomError::RoomFull { capacity }, req.peer, conn);
+            return self.refuse(RoomError::RoomFull { capacity }, req.peer, conn);
         }
 
         self.capacity = capacity;
@@ -396,19 +416,17 @@ impl<C: Clone> Room<C> {
         let mut out = Vec::with_capacity(self.seats.len() + 2);
         // The welcome goes first, so it is the first frame on the socket and reaches the
         // newcomer before any other peer can answer the `peer_joined` below.
-        out.push(Outbound::Send {
-            to: conn.clone(),
-            frame: self.welcome(&req, capacity, false).to_frame(),
-        });
+        out.extend(self.send(conn.clone(), &self.welcome(&req, capacity, false)));
         let joined = ServerMessage::PeerJoined {
             peer: req.peer.clone(),
-        }
-        .to_frame();
-        for seat in &self.seats {
-            out.push(Outbound::Send {
-                to: seat.conn.clone(),
-                frame: joined.clone(),
-            });
+        };
+        if let Some(joined) = self.wire.render(&joined) {
+            for seat in &self.seats {
+                out.push(Outbound::Send {
+                    to: seat.conn.clone(),
+                    frame: joined.clone(),
+                });
+            }
         }
         out.push(Outbound::Event(RoomEvent {
             kind: EventKind::Join,
@@ -450,22 +468,17 @@ impl<C: Clone> Room<C> {
         seat.resume = req.new_resume_secret;
         seat.seen_ms = now_ms;
         seat.recorded_seen_ms = now_ms;
-        let out = vec![
-            Outbound::Close {
-                to: old,
-                code: close::RESUMED_ELSEWHERE,
-            },
-            Outbound::Send {
-                to: conn,
-                frame: welcome.to_frame(),
-            },
-            Outbound::Event(RoomEvent {
-                kind: EventKind::Resume,
-                peer: req.peer,
-                reason: None,
-                close_code: None,
-            }),
-        ];
+        let mut out = vec![Outbound::Close {
+            to: old,
+            code: close::RESUMED_ELSEWHERE,
+        }];
+        out.extend(self.send(conn, &welcome));
+        out.push(Outbound::Event(RoomEvent {
+            kind: EventKind::Resume,
+            peer: req.peer,
+            reason: None,
+            close_code: None,
+        }));
         JoinOutcome {
             result: Ok(Joined {
                 seq,
@@ -494,21 +507,19 @@ impl<C: Clone> Room<C> {
         }
     }
 
-    fn refuse(err: RoomError, peer: PeerId, conn: C) -> JoinOutcome<C> {
+    fn refuse(&self, err: RoomError, peer: PeerId, conn: C) -> JoinOutcome<C> {
         let code = err.close_code().expect("join refusals close the socket");
-        let out = vec![
-            Outbound::Send {
-                to: conn.clone(),
-                frame: err.to_message().to_frame(),
-            },
-            Outbound::Close { to: conn, code },
-            Outbound::Event(RoomEvent {
-                kind: EventKind::Reject,
-                peer,
-                reason: Some(err.code().as_str()),
-                close_code: Some(code),
-            }),
-        ];
+        let mut out: Vec<Outbound<C>> = self
+            .send(conn.clone(), &err.to_message())
+            .into_iter()
+            .collect();
+        out.push(Outbound::Close { to: conn, code });
+        out.push(Outbound::Event(RoomEvent {
+            kind: EventKind::Reject,
+            peer,
+            reason: Some(err.code().as_str()),
+            close_code: Some(code),
+        }));
         JoinOutcome {
             result: Err(err),
             out,
@@ -585,19 +596,21 @@ impl<C: Clone> Room<C> {
     /// last departure deletes the sweep alarm.
     fn remove(&mut self, i: usize, reason: LeaveReason, close: Option<u16>) -> Vec<Outbound<C>> {
         let seat = self.seats.remove(i);
-        let left = ServerMessage::PeerLeft {
+        let left = self.wire.render(&ServerMessage::PeerLeft {
             peer: seat.peer.clone(),
             reason,
-        }
-        .to_frame();
-        let mut out: Vec<Outbound<C>> = self
-            .seats
-            .iter()
-            .map(|s| Outbound::Send {
-                to: s.conn.clone(),
-                frame: left.clone(),
-            })
-            .collect();
+        });
+        let mut out: Vec<Outbound<C>> = match left {
+            Some(left) => self
+                .seats
+                .iter()
+                .map(|s| Outbound::Send {
+                    to: s.conn.clone(),
+                    frame: left.clone(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         if let Some(code) = close {
             out.push(Outbound::Close {
                 to: seat.conn,

@@ -3,7 +3,8 @@
 
 use super::{Forwarding, Frame, Outbound, Room, Spend};
 use crate::error::{close, RoomError};
-use crate::protocol::{parse_client_frame, ClientFrame, LeaveReason, PONG_FRAME};
+use crate::matchbox;
+use crate::protocol::{ClientFrame, LeaveReason, PONG_FRAME};
 
 impl<C: Clone> Room<C> {
     pub(super) fn frame_at(
@@ -48,7 +49,7 @@ impl<C: Clone> Room<C> {
             });
         }
         let conn = seat.conn.clone();
-        let parsed = parse_client_frame(text);
+        let parsed = self.wire.parse(text);
         // A `leave` is honoured whatever the budget says: refusing it would only keep a seat
         // held that its peer wants to give up.
         if let Ok(ClientFrame::Leave) = parsed {
@@ -63,12 +64,10 @@ impl<C: Clone> Room<C> {
 
         let relay = match parsed {
             Err(message) => {
-                out.push(Outbound::Send {
-                    to: conn,
-                    frame: RoomError::BadRequest(message).to_message().to_frame(),
-                });
+                out.extend(self.send(conn, &RoomError::BadRequest(message).to_message()));
                 return out;
             }
+            Ok(ClientFrame::KeepAlive) => return out,
             Ok(ClientFrame::Ping) => {
                 out.push(Outbound::Send {
                     to: conn,
@@ -77,19 +76,21 @@ impl<C: Clone> Room<C> {
                 return out;
             }
             Ok(ClientFrame::Leave) => unreachable!("handled above"),
-            Ok(ClientFrame::Relay(relay)) => relay,
+            Ok(ClientFrame::Relay(relay)) => Routed::V1(relay),
+            Ok(ClientFrame::Signal { to, data }) => Routed::Matchbox { to, data },
+        };
+        let to = match &relay {
+            Routed::V1(relay) => relay.to.as_ref(),
+            Routed::Matchbox { to, .. } => Some(to),
         };
         // Who receives it: one peer (`Some`), or every other peer.
-        let target = match &relay.to {
+        let target = match to {
             Some(to) => match self.seats.iter().position(|s| s.peer.as_str() == to) {
                 // Addressing yourself is refused like an absent peer: a sender never receives
                 // its own message, and "nobody else here by that id" is what the client needs.
                 Some(i) if i != sender => Some(i),
                 _ => {
-                    out.push(Outbound::Send {
-                        to: conn,
-                        frame: RoomError::UnknownPeer(to.clone()).to_message().to_frame(),
-                    });
+                    out.extend(self.send(conn, &RoomError::UnknownPeer(to.clone()).to_message()));
                     return out;
                 }
             },
@@ -105,7 +106,11 @@ impl<C: Clone> Room<C> {
         if let Some(done) = self.over_budget(sender, spent, &mut out) {
             return done;
         }
-        let forwarding = relay.forwarding(&self.seats[sender].peer);
+        let from = &self.seats[sender].peer;
+        let forwarding = match &relay {
+            Routed::V1(relay) => relay.forwarding(from),
+            Routed::Matchbox { data, .. } => Forwarding::Built(matchbox::signal(from, data)),
+        };
         for (i, seat) in self.seats.iter().enumerate() {
             if target.map_or(i == sender, |t| t != i) {
                 continue;
@@ -136,10 +141,8 @@ impl<C: Clone> Room<C> {
         match spent {
             Spend::Allowed => None,
             Spend::Refused => {
-                out.push(Outbound::Send {
-                    to: self.seats[sender].conn.clone(),
-                    frame: RoomError::RateLimited.to_message().to_frame(),
-                });
+                let conn = self.seats[sender].conn.clone();
+                out.extend(self.send(conn, &RoomError::RateLimited.to_message()));
                 Some(std::mem::take(out))
             }
             Spend::Exhausted => {
@@ -153,4 +156,10 @@ impl<C: Clone> Room<C> {
             }
         }
     }
+}
+
+/// A frame to route, in either protocol.
+enum Routed<'a> {
+    V1(crate::protocol::Relay<'a>),
+    Matchbox { to: String, data: &'a str },
 }

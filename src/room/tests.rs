@@ -1059,3 +1059,123 @@ fn a_frame_known_too_big_from_its_length_closes_with_1009() {
     assert_eq!(sent(&out)[0].1["type"], "peer_left");
     assert_eq!(h.peers(), vec!["bob"]);
 }
+
+// ---- the same room speaking matchbox (crate::matchbox) ------------------------------------
+
+const MA: &str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+const MB: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+const MC: &str = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
+
+fn matchbox(limits: Limits) -> Harness {
+    let mut h = Harness::with(limits);
+    h.room = Room::new(h.room.limits().clone()).speaking(Wire::Matchbox);
+    h
+}
+
+#[test]
+fn a_matchbox_room_assigns_ids_and_tells_those_present_of_newcomers() {
+    let mut h = matchbox(limits());
+    let out = h.join_with(MA, None, "a").out;
+    assert_eq!(
+        sent(&out),
+        vec![("a", serde_json::json!({ "IdAssigned": MA }))]
+    );
+    let out = h.join_with(MB, None, "b").out;
+    assert_eq!(
+        sent(&out),
+        vec![
+            ("b", serde_json::json!({ "IdAssigned": MB })),
+            ("a", serde_json::json!({ "NewPeer": MB })),
+        ]
+    );
+    // Full: refused with the close alone, matchbox having no error message.
+    let refused = h.join_with(MC, None, "c");
+    assert_eq!(refused.result.unwrap_err().code().as_str(), "room_full");
+    assert_eq!(
+        wire(refused.out),
+        vec![Outbound::Close {
+            to: "c",
+            code: close::ROOM_FULL
+        }]
+    );
+}
+
+#[test]
+fn a_matchbox_signal_reaches_its_receiver_with_the_sender_stamped_and_data_untouched() {
+    let mut h = matchbox(limits());
+    h.join_with(MA, None, "a");
+    h.join_with(MB, None, "b");
+    let data = r#"{"Offer":"v=0\r\no=- 1 1 IN IP4 0.0.0.0","extra":[1e400, "\ud800"]}"#;
+    let frame = format!(r#"{{"Signal":{{"receiver":"{MB}","data":{data}}}}}"#);
+    let out = wire(h.send(MA, &frame));
+    assert_eq!(
+        out,
+        vec![Outbound::Send {
+            to: "b",
+            frame: format!(r#"{{"Signal":{{"sender":"{MA}","data":{data}}}}}"#)
+        }]
+    );
+}
+
+#[test]
+fn matchbox_frames_the_room_cannot_route_are_dropped_and_keepalive_answers_nothing() {
+    let mut h = matchbox(limits());
+    h.join_with(MA, None, "a");
+    h.join_with(MB, None, "b");
+    for dropped in [
+        r#""KeepAlive""#.to_owned(),
+        "not json".to_owned(),
+        r#"{"type":"ping"}"#.to_owned(),
+        format!(r#"{{"Signal":{{"receiver":"{MC}","data":1}}}}"#),
+        format!(r#"{{"Signal":{{"receiver":"{MA}","data":1}}}}"#), // to itself
+        r#"{"Signal":{"data":1}}"#.to_owned(),
+    ] {
+        assert_eq!(wire(h.send(MA, &dropped)), vec![], "{dropped}");
+    }
+    assert_eq!(h.peers(), vec![MA, MB], "nobody was harmed");
+    // Binary and oversized frames close the sender as in v1; the other hears PeerLeft.
+    let seq = h.seq(MA);
+    let out = h.room.frame(&pid(MA), seq, Frame::Binary(3), h.now);
+    assert_eq!(
+        wire(out),
+        vec![
+            Outbound::Send {
+                to: "b",
+                frame: format!(r#"{{"PeerLeft":"{MA}"}}"#)
+            },
+            Outbound::Close {
+                to: "a",
+                code: close::UNSUPPORTED_DATA
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_matchbox_sender_far_over_its_budget_is_closed_and_the_others_hear_peer_left() {
+    let mut h = matchbox(Limits {
+        rate_burst: 2,
+        rate_per_sec: 1,
+        ..limits()
+    });
+    h.join_with(MA, None, "a");
+    h.join_with(MB, None, "b");
+    let frame = format!(r#"{{"Signal":{{"receiver":"{MB}","data":0}}}}"#);
+    let mut closed = None;
+    for _ in 0..100 {
+        let out = wire(h.send(MA, &frame));
+        // Over the budget: dropped silently (no `rate_limited` frame in matchbox) ...
+        if let Some(code) = closes(&out).first() {
+            closed = Some(*code);
+            assert!(sent(&out).contains(&("b", serde_json::json!({ "PeerLeft": MA }))));
+            break;
+        }
+        assert!(
+            out.iter()
+                .all(|o| matches!(o, Outbound::Send { to: "b", .. })),
+            "{out:?}"
+        );
+    }
+    // ... and far over it, closed with 4006.
+    assert_eq!(closed, Some(("a", close::RATE_LIMITED)));
+}

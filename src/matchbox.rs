@@ -1,0 +1,156 @@
+//! The matchbox wire protocol: what `matchbox_socket` 0.15 (johanhelsing/matchbox, crate
+//! `matchbox_protocol`) speaks to `matchbox_server`, as a second codec for the same
+//! [`crate::room::Room`] (`docs/matchbox.md`).
+//!
+//! Server to client, externally tagged JSON: `{"IdAssigned":"<uuid>"}` first (our `welcome`),
+//! `{"NewPeer":"<uuid>"}` to those already in the room (our `peer_joined`; they then make the
+//! offer), `{"PeerLeft":"<uuid>"}`, and `{"Signal":{"sender":"<uuid>","data":…}}`. Client to
+//! server: `{"Signal":{"receiver":"<uuid>","data":…}}` and `"KeepAlive"`. `data` is opaque and
+//! forwarded as the raw JSON it arrived as. matchbox has no error message: a client that
+//! receives anything else ends its signaling loop, so refusals are closes only, and frames the
+//! room cannot route are dropped (as `matchbox_server` does).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::protocol::{ClientFrame, PeerId, ServerMessage};
+
+#[derive(Deserialize)]
+enum Request<'a> {
+    Signal {
+        receiver: String,
+        #[serde(borrow)]
+        data: &'a RawValue,
+    },
+    KeepAlive,
+}
+
+/// Reads a client frame: a `Signal` to route, or a `KeepAlive`.
+pub fn parse(text: &str) -> Result<ClientFrame<'_>, String> {
+    match serde_json::from_str::<Request<'_>>(text) {
+        Ok(Request::Signal { receiver, data }) => Ok(ClientFrame::Signal {
+            to: receiver,
+            data: data.get(),
+        }),
+        Ok(Request::KeepAlive) => Ok(ClientFrame::KeepAlive),
+        Err(e) => Err(format!("not a matchbox request: {e}")),
+    }
+}
+
+/// The frame for a server message, if matchbox has one: the welcome, arrivals and departures.
+/// Errors and pongs have no matchbox form.
+pub fn render(msg: &ServerMessage) -> Option<String> {
+    let (tag, peer) = match msg {
+        ServerMessage::Welcome { peer, .. } => ("IdAssigned", peer),
+        ServerMessage::PeerJoined { peer } => ("NewPeer", peer),
+        ServerMessage::PeerLeft { peer, .. } => ("PeerLeft", peer),
+        _ => return None,
+    };
+    // Peer ids are UUIDs here (the Worker makes them), nothing to escape.
+    Some(format!(r#"{{"{tag}":"{}"}}"#, peer.as_str()))
+}
+
+/// A `Signal` from `sender` carrying `data`, the raw JSON text it arrived as.
+pub fn signal(sender: &PeerId, data: &str) -> String {
+    format!(
+        r#"{{"Signal":{{"sender":"{}","data":{data}}}}}"#,
+        sender.as_str()
+    )
+}
+
+/// A random version-4 UUID from 16 random bytes, lowercase and hyphenated, as `uuid` prints
+/// one: matchbox clients read peer ids as UUIDs.
+pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{LeaveReason, RoomId};
+
+    const A: &str = "9b2b8a5e-6d3c-4f0a-8e1b-2c3d4e5f6a7b";
+
+    #[test]
+    fn requests_are_read_as_matchbox_writes_them() {
+        let frame = format!(r#"{{"Signal":{{"receiver":"{A}","data":{{"Offer":"v=0\r\n"}}}}}}"#);
+        match parse(&frame).unwrap() {
+            ClientFrame::Signal { to, data } => {
+                assert_eq!(to, A);
+                assert_eq!(data, r#"{"Offer":"v=0\r\n"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(r#""KeepAlive""#),
+            Ok(ClientFrame::KeepAlive)
+        ));
+        assert!(matches!(
+            parse(" \"KeepAlive\" "),
+            Ok(ClientFrame::KeepAlive)
+        ));
+        for bad in [
+            "",
+            "{}",
+            "null",
+            r#""Ping""#,
+            r#"{"type":"offer","to":"x","sdp":""}"#,
+            r#"{"Signal":{"data":1}}"#,
+            r#"{"Signal":{"receiver":7,"data":1}}"#,
+            r#"{"Signal":{"receiver":"x"}}"#,
+            r#"{"KeepAlive":null,"Signal":{}}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_are_written_as_matchbox_reads_them() {
+        let peer = PeerId::parse(A).unwrap();
+        let welcome = ServerMessage::Welcome {
+            room: RoomId::parse("r").unwrap(),
+            peer: peer.clone(),
+            capacity: 2,
+            peers: vec![],
+            ice_servers: serde_json::json!([]),
+            resume: "s".into(),
+            resumed: false,
+        };
+        assert_eq!(
+            render(&welcome).unwrap(),
+            format!(r#"{{"IdAssigned":"{A}"}}"#)
+        );
+        let joined = ServerMessage::PeerJoined { peer: peer.clone() };
+        assert_eq!(render(&joined).unwrap(), format!(r#"{{"NewPeer":"{A}"}}"#));
+        let left = ServerMessage::PeerLeft {
+            peer: peer.clone(),
+            reason: LeaveReason::Timeout,
+        };
+        assert_eq!(render(&left).unwrap(), format!(r#"{{"PeerLeft":"{A}"}}"#));
+        let out = signal(&peer, r#"{"IceCandidate":"c"}"#);
+        assert_eq!(
+            out,
+            format!(r#"{{"Signal":{{"sender":"{A}","data":{{"IceCandidate":"c"}}}}}}"#)
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["Signal"]["data"]["IceCandidate"], "c");
+    }
+
+    #[test]
+    fn ids_are_version_4_uuids() {
+        let id = uuid_v4([0xff; 16]);
+        assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+        assert!(PeerId::parse(&id).is_ok());
+    }
+}
