@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::protocol::{PeerId, RoomId};
+use crate::protocol::{PeerId, RoomId, Wire};
 
 /// The WebSocket subprotocol of protocol v1. A client that sends its secrets in the
 /// `Sec-WebSocket-Protocol` header offers this too, and the server selects it (a browser fails
@@ -31,6 +31,10 @@ pub enum Route {
     /// origin, name, query) without the upgrade, so that a browser, which sees every refused
     /// upgrade as close code 1006, can learn why. Touches no room.
     JoinCheck(RoomId),
+    /// `GET /matchbox/{room}`: a matchbox client's join (`docs/matchbox.md`); an upgrade only.
+    Matchbox(RoomId),
+    /// `GET /api/matchbox/{room}`: a matchbox room's capacity and peer count.
+    MatchboxInfo(RoomId),
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
@@ -52,6 +56,10 @@ impl Route {
             _ => {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
+                } else if let Some(name) = path.strip_prefix("/matchbox/") {
+                    room(name, Route::Matchbox)
+                } else if let Some(name) = path.strip_prefix("/api/matchbox/") {
+                    room(name, Route::MatchboxInfo)
                 } else if let Some(name) = path.strip_prefix("/api/rooms/") {
                     match name.strip_suffix("/check") {
                         Some(name) => room(name, Route::JoinCheck),
@@ -63,6 +71,45 @@ impl Route {
             }
         }
     }
+}
+
+/// Matchbox rooms are Durable Objects of their own, named with this prefix: a v1 room and a
+/// matchbox room of the same name never meet (their clients could not understand each other).
+const MATCHBOX_OBJECT_PREFIX: &str = "matchbox/";
+
+/// The Durable Object name of `room` in `wire`.
+pub fn object_name(wire: Wire, room: &RoomId) -> String {
+    match wire {
+        Wire::V1 => room.as_str().to_owned(),
+        Wire::Matchbox => format!("{MATCHBOX_OBJECT_PREFIX}{room}"),
+    }
+}
+
+/// The wire of the object named `name` (see [`object_name`]).
+pub fn wire_of_object(name: &str) -> Wire {
+    if name.starts_with(MATCHBOX_OBJECT_PREFIX) {
+        Wire::Matchbox
+    } else {
+        Wire::V1
+    }
+}
+
+/// What a matchbox join's query may hold beyond v1's checks: `capacity` and `token` as in v1;
+/// no `peer` (matchbox ids are UUIDs the server assigns) and no `resume` (matchbox has none);
+/// and not `next`, matchbox's groups of N, which this server does not form (`docs/matchbox.md`).
+pub fn check_matchbox_query<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    params: &JoinParams,
+) -> Result<(), String> {
+    if pairs.into_iter().any(|(k, _)| k == "next") {
+        return Err(
+            "next=N (matchbox's groups) is not supported here: use one room per group".into(),
+        );
+    }
+    if params.peer.is_some() || params.resume.is_some() {
+        return Err("matchbox ids are assigned by the server: no peer or resume".into());
+    }
+    Ok(())
 }
 
 /// The checked query of a join (`?peer=..&capacity=..`).
@@ -402,9 +449,37 @@ mod tests {
             Route::BadRoom(_)
         ));
         assert_eq!(Route::parse("GET", "/edge-signal.js"), Route::NotFound);
+        assert_eq!(
+            Route::parse("GET", "/matchbox/r1"),
+            Route::Matchbox(RoomId::parse("r1").unwrap())
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/matchbox/r1"),
+            Route::MatchboxInfo(RoomId::parse("r1").unwrap())
+        );
+        assert!(matches!(
+            Route::parse("GET", "/matchbox/a?b"),
+            Route::BadRoom(_)
+        ));
         assert_eq!(Route::parse("GET", "/nope"), Route::NotFound);
         assert_eq!(Route::parse("GET", "/roomsx"), Route::NotFound);
         assert_eq!(Route::parse("POST", "/rooms/r1"), Route::NotFound);
+    }
+
+    #[test]
+    fn matchbox_rooms_are_objects_of_their_own_and_take_no_ids_or_groups() {
+        let r1 = RoomId::parse("r1").unwrap();
+        assert_eq!(object_name(Wire::V1, &r1), "r1");
+        assert_eq!(object_name(Wire::Matchbox, &r1), "matchbox/r1");
+        assert_eq!(wire_of_object("matchbox/r1"), Wire::Matchbox);
+        assert_eq!(wire_of_object("r1"), Wire::V1);
+        // A v1 room's name cannot hold the prefix: its alphabet has no `/`.
+        assert!(RoomId::parse("matchbox/r1").is_err());
+        let ok = params(&[("capacity", "4"), ("token", "t")]).unwrap();
+        assert!(check_matchbox_query([("capacity", "4"), ("token", "t")], &ok).is_ok());
+        assert!(check_matchbox_query([("next", "2")], &JoinParams::default()).is_err());
+        let with_peer = params(&[("peer", "alice")]).unwrap();
+        assert!(check_matchbox_query([("peer", "alice")], &with_peer).is_err());
     }
 
     #[test]

@@ -12,10 +12,11 @@ use crate::auth;
 use crate::config::Config;
 use crate::error::{HttpError, RoomError};
 use crate::observe::Observation;
+use crate::protocol::Wire;
 use crate::protocol::{PeerId, RoomId};
 use crate::request::{
-    origin_allowed, origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER,
-    SUBPROTOCOL,
+    check_matchbox_query, object_name, origin_allowed, origin_and_query, query_pairs, Handoff,
+    JoinParams, Route, HANDOFF_HEADER, SUBPROTOCOL,
 };
 
 #[event(fetch)]
@@ -33,9 +34,24 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             if !within_join_rate(&req, &env).await? {
                 return http_error(&HttpError::too_many_requests());
             }
-            hand_off(&env, &Handoff::Info { room }, &req).await
+            hand_off(&env, Wire::V1, &Handoff::Info { room }, &req).await
         }
         Route::JoinCheck(room) => check_join(&req, &env, &room).await,
+        Route::Matchbox(room) if is_websocket_upgrade(&req)? => {
+            join_matchbox(req, &env, &room).await
+        }
+        Route::Matchbox(_) => http_error(&HttpError::bad_request(
+            "the matchbox endpoint takes WebSocket upgrades only",
+        )),
+        Route::MatchboxInfo(room) => {
+            if let Err(e) = load_config(&env) {
+                return config_error(&e);
+            }
+            if !within_join_rate(&req, &env).await? {
+                return http_error(&HttpError::too_many_requests());
+            }
+            hand_off(&env, Wire::Matchbox, &Handoff::Info { room }, &req).await
+        }
     }
 }
 
@@ -64,9 +80,33 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         Err(refusal) => return Ok(refusal),
     };
     if let Err(why) = check_token(&config, room, &mut params) {
-        return refuse_unauthorized(env, room, &params, why);
+        return refuse_unauthorized(env, room, &params, why, Wire::V1);
     }
-    hand_off(env, &Handoff::join(room, &params), &req).await
+    hand_off(env, Wire::V1, &Handoff::join(room, &params), &req).await
+}
+
+/// A matchbox client's join (`docs/matchbox.md`): the same checks, then the room's matchbox
+/// object. Its id is assigned there; a token may not name one.
+async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
+    let (config, mut params) = match join_checks(&req, env, room).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
+    let raw_url = req.inner().url();
+    let pairs = query_pairs(origin_and_query(&raw_url).1);
+    let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Err(message) = check_matchbox_query(pairs, &params) {
+        return refuse_http(env, room, "bad_request", HttpError::bad_request(message));
+    }
+    match check_token(&config, room, &mut params) {
+        Err(why) => return refuse_unauthorized(env, room, &params, why, Wire::Matchbox),
+        Ok(()) if params.peer.is_some() => {
+            let why = auth::AuthError::WrongPeer; // matchbox ids are assigned, never named
+            return refuse_unauthorized(env, room, &params, why, Wire::Matchbox);
+        }
+        Ok(()) => {}
+    }
+    hand_off(env, Wire::Matchbox, &Handoff::join(room, &params), &req).await
 }
 
 /// Every check of a join made over HTTP, in order — the address's rate first (a join over it
@@ -133,7 +173,7 @@ fn check_token(
 /// Sends `handoff` to the room's object on an internal request that keeps the client's headers
 /// (`Upgrade: websocket` among them) but not its secrets: the `Sec-WebSocket-Protocol` entries
 /// are dropped, and what the object needs travels in the handoff.
-async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Response> {
+async fn hand_off(env: &Env, wire: Wire, handoff: &Handoff, req: &Request) -> Result<Response> {
     let room = match handoff {
         Handoff::Join { room, .. } | Handoff::Info { room } => room,
     };
@@ -145,7 +185,7 @@ async fn hand_off(env: &Env, handoff: &Handoff, req: &Request) -> Result<Respons
         headers.set(HANDOFF_HEADER, header)?;
     }
     env.durable_object(ROOMS_BINDING)?
-        .id_from_name(room.as_str())?
+        .id_from_name(&object_name(wire, room))?
         .get_stub()?
         .fetch_with_request(Request::from(forwarded))
         .await
@@ -190,6 +230,7 @@ fn refuse_unauthorized(
     room: &RoomId,
     params: &JoinParams,
     why: auth::AuthError,
+    wire: Wire,
 ) -> Result<Response> {
     let err = RoomError::Unauthorized(why.as_str().to_owned());
     let code = err.close_code().expect("unauthorized closes");
@@ -201,7 +242,9 @@ fn refuse_unauthorized(
     );
     let WebSocketPair { client, server } = WebSocketPair::new()?;
     server.accept()?;
-    server.send_with_str(err.to_message().to_frame())?;
+    if let Some(frame) = wire.render(&err.to_message()) {
+        server.send_with_str(frame)?;
+    }
     server.close(Some(code), Some(crate::error::close::reason(code)))?;
     let mut response = Response::from_websocket(client)?;
     if params.subprotocol {

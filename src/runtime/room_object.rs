@@ -24,9 +24,10 @@ use super::{alarm, config_error, glue, http_error, load_config, now_ms, random_b
 use super::{turn_client, ANALYTICS_BINDING};
 use crate::config::{Config, ConfigError};
 use crate::error::{close, HttpError};
+use crate::matchbox;
 use crate::observe::Observation;
-use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
-use crate::request::{Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
+use crate::protocol::{PeerId, RoomId, Wire, PING_FRAME, PONG_FRAME};
+use crate::request::{wire_of_object, Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
 use crate::room::{JoinRequest, Outbound, Room, SweepAlarm};
 
 /// `#[durable_object(alarm)]` exports the constructor, `fetch` and `alarm` through workers-rs;
@@ -57,7 +58,10 @@ impl DurableObject for RoomObject {
         let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
         let room = match &config {
             Ok(config) => {
+                // Which protocol this room speaks is part of its object's name.
+                let wire = wire_of_object(&state.id().name().unwrap_or_default());
                 let (room, restored) = attachment::rebuild(&state, config, now_ms());
+                let room = room.speaking(wire);
                 if restored > 0 {
                     // Seen only when the object was evicted while its sockets stayed open and
                     // an event woke it: at most once per idle period.
@@ -231,13 +235,21 @@ impl RoomObject {
         resume: Option<&str>,
         subprotocol: bool,
     ) -> Result<Response> {
+        let wire = self.room.borrow().as_ref().map_or(Wire::V1, Room::wire);
         let peer = match peer {
             Some(peer) => peer,
+            // matchbox clients read their ids as UUIDs.
+            None if wire == Wire::Matchbox => PeerId::parse(&matchbox::uuid_v4(random_bytes()?))
+                .map_err(worker::Error::RustError)?,
             None => PeerId::from_random(random_bytes()?),
         };
         let secret = PeerId::from_random(random_bytes()?).to_string();
         // Before the room is borrowed: minting may wait on Cloudflare's API (time-boxed).
-        let ice_servers = turn_client::ice_servers(config, &peer).await;
+        // matchbox's welcome has no place for them: none are minted.
+        let ice_servers = match wire {
+            Wire::V1 => turn_client::ice_servers(config, &peer).await,
+            Wire::Matchbox => serde_json::Value::Array(Vec::new()),
+        };
         // A room rebuilt after an eviction does not know whether its sweep alarm is set; the
         // join that may make it a call asks storage (once per restore).
         let unknown = self

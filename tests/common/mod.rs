@@ -307,9 +307,19 @@ impl Server {
         query: &str,
         headers: &[(&str, &str)],
     ) -> Result<(Client, Option<String>), (u16, String)> {
+        self.connect_path(&format!("/rooms/{room}?{query}"), headers)
+            .await
+    }
+
+    /// Opens a socket on any path (`/matchbox/{room}?..` among them); as [`Server::connect_with`].
+    pub async fn connect_path(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Client, Option<String>), (u16, String)> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let path = format!("/rooms/{room}?{query}");
-        let mut request = self.ws_url(&path).into_client_request().unwrap();
+        let room = path;
+        let mut request = self.ws_url(path).into_client_request().unwrap();
         for (name, value) in headers {
             let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
             request.headers_mut().insert(name, value.parse().unwrap());
@@ -331,7 +341,7 @@ impl Server {
             Err(tungstenite::Error::Http(resp)) => {
                 // tungstenite keeps only the part of the body that came with the headers; ask
                 // again with a client that reads the whole refusal.
-                let (status, body) = self.refusal_with(&path, headers);
+                let (status, body) = self.refusal_with(path, headers);
                 assert_eq!(status, resp.status().as_u16());
                 Err((status, body))
             }

@@ -1,0 +1,202 @@
+//! End to end: matchbox clients' protocol on `/matchbox/{room}` (`docs/matchbox.md`), frame by
+//! frame, with a signing secret set (so signed joins are covered too). Real matchbox_socket
+//! clients making real WebRTC connections are `tools/matchbox-test` (the native WebRTC stack is a
+//! large build).
+
+mod common;
+
+use common::{server_with, unique_room, Client, Event, Server};
+use edge_signal::auth::{mint, Claims};
+use serde_json::{json, Value};
+
+const SECRET: &str = "matchbox-test-secret";
+
+fn server() -> &'static Server {
+    server_with(&[("AUTH_SECRET", SECRET)])
+}
+
+fn token(room: &str, peer: Option<&str>) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    mint(
+        SECRET.as_bytes(),
+        &Claims {
+            room: room.into(),
+            peer: peer.map(str::to_owned),
+            exp,
+            nbf: None,
+        },
+    )
+}
+
+async fn connect(s: &Server, room: &str, query: &str) -> Result<Client, (u16, String)> {
+    let t = token(room, None);
+    let sep = if query.is_empty() { "" } else { "&" };
+    s.connect_path(&format!("/matchbox/{room}?token={t}{sep}{query}"), &[])
+        .await
+        .map(|(c, _)| c)
+}
+
+/// A matchbox client: connected, and its assigned id.
+async fn join(s: &Server, room: &str) -> (Client, String) {
+    let mut c = connect(s, room, "").await.expect("upgrade accepted");
+    let first = c.recv().await;
+    let id = first["IdAssigned"]
+        .as_str()
+        .unwrap_or_else(|| panic!("first event must be IdAssigned: {first}"))
+        .to_owned();
+    (c, id)
+}
+
+fn is_uuid_v4(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && id
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && parts[2].starts_with('4')
+}
+
+#[tokio::test]
+async fn ids_new_peers_and_signals_flow_as_matchbox_expects() {
+    let s = server();
+    let room = unique_room("mb");
+    let (mut a, ida) = join(s, &room).await;
+    let (mut b, idb) = join(s, &room).await;
+    assert!(
+        is_uuid_v4(&ida) && is_uuid_v4(&idb) && ida != idb,
+        "{ida} {idb}"
+    );
+    // Those present hear of the newcomer, and make the offer.
+    assert_eq!(a.recv().await, json!({ "NewPeer": idb }));
+    let data = json!({"Offer": "v=0\r\no=- 1 1 IN IP4 0.0.0.0"});
+    a.send_json(json!({"Signal": {"receiver": idb, "data": data}}))
+        .await;
+    assert_eq!(
+        b.recv().await,
+        json!({"Signal": {"sender": ida, "data": data}})
+    );
+    // `data` goes through as raw JSON text, number forms and escapes included.
+    let raw = r#"{"IceCandidate":"{\"candidate\":\"x\"}","n":1e400,"u":"\ud83d\ude00"}"#;
+    b.send_text(format!(
+        r#"{{"Signal":{{"receiver":"{ida}","data":{raw}}}}}"#
+    ))
+    .await;
+    assert_eq!(
+        a.recv_text().await,
+        format!(r#"{{"Signal":{{"sender":"{idb}","data":{raw}}}}}"#)
+    );
+    // KeepAlive is answered with nothing, and the socket carries on.
+    a.send_text(r#""KeepAlive""#).await;
+    a.expect_silence(300).await;
+    // The room's count, and a v1 room of the same name that is another room.
+    assert_eq!(s.get_json(&format!("/api/matchbox/{room}")).1["peers"], 2);
+    assert_eq!(s.get_json(&format!("/api/rooms/{room}")).1["peers"], 0);
+    // A departure is PeerLeft.
+    drop(b);
+    assert_eq!(a.recv().await, json!({ "PeerLeft": idb }));
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_with_a_close_and_no_frame() {
+    let s = server();
+    let room = unique_room("mbfull");
+    let (_a, _) = join(s, &room).await;
+    let (_b, _) = join(s, &room).await;
+    let mut c = connect(s, &room, "").await.expect("upgrade accepted");
+    match c.next_event().await {
+        Event::Close(Some((code, reason))) => {
+            assert_eq!((code, reason.as_str()), (4001, "room_full"))
+        }
+        other => panic!("expected the close alone, got {other:?}"),
+    }
+    // `capacity` as in v1, for the join that opens the room.
+    let room = unique_room("mbcap3");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect(s, &room, "capacity=3").await.unwrap();
+        assert!(c.recv().await.get("IdAssigned").is_some());
+        clients.push(c);
+    }
+    assert_eq!(
+        s.get_json(&format!("/api/matchbox/{room}")).1["capacity"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_dropped_or_closed_and_never_harms_the_other_peer() {
+    let s = server();
+    let room = unique_room("mbbad");
+    let (mut a, ida) = join(s, &room).await;
+    let (mut b, idb) = join(s, &room).await;
+    assert_eq!(a.recv().await, json!({ "NewPeer": idb }));
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    for dropped in [
+        "not json".to_owned(),
+        "{}".to_owned(),
+        r#"{"type":"offer","to":"x","sdp":"v=0"}"#.to_owned(),
+        r#""Ping""#.to_owned(),
+        json!({"Signal": {"receiver": unknown, "data": 1}}).to_string(),
+        json!({"Signal": {"receiver": ida, "data": 1}}).to_string(), // to itself
+        json!({"Signal": {"data": 1}}).to_string(),
+        json!({"Signal": {"receiver": idb}}).to_string(),
+    ] {
+        a.send_text(dropped).await;
+    }
+    a.expect_silence(300).await;
+    b.expect_silence(100).await;
+    // Still seated: a signal goes through.
+    a.send_json(json!({"Signal": {"receiver": idb, "data": "still here"}}))
+        .await;
+    assert_eq!(b.recv().await["Signal"]["data"], "still here");
+    // Binary: closed with 1003, and b hears PeerLeft.
+    a.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(a.recv_close().await, 1003);
+    assert_eq!(b.recv().await, json!({ "PeerLeft": ida }));
+    // Oversized: 1009.
+    let (mut c, idc) = join(s, &room).await;
+    assert_eq!(b.recv().await, json!({ "NewPeer": idc }));
+    let big = format!(
+        r#"{{"Signal":{{"receiver":"{idb}","data":"{}"}}}}"#,
+        "x".repeat(70_000)
+    );
+    c.send_text(big).await;
+    assert_eq!(c.recv_close().await, 1009);
+    assert_eq!(b.recv().await, json!({ "PeerLeft": idc }));
+    assert_eq!(s.get_json(&format!("/api/matchbox/{room}")).1["peers"], 1);
+}
+
+#[tokio::test]
+async fn joins_the_endpoint_cannot_serve_are_refused() {
+    let s = server();
+    let room = unique_room("mbrefused");
+    // Groups of N are not formed here; ids are assigned; the endpoint is for upgrades.
+    for query in ["next=2", "peer=alice"] {
+        let (status, body) = connect(s, &room, query).await.err().expect("refused");
+        assert_eq!(status, 400, "{query}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"], "bad_request", "{query}");
+    }
+    let (status, _) = s.get(&format!("/matchbox/{room}")).unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(s.get("/matchbox/a.b").unwrap().0, 400);
+    // Signed joins: without a token, or with one naming a peer, the socket is closed with
+    // 4003 and no frame (matchbox has no error message).
+    let refused = [
+        format!("/matchbox/{room}"),
+        format!("/matchbox/{room}?token={}", token(&room, Some("alice"))),
+        format!("/matchbox/{room}?token={}", token("another-room", None)),
+    ];
+    for path in refused {
+        let (mut c, _) = s.connect_path(&path, &[]).await.expect("upgrade accepted");
+        match c.next_event().await {
+            Event::Close(Some((code, _))) => assert_eq!(code, 4003, "{path}"),
+            other => panic!("{path}: expected the close alone, got {other:?}"),
+        }
+    }
+    assert_eq!(s.get_json(&format!("/api/matchbox/{room}")).1["peers"], 0);
+}
