@@ -39,6 +39,8 @@ test: build
 	cargo test -p loadgen --bins
 	cargo test --test '*'
 	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox
+	@echo "test: real matchbox_socket clients (their native WebRTC stack compiles once: a few minutes)"
+	cargo test -p matchbox-test
 	node --test tests/node/
 	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/
