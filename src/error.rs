@@ -126,6 +126,10 @@ impl HttpError {
     pub fn bad_request(message: impl Into<String>) -> HttpError {
         HttpError::new(400, "bad_request", message)
     }
+    /// 401: a signed deployment's token is missing or refused (`auth::AuthError`'s words).
+    pub fn unauthorized(message: impl Into<String>) -> HttpError {
+        HttpError::new(401, "unauthorized", message)
+    }
     /// 403: an origin not in `ALLOWED_ORIGINS`.
     pub fn forbidden_origin() -> HttpError {
         HttpError::new(403, "forbidden", "this origin may not open sockets here")

@@ -31,6 +31,10 @@ pub enum Route {
     /// origin, name, query) without the upgrade, so that a browser, which sees every refused
     /// upgrade as close code 1006, can learn why. Touches no room.
     JoinCheck(RoomId),
+    /// `GET /api/rooms/{room}/ice-servers`: freshly minted ICE servers (TURN credentials
+    /// included) for clients whose protocol has no place for them (matchbox, PeerJS); behind
+    /// the room's token on a signed deployment.
+    IceServers(RoomId),
     /// `GET /matchbox/{room}`: a matchbox client's join (`docs/matchbox.md`); an upgrade only.
     Matchbox(RoomId),
     /// `GET /api/matchbox/{room}`: a matchbox room's capacity and peer count.
@@ -61,9 +65,12 @@ impl Route {
                 } else if let Some(name) = path.strip_prefix("/api/matchbox/") {
                     room(name, Route::MatchboxInfo)
                 } else if let Some(name) = path.strip_prefix("/api/rooms/") {
-                    match name.strip_suffix("/check") {
-                        Some(name) => room(name, Route::JoinCheck),
-                        None => room(name, Route::RoomInfo),
+                    if let Some(name) = name.strip_suffix("/check") {
+                        room(name, Route::JoinCheck)
+                    } else if let Some(name) = name.strip_suffix("/ice-servers") {
+                        room(name, Route::IceServers)
+                    } else {
+                        room(name, Route::RoomInfo)
                     }
                 } else {
                     Route::NotFound
@@ -449,6 +456,10 @@ mod tests {
             Route::BadRoom(_)
         ));
         assert_eq!(Route::parse("GET", "/edge-signal.js"), Route::NotFound);
+        assert_eq!(
+            Route::parse("GET", "/api/rooms/r1/ice-servers"),
+            Route::IceServers(RoomId::parse("r1").unwrap())
+        );
         assert_eq!(
             Route::parse("GET", "/matchbox/r1"),
             Route::Matchbox(RoomId::parse("r1").unwrap())

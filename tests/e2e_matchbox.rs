@@ -200,3 +200,36 @@ async fn joins_the_endpoint_cannot_serve_are_refused() {
     }
     assert_eq!(s.get_json(&format!("/api/matchbox/{room}")).1["peers"], 0);
 }
+
+/// matchbox has no place for ICE servers: a game fetches them from the room's ice-servers
+/// endpoint, which on a signed deployment needs the room's token.
+#[tokio::test]
+async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment() {
+    let s = server();
+    let room = unique_room("mbice");
+    let path = format!("/api/rooms/{room}/ice-servers");
+    let (status, body) = s.get(&path).unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("a token is required"), "{body}");
+    let (status, _) = s
+        .get(&format!("{path}?token={}", token("another-room", None)))
+        .unwrap();
+    assert_eq!(status, 401);
+    let (status, body) = s
+        .get(&format!("{path}?token={}", token(&room, None)))
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        json!({"iceServers": [{"urls": "stun:stun.cloudflare.com:3478"}]})
+    );
+    let bearer = ureq::get(&s.http_url(&path))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", token(&room, Some("alice"))),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+}

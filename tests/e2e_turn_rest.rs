@@ -78,3 +78,27 @@ async fn a_resume_gets_fresh_credentials() {
     assert_eq!(again["resumed"], true);
     assert!(check_turn_entry(&again).ends_with(":carol"));
 }
+
+/// `GET /api/rooms/{room}/ice-servers` mints what a welcome would carry, for clients whose
+/// protocol has no place for ICE servers (matchbox, PeerJS), readable from any origin.
+#[tokio::test]
+async fn the_ice_servers_endpoint_mints_as_a_welcome_does() {
+    let s = server_with(VARS);
+    let room = unique_room("turn-http");
+    let resp = ureq::get(&s.http_url(&format!("/api/rooms/{room}/ice-servers")))
+        .set("Origin", "https://game.example.com")
+        .call()
+        .unwrap();
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    let body: Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
+    // The same entries a welcome has, for a random id of the server's (no token here).
+    let servers = &body["iceServers"];
+    let username = servers[1]["username"].as_str().unwrap();
+    let peer = username.split_once(':').unwrap().1;
+    assert_eq!(peer.len(), 32, "{username}");
+    check_turn_entry(&json!({"ice_servers": servers, "peer": peer}));
+    // Each call mints anew.
+    let again = s.get_json(&format!("/api/rooms/{room}/ice-servers")).1;
+    assert_ne!(again["iceServers"][1]["username"], servers[1]["username"]);
+}

@@ -6,7 +6,9 @@
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
-use super::{config_error, glue, http_error, load_config, now_ms, record};
+use super::{
+    config_error, glue, http_error, load_config, now_ms, random_bytes, record, turn_client,
+};
 use super::{ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, ROOMS_BINDING};
 use crate::auth;
 use crate::config::Config;
@@ -37,6 +39,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             hand_off(&env, Wire::V1, &Handoff::Info { room }, &req).await
         }
         Route::JoinCheck(room) => check_join(&req, &env, &room).await,
+        Route::IceServers(room) => ice_servers(&req, &env, &room).await,
         Route::Matchbox(room) if is_websocket_upgrade(&req)? => {
             join_matchbox(req, &env, &room).await
         }
@@ -67,6 +70,51 @@ async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response>
         }
         Err(refusal) => refusal,
     };
+    response
+        .headers_mut()
+        .set("Access-Control-Allow-Origin", "*")?;
+    Ok(response)
+}
+
+/// `GET /api/rooms/{room}/ice-servers`: `{"iceServers":[...]}`, minted now as a `welcome`'s
+/// are (the TURN username names the token's peer, or a random id), for apps whose signaling has
+/// no place for them. On a signed deployment it needs the room's token (`?token=` or
+/// `Authorization: Bearer`), else 401. Readable from any origin; counted against the join rate.
+async fn ice_servers(req: &Request, env: &Env, room: &RoomId) -> Result<Response> {
+    let mut response = async {
+        if !within_join_rate(req, env).await? {
+            return http_error(&HttpError::too_many_requests());
+        }
+        let config = match load_config(env) {
+            Ok(config) => config,
+            Err(e) => return config_error(&e),
+        };
+        let raw_url = req.inner().url();
+        let pairs = query_pairs(origin_and_query(&raw_url).1);
+        let bearer = req.headers().get("Authorization")?;
+        let token = pairs
+            .iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.clone())
+            .or_else(|| bearer.and_then(|b| b.strip_prefix("Bearer ").map(str::to_owned)));
+        let mut params = JoinParams {
+            token,
+            ..JoinParams::default()
+        };
+        if let Err(why) = check_token(&config, room, &mut params) {
+            return http_error(&HttpError::unauthorized(why.as_str()));
+        }
+        let peer = match params.peer {
+            Some(peer) => peer,
+            None => PeerId::from_random(random_bytes()?),
+        };
+        let servers = turn_client::ice_servers(&config, &peer).await;
+        let mut ok = Response::ok(format!(r#"{{"iceServers":{servers}}}"#))?;
+        ok.headers_mut().set("Content-Type", "application/json")?;
+        ok.headers_mut().set("Cache-Control", "no-store")?;
+        Ok(ok)
+    }
+    .await?;
     response
         .headers_mut()
         .set("Access-Control-Allow-Origin", "*")?;
