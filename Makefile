@@ -57,12 +57,13 @@ test-browser: build
 	node --test tests/browser/
 
 # Bounded runs of the fuzz targets in fuzz/fuzz_targets/ (frame: any bytes through the frame
-# parser and the room; request: the path, query and subprotocol header of a join through the
+# parser and the room; matchbox: the same through the matchbox codec; request: the path, query
+# and subprotocol header of a join through the
 # routing, the join checks and the handoff; token: join tokens through auth::verify; restore:
 # attachments through Room::restore), FUZZ_SECONDS each, seeded from fuzz/seeds/<target>.
 # cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS := frame request token restore
+FUZZ_TARGETS := frame matchbox request token restore
 fuzz:
 	@bash scripts/setup.sh --browser
 	@mkdir -p target
