@@ -29,15 +29,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
         Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
         Route::Room(_) => room_page(req, &env).await,
-        Route::RoomInfo(room) => {
-            if let Err(e) = load_config(&env) {
-                return config_error(&e);
-            }
-            if !within_join_rate(&req, &env).await? {
-                return http_error(&HttpError::too_many_requests());
-            }
-            hand_off(&env, Wire::V1, &Handoff::Info { room }, &req).await
-        }
+        Route::RoomInfo(room) => room_info(&req, &env, Wire::V1, room).await,
         Route::JoinCheck(room) => check_join(&req, &env, &room).await,
         Route::IceServers(room) => ice_servers(&req, &env, &room).await,
         Route::Matchbox(room) if is_websocket_upgrade(&req)? => {
@@ -46,16 +38,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::Matchbox(_) => http_error(&HttpError::bad_request(
             "the matchbox endpoint takes WebSocket upgrades only",
         )),
-        Route::MatchboxInfo(room) => {
-            if let Err(e) = load_config(&env) {
-                return config_error(&e);
-            }
-            if !within_join_rate(&req, &env).await? {
-                return http_error(&HttpError::too_many_requests());
-            }
-            hand_off(&env, Wire::Matchbox, &Handoff::Info { room }, &req).await
-        }
+        Route::MatchboxInfo(room) => room_info(&req, &env, Wire::Matchbox, room).await,
     }
+}
+
+/// `GET /api/rooms/{room}` (or `/api/matchbox/{room}`): the room's count, from its object,
+/// counted against the join rate.
+async fn room_info(req: &Request, env: &Env, wire: Wire, room: RoomId) -> Result<Response> {
+    if let Err(e) = load_config(env) {
+        return config_error(&e);
+    }
+    if !within_join_rate(req, env).await? {
+        return http_error(&HttpError::too_many_requests());
+    }
+    hand_off(env, wire, &Handoff::Info { room }, req).await
 }
 
 /// The join checks the Worker makes before an upgrade, answered over plain HTTP: 200

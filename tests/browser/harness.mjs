@@ -62,20 +62,7 @@ export async function startServer(vars = {}, name = "wrangler") {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
   });
-  const origin = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${origin}/healthz`);
-      if (res.ok) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      stop();
-      throw new Error(`wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return { origin, stop };
+  return whenHealthy(port, stop, 300_000, `wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
 }
 
 /**
@@ -92,20 +79,24 @@ export async function startServe(vars = {}, name = "serve") {
     cwd: ROOT,
     env: { ...process.env, ...vars, PORT: String(port), STATE_DIR: join(stateDir, "state") },
   });
+  return whenHealthy(port, stop, 60_000, `make serve did not start; see ${join(stateDir, "server.log")}`);
+}
+
+/** `{origin, stop}` once the server on `port` answers /healthz; stopped and `failure` after `ms`. */
+async function whenHealthy(port, stop, ms, failure) {
   const origin = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + ms;
   for (;;) {
     try {
       const res = await fetch(`${origin}/healthz`);
-      if (res.ok) break;
+      if (res.ok) return { origin, stop };
     } catch {}
     if (Date.now() > deadline) {
       stop();
-      throw new Error(`make serve did not start; see ${join(stateDir, "server.log")}`);
+      throw new Error(failure);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { origin, stop };
 }
 
 /** Debian's Chromium, headless, with fake media devices that need no permission prompt. */
