@@ -39,6 +39,7 @@ const edgeSignal :Workerd.Worker = (
   compatibilityDate = "2026-11-01",
   bindings = [
     (name = "ROOMS", durableObjectNamespace = "RoomObject"),
+    (name = "PEERS", durableObjectNamespace = "PeerObject"),
     (name = "ASSETS", service = (name = "main", entrypoint = "AssetWorker")),
     # wrangler.toml [vars] (scripts/serve.mjs checks that every one is listed here).
     (name = "ROOM_CAPACITY", fromEnvironment = "ROOM_CAPACITY"),
@@ -51,6 +52,8 @@ const edgeSignal :Workerd.Worker = (
     (name = "RATE_LIMIT_BYTES_BURST", fromEnvironment = "RATE_LIMIT_BYTES_BURST"),
     (name = "RATE_LIMIT_BYTES_PER_SEC", fromEnvironment = "RATE_LIMIT_BYTES_PER_SEC"),
     (name = "IDLE_TIMEOUT_MS", fromEnvironment = "IDLE_TIMEOUT_MS"),
+    (name = "PEERJS_EXPIRE_MS", fromEnvironment = "PEERJS_EXPIRE_MS"),
+    (name = "PEERJS_DISCOVERY", fromEnvironment = "PEERJS_DISCOVERY"),
     # Secrets and optional settings (README.md, "Configuration").
     (name = "AUTH_SECRET", fromEnvironment = "AUTH_SECRET"),
     (name = "TURN_SECRET", fromEnvironment = "TURN_SECRET"),
@@ -64,6 +67,7 @@ const edgeSignal :Workerd.Worker = (
   durableObjectNamespaces = [
     # SQLite-backed, as wrangler.toml's migration declares.
     (className = "RoomObject", uniqueKey = "edge-signal-RoomObject", enableSql = true),
+    (className = "PeerObject", uniqueKey = "edge-signal-PeerObject", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "do-storage"),
 );

@@ -71,6 +71,52 @@ pub fn verify(
     peer: Option<&PeerId>,
     now_s: u64,
 ) -> Result<Claims, AuthError> {
+    let claims = verify_signed(token, secret, now_s)?;
+    if claims.room != room.as_str() {
+        return Err(AuthError::WrongRoom);
+    }
+    if let (Some(claimed), Some(asked)) = (&claims.peer, peer) {
+        if claimed != asked.as_str() {
+            return Err(AuthError::WrongPeer);
+        }
+    }
+    if claims
+        .peer
+        .as_deref()
+        .is_some_and(|p| PeerId::parse(p).is_err())
+    {
+        return Err(AuthError::Malformed);
+    }
+    Ok(claims)
+}
+
+/// The `room` claim of a PeerJS token for `key`: `peerjs:<key>`. The colon is outside the room
+/// alphabet, so no PeerJS token is a room's token and no room's token a PeerJS one.
+pub fn peerjs_room_claim(key: &str) -> String {
+    format!("peerjs:{key}")
+}
+
+/// Checks a PeerJS join's `token` (`docs/peerjs.md`): claims `room` = `peerjs:<key>` and `peer`
+/// = the id, which a PeerJS token must name (PeerJS ids are chosen by the client).
+pub fn verify_peerjs(
+    token: Option<&str>,
+    secret: &[u8],
+    key: &str,
+    id: &str,
+    now_s: u64,
+) -> Result<Claims, AuthError> {
+    let claims = verify_signed(token, secret, now_s)?;
+    if claims.room != peerjs_room_claim(key) {
+        return Err(AuthError::WrongRoom);
+    }
+    if claims.peer.as_deref() != Some(id) {
+        return Err(AuthError::WrongPeer);
+    }
+    Ok(claims)
+}
+
+/// The signature and the time claims; the caller checks what the token is for.
+fn verify_signed(token: Option<&str>, secret: &[u8], now_s: u64) -> Result<Claims, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -102,21 +148,6 @@ pub fn verify(
     }
     if claims.nbf.is_some_and(|nbf| now_s < nbf) {
         return Err(AuthError::NotYetValid);
-    }
-    if claims.room != room.as_str() {
-        return Err(AuthError::WrongRoom);
-    }
-    if let (Some(claimed), Some(asked)) = (&claims.peer, peer) {
-        if claimed != asked.as_str() {
-            return Err(AuthError::WrongPeer);
-        }
-    }
-    if claims
-        .peer
-        .as_deref()
-        .is_some_and(|p| PeerId::parse(p).is_err())
-    {
-        return Err(AuthError::Malformed);
     }
     Ok(claims)
 }
@@ -296,5 +327,64 @@ mod tests {
         assert_eq!(check(&other_room, None), Err(AuthError::WrongRoom));
         let alices = mint(SECRET, &claims(Some("alice")));
         assert_eq!(check(&alices, Some("bob")), Err(AuthError::WrongPeer));
+    }
+
+    #[test]
+    fn peerjs_tokens_name_the_key_and_the_id_and_never_pass_for_rooms() {
+        let peerjs = |key: &str, id: Option<&str>| {
+            mint(
+                SECRET,
+                &Claims {
+                    room: peerjs_room_claim(key),
+                    peer: id.map(str::to_owned),
+                    exp: NOW + 60,
+                    nbf: None,
+                },
+            )
+        };
+        let token = peerjs("app", Some("a b"));
+        assert!(verify_peerjs(Some(&token), SECRET, "app", "a b", NOW).is_ok());
+        assert_eq!(
+            verify_peerjs(Some(&token), SECRET, "other", "a b", NOW),
+            Err(AuthError::WrongRoom)
+        );
+        assert_eq!(
+            verify_peerjs(Some(&token), SECRET, "app", "c", NOW),
+            Err(AuthError::WrongPeer)
+        );
+        // A PeerJS token must name its id.
+        assert_eq!(
+            verify_peerjs(Some(&peerjs("app", None)), SECRET, "app", "c", NOW),
+            Err(AuthError::WrongPeer)
+        );
+        // A room's token for a room called "app" is not a PeerJS token for key "app", nor the
+        // other way round.
+        let room_token = mint(
+            SECRET,
+            &Claims {
+                room: "app".into(),
+                peer: Some("c".into()),
+                exp: NOW + 60,
+                nbf: None,
+            },
+        );
+        assert_eq!(
+            verify_peerjs(Some(&room_token), SECRET, "app", "c", NOW),
+            Err(AuthError::WrongRoom)
+        );
+        let room = RoomId::parse("app").unwrap();
+        let peerjs_c = peerjs("app", Some("c"));
+        assert_eq!(
+            verify(Some(&peerjs_c), SECRET, &room, None, NOW),
+            Err(AuthError::WrongRoom)
+        );
+        assert_eq!(
+            verify_peerjs(Some(&token), b"other", "app", "a b", NOW),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_peerjs(None, SECRET, "app", "a b", NOW),
+            Err(AuthError::Missing)
+        );
     }
 }

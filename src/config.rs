@@ -64,6 +64,12 @@ pub struct Config {
     /// `TURN_KEY_ID` + `TURN_KEY_API_TOKEN` (Cloudflare Realtime TURN), with `TURN_TTL_S`
     /// (default 3600), `TURN_API_URL` and `TURN_API_TIMEOUT_MS` (default 1500). See [`crate::turn`].
     pub turn: TurnConfig,
+    /// `PEERJS_EXPIRE_MS` (default 5000, peerjs-server's `expire_timeout`): how long a PeerJS
+    /// message waits for a recipient that is not connected before its sender gets `EXPIRE`.
+    pub peerjs_expire_ms: u64,
+    /// `PEERJS_DISCOVERY` (default `false`, as peerjs-server's `allow_discovery`): whether
+    /// `GET /peerjs/{key}/peers` lists a key's connected ids (401 otherwise).
+    pub peerjs_discovery: bool,
 }
 
 impl Default for Config {
@@ -154,6 +160,17 @@ impl Config {
         let turn_ttl_s = int("TURN_TTL_S", 3600, 60, 172_800)?;
         let turn_timeout_ms = int("TURN_API_TIMEOUT_MS", 1500, 100, 10_000)?;
         let turn = parse_turn(&get, turn_ttl_s, turn_timeout_ms)?;
+        let peerjs_expire_ms = int("PEERJS_EXPIRE_MS", 5000, 100, 300_000)?;
+        let peerjs_discovery = match get("PEERJS_DISCOVERY").as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "PEERJS_DISCOVERY",
+                    message: format!("{v:?} is neither true nor false"),
+                })
+            }
+        };
         Ok(Config {
             room_capacity,
             max_room_capacity,
@@ -167,6 +184,8 @@ impl Config {
             rate_bytes_per_sec,
             idle_timeout_ms,
             turn,
+            peerjs_expire_ms,
+            peerjs_discovery,
         })
     }
 
@@ -391,6 +410,7 @@ mod tests {
             (c.rate_bytes_burst, c.rate_bytes_per_sec),
             (1 << 20, 256 << 10)
         );
+        assert_eq!((c.peerjs_expire_ms, c.peerjs_discovery), (5000, false));
     }
 
     #[test]
@@ -413,8 +433,11 @@ mod tests {
             ("RATE_LIMIT_BYTES_BURST", "20000"),
             ("RATE_LIMIT_BYTES_PER_SEC", "3000"),
             ("IDLE_TIMEOUT_MS", "2000"),
+            ("PEERJS_EXPIRE_MS", "1500"),
+            ("PEERJS_DISCOVERY", "true"),
         ])
         .unwrap();
+        assert_eq!((c.peerjs_expire_ms, c.peerjs_discovery), (1500, true));
         assert_eq!(c.room_capacity, 4);
         assert_eq!(c.max_room_capacity, 8);
         assert_eq!(c.max_message_bytes, 10000);
@@ -471,6 +494,8 @@ mod tests {
             ("TURN_TTL_S", "172801"),
             ("TURN_API_TIMEOUT_MS", "0"),
             ("TURN_SECRET", " "),
+            ("PEERJS_EXPIRE_MS", "99"),
+            ("PEERJS_DISCOVERY", "yes"),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var, "{value:?}");

@@ -80,6 +80,8 @@ pub mod close {
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// A frame larger than `MAX_MESSAGE_BYTES`.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// A PeerJS socket refused before it is seated (bad query, origin, rate), after `ERROR`.
+    pub const POLICY_VIOLATION: u16 = 1008;
     pub const ROOM_FULL: u16 = 4001;
     pub const PEER_ID_TAKEN: u16 = 4002;
     pub const UNAUTHORIZED: u16 = 4003;
@@ -95,6 +97,7 @@ pub mod close {
             NORMAL => "leave",
             UNSUPPORTED_DATA => "binary frames are not supported",
             MESSAGE_TOO_BIG => "message too big",
+            POLICY_VIOLATION => "refused",
             ROOM_FULL => "room_full",
             PEER_ID_TAKEN => "peer_id_taken",
             UNAUTHORIZED => "unauthorized",

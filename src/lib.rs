@@ -46,6 +46,7 @@ pub mod config;
 pub mod error;
 pub mod matchbox;
 pub mod observe;
+pub mod peerjs;
 pub mod protocol;
 pub mod request;
 pub mod room;

@@ -39,6 +39,14 @@ pub enum Route {
     Matchbox(RoomId),
     /// `GET /api/matchbox/{room}`: a matchbox room's capacity and peer count.
     MatchboxInfo(RoomId),
+    /// `GET /peerjs/peerjs?key=..&id=..&token=..`: a PeerJS client's socket (`docs/peerjs.md`).
+    PeerJs,
+    /// `GET /peerjs/{key}/id`: a fresh PeerJS id, as text.
+    PeerJsId(RoomId),
+    /// `GET /peerjs/{key}/peers`: the key's connected ids, when discovery is on (else 401).
+    PeerJsPeers(RoomId),
+    /// `GET /peerjs/{key}/ice-servers?id=..&token=..`: ICE servers for PeerJS apps.
+    PeerJsIceServers(RoomId),
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
@@ -60,6 +68,16 @@ impl Route {
             _ => {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
+                } else if let Some(rest) = path.strip_prefix("/peerjs/") {
+                    // PeerJS clients given `path: "/peerjs"` ask for `/peerjs/peerjs` (the
+                    // socket) and `/peerjs/{key}/{method}`; keys share the room alphabet.
+                    match rest.split_once('/') {
+                        None if rest == "peerjs" => Route::PeerJs,
+                        Some((key, "id")) => room(key, Route::PeerJsId),
+                        Some((key, "peers")) => room(key, Route::PeerJsPeers),
+                        Some((key, "ice-servers")) => room(key, Route::PeerJsIceServers),
+                        _ => Route::NotFound,
+                    }
                 } else if let Some(name) = path.strip_prefix("/matchbox/") {
                     room(name, Route::Matchbox)
                 } else if let Some(name) = path.strip_prefix("/api/matchbox/") {
@@ -433,7 +451,31 @@ mod tests {
             Route::parse("GET", "/api/rooms/a.b/check"),
             Route::BadRoom(_)
         ));
-        assert_eq!(Route::parse("GET", "/api/rooms/r1"), Route::RoomInfo(r1));
+        assert_eq!(
+            Route::parse("GET", "/api/rooms/r1"),
+            Route::RoomInfo(r1.clone())
+        );
+        assert_eq!(Route::parse("GET", "/peerjs/peerjs"), Route::PeerJs);
+        assert_eq!(
+            Route::parse("GET", "/peerjs/r1/id"),
+            Route::PeerJsId(r1.clone())
+        );
+        // The default key is "peerjs": its look-ups are not the socket path.
+        assert_eq!(
+            Route::parse("GET", "/peerjs/peerjs/peers"),
+            Route::PeerJsPeers(RoomId::parse("peerjs").unwrap())
+        );
+        assert_eq!(
+            Route::parse("GET", "/peerjs/r1/ice-servers"),
+            Route::PeerJsIceServers(r1.clone())
+        );
+        assert!(matches!(
+            Route::parse("GET", "/peerjs/a.b/id"),
+            Route::BadRoom(_)
+        ));
+        for other in ["/peerjs/", "/peerjs/r1", "/peerjs/r1/x", "/peerjs/r1/id/x"] {
+            assert_eq!(Route::parse("GET", other), Route::NotFound, "{other}");
+        }
         assert!(matches!(
             Route::parse("GET", "/rooms/a.b"),
             Route::BadRoom(_)

@@ -31,11 +31,20 @@ pub struct Attachment {
 /// The attachment of `ws`, if it is seated. Kept as JSON text (serde_json is linked anyway;
 /// `worker`'s typed attachment methods would link serde_wasm_bindgen as well).
 pub fn read(ws: &WebSocket) -> Option<Attachment> {
+    read_as(ws)
+}
+
+pub fn write(ws: &WebSocket, att: &Attachment) {
+    write_as(ws, att)
+}
+
+/// The attachment of `ws` as another adapter's type (`peer_object`'s).
+pub fn read_as<T: serde::de::DeserializeOwned>(ws: &WebSocket) -> Option<T> {
     let text = ws.as_ref().deserialize_attachment().ok()?.as_string()?;
     serde_json::from_str(&text).ok()
 }
 
-pub fn write(ws: &WebSocket, att: &Attachment) {
+pub fn write_as<T: Serialize>(ws: &WebSocket, att: &T) {
     let text = serde_json::to_string(att).expect("an attachment serializes");
     let _ = ws.as_ref().serialize_attachment(text.into());
 }

@@ -9,11 +9,14 @@ use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 use super::{
     config_error, glue, http_error, load_config, now_ms, random_bytes, record, turn_client,
 };
-use super::{ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, ROOMS_BINDING};
+use super::{
+    ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, PEERS_BINDING, ROOMS_BINDING,
+};
 use crate::auth;
 use crate::config::Config;
-use crate::error::{HttpError, RoomError};
+use crate::error::{close, HttpError, RoomError};
 use crate::observe::Observation;
+use crate::peerjs::{self, ObjectRequest};
 use crate::protocol::Wire;
 use crate::protocol::{PeerId, RoomId};
 use crate::request::{
@@ -31,7 +34,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::Room(_) => room_page(req, &env).await,
         Route::RoomInfo(room) => room_info(&req, &env, Wire::V1, room).await,
         Route::JoinCheck(room) => check_join(&req, &env, &room).await,
-        Route::IceServers(room) => ice_servers(&req, &env, &room).await,
+        Route::IceServers(room) => ice_servers(&req, &env, IceFor::Room(&room)).await,
+        Route::PeerJs if is_websocket_upgrade(&req)? => join_peerjs(req, &env).await,
+        Route::PeerJs => http_error(&HttpError::bad_request(
+            "the PeerJS endpoint takes WebSocket upgrades only",
+        )),
+        Route::PeerJsId(_) => peerjs_id(&req, &env).await,
+        Route::PeerJsPeers(key) => peerjs_peers(&req, &env, &key).await,
+        Route::PeerJsIceServers(key) => ice_servers(&req, &env, IceFor::PeerJs(&key)).await,
         Route::Matchbox(room) if is_websocket_upgrade(&req)? => {
             join_matchbox(req, &env, &room).await
         }
@@ -72,12 +82,19 @@ async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response>
     Ok(response)
 }
 
-/// `GET /api/rooms/{room}/ice-servers`: `{"iceServers":[...]}`, minted now as a `welcome`'s
-/// are (the TURN username names the token's peer, or a random id), for apps whose signaling has
-/// no place for them. On a signed deployment it needs the room's token (`?token=` or
+/// Whose ICE servers are asked for: a room's, or a PeerJS key's.
+enum IceFor<'a> {
+    Room(&'a RoomId),
+    PeerJs(&'a RoomId),
+}
+
+/// `GET /api/rooms/{room}/ice-servers` and `GET /peerjs/{key}/ice-servers?id=..`:
+/// `{"iceServers":[...]}`, minted now as a `welcome`'s are (the TURN username names the
+/// token's peer, or a random id), for apps whose signaling has no place for them. On a signed
+/// deployment it needs the room's token, or the PeerJS token of `id` on the key (`?token=` or
 /// `Authorization: Bearer`), else 401. Readable from any origin; counted against the join rate.
-async fn ice_servers(req: &Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let mut response = async {
+async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Response> {
+    let response = async {
         if !within_join_rate(req, env).await? {
             return http_error(&HttpError::too_many_requests());
         }
@@ -93,14 +110,38 @@ async fn ice_servers(req: &Request, env: &Env, room: &RoomId) -> Result<Response
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.clone())
             .or_else(|| bearer.and_then(|b| b.strip_prefix("Bearer ").map(str::to_owned)));
-        let mut params = JoinParams {
-            token,
-            ..JoinParams::default()
+        let checked = match asker {
+            IceFor::Room(room) => {
+                let mut params = JoinParams {
+                    token,
+                    ..JoinParams::default()
+                };
+                check_token(&config, room, &mut params).map(|()| params.peer)
+            }
+            IceFor::PeerJs(key) => match &config.auth_secret {
+                None => Ok(None),
+                Some(secret) => {
+                    let id = pairs
+                        .iter()
+                        .find(|(k, _)| k == "id")
+                        .map(|(_, v)| v.as_str());
+                    auth::verify_peerjs(
+                        token.as_deref(),
+                        secret.as_bytes(),
+                        key.as_str(),
+                        id.unwrap_or_default(),
+                        now_ms() / 1000,
+                    )
+                    // PeerJS ids may hold spaces, which TURN usernames had better not.
+                    .map(|claims| claims.peer.and_then(|p| PeerId::parse(&p).ok()))
+                }
+            },
         };
-        if let Err(why) = check_token(&config, room, &mut params) {
-            return http_error(&HttpError::unauthorized(why.as_str()));
-        }
-        let peer = match params.peer {
+        let peer = match checked {
+            Ok(peer) => peer,
+            Err(why) => return http_error(&HttpError::unauthorized(why.as_str())),
+        };
+        let peer = match peer {
             Some(peer) => peer,
             None => PeerId::from_random(random_bytes()?),
         };
@@ -111,10 +152,121 @@ async fn ice_servers(req: &Request, env: &Env, room: &RoomId) -> Result<Response
         Ok(ok)
     }
     .await?;
+    readable_anywhere(response)
+}
+
+/// The response with `Access-Control-Allow-Origin: *`.
+fn readable_anywhere(mut response: Response) -> Result<Response> {
     response
         .headers_mut()
         .set("Access-Control-Allow-Origin", "*")?;
     Ok(response)
+}
+
+/// A PeerJS client's socket (`docs/peerjs.md`): the rate, the settings, the origin, the query
+/// (`key`, `id`, `token`) and, when `AUTH_SECRET` is set, the token as a signed PeerJS token;
+/// then the peer's own object. A refusal is an upgrade with `ERROR` and a close, as
+/// peerjs-server answers, so the client can report why (a refused upgrade tells it nothing).
+async fn join_peerjs(req: Request, env: &Env) -> Result<Response> {
+    if !within_join_rate(&req, env).await? {
+        let msg = "too many joins from this address: try again shortly";
+        return refuse_peerjs(env, "rate_limited", msg, close::POLICY_VIOLATION);
+    }
+    let config = match load_config(env) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    let raw_url = req.inner().url();
+    let (own_origin, query) = origin_and_query(&raw_url);
+    let origin = req.headers().get("Origin")?;
+    if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
+        let msg = "this origin may not open sockets here (ALLOWED_ORIGINS)";
+        return refuse_peerjs(env, "forbidden_origin", msg, close::POLICY_VIOLATION);
+    }
+    let pairs = query_pairs(query);
+    let join = match peerjs::Join::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(join) => join,
+        Err(msg) => return refuse_peerjs(env, "bad_request", &msg, close::POLICY_VIOLATION),
+    };
+    if let Some(secret) = &config.auth_secret {
+        let now_s = now_ms() / 1000;
+        let verified = auth::verify_peerjs(
+            Some(&join.token),
+            secret.as_bytes(),
+            &join.key,
+            &join.id,
+            now_s,
+        );
+        if let Err(why) = verified {
+            let msg = format!("unauthorized: {}", why.as_str());
+            return refuse_peerjs(env, "unauthorized", &msg, close::UNAUTHORIZED);
+        }
+    }
+    let forwarded = get_with_headers_of(&req, &ObjectRequest::Join.to_url())?;
+    let headers = forwarded.headers();
+    headers.delete("Sec-WebSocket-Protocol")?;
+    headers.set(peerjs::TOKEN_HEADER, &join.token)?;
+    env.durable_object(PEERS_BINDING)?
+        .id_from_name(&peerjs::object_name(&join.key, &join.id))?
+        .get_stub()?
+        .fetch_with_request(Request::from(forwarded))
+        .await
+}
+
+/// `ERROR` with `msg`, then close `code`, on a socket the Worker accepts itself (observed).
+fn refuse_peerjs(env: &Env, reason: &str, msg: &str, code: u16) -> Result<Response> {
+    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
+    record(
+        analytics.as_ref(),
+        &Observation::refusal("peerjs", None, reason, None, Some(code)),
+    );
+    let WebSocketPair { client, server } = WebSocketPair::new()?;
+    server.accept()?;
+    server.send_with_str(peerjs::error_frame(msg))?;
+    server.close(Some(code), Some(crate::error::close::reason(code)))?;
+    Response::from_websocket(client)
+}
+
+/// `GET /peerjs/{key}/id`: a fresh id (a v4 UUID, as peerjs-server's), as text.
+async fn peerjs_id(req: &Request, env: &Env) -> Result<Response> {
+    if !within_join_rate(req, env).await? {
+        return readable_anywhere(http_error(&HttpError::too_many_requests())?);
+    }
+    let mut ok = Response::ok(crate::matchbox::uuid_v4(random_bytes()?))?;
+    ok.headers_mut().set("Content-Type", "text/plain")?;
+    ok.headers_mut().set("Cache-Control", "no-store")?;
+    readable_anywhere(ok)
+}
+
+/// `GET /peerjs/{key}/peers`: the key's connected ids from its directory object, when
+/// `PEERJS_DISCOVERY` is on; 401 otherwise, as peerjs-server answers without `allow_discovery`.
+async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response> {
+    let response = async {
+        if !within_join_rate(req, env).await? {
+            return http_error(&HttpError::too_many_requests());
+        }
+        match load_config(env) {
+            Err(e) => config_error(&e),
+            Ok(config) if !config.peerjs_discovery => http_error(&HttpError::unauthorized(
+                "discovery is off (PEERJS_DISCOVERY)",
+            )),
+            Ok(_) => {
+                let mut listed = env
+                    .durable_object(PEERS_BINDING)?
+                    .id_from_name(&peerjs::directory_name(key.as_str()))?
+                    .get_stub()?
+                    .fetch_with_str(&ObjectRequest::List.to_url())
+                    .await?;
+                // The object's response has immutable headers: a new one, to add CORS.
+                let mut ok = Response::ok(listed.text().await?)?;
+                ok.headers_mut().set("Content-Type", "application/json")?;
+                ok.headers_mut().set("Cache-Control", "no-store")?;
+                Ok(ok)
+            }
+        }
+    }
+    .await?;
+    readable_anywhere(response)
 }
 
 /// Checks a join and hands it to the room's object, which answers with the WebSocket.

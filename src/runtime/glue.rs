@@ -41,6 +41,13 @@ export function copyFrame(message) {
   const { read, written } = encoder.encodeInto(message, view);
   return read === message.length ? written : -2;
 }
+export function postText(stub, url, body) {
+  return stub.fetch(url, { method: "POST", body }).then((r) => r.text());
+}
+export function directory(storage, id, present) {
+  if (id === undefined) return storage.list().then((m) => JSON.stringify([...m.keys()]));
+  return (present ? storage.put(id, true) : storage.delete(id)).then(() => "ok");
+}
 export function limit(binding, key) {
   return binding.limit({ key }).then((outcome) => outcome.success === true);
 }
@@ -63,6 +70,22 @@ extern "C" {
         text: &js_sys::JsString,
         suffix: &js_sys::JsString,
     ) -> Result<(), JsValue>;
+
+    /// `stub.fetch(url, {method: "POST", body})` resolved to the answer's text: the call is
+    /// made now (so calls on one stub leave in the order made), unlike `worker`'s async
+    /// `Stub::fetch_with_request`, which makes it when first polled.
+    #[wasm_bindgen(catch, js_name = postText)]
+    pub fn post_text(stub: &JsValue, url: &str, body: &str) -> Result<JsValue, JsValue>;
+
+    /// A key's directory of PeerJS ids in its object's storage: with `id`, records that it is
+    /// connected (`present`) or not; without, the ids as a JSON array. Resolves to the text
+    /// to answer with. (`worker`'s typed storage calls would link serde_wasm_bindgen.)
+    #[wasm_bindgen(catch, js_name = directory)]
+    pub fn directory(
+        storage: &JsValue,
+        id: Option<&str>,
+        present: bool,
+    ) -> Result<js_sys::Promise, JsValue>;
 
     /// `binding.limit({key})` of a Rate Limiting binding, resolved to whether the request may go
     /// on. (`worker`'s `RateLimiter` would link serde_wasm_bindgen for this one object.)

@@ -16,6 +16,7 @@ mod alarm;
 mod attachment;
 mod entry;
 mod glue;
+mod peer_object;
 mod room_object;
 mod turn_client;
 
@@ -31,6 +32,8 @@ use crate::observe::Observation;
 
 /// The `RoomObject` namespace (required).
 pub const ROOMS_BINDING: &str = "ROOMS";
+/// The `PeerObject` namespace: the PeerJS endpoint's peers and directories (required).
+pub const PEERS_BINDING: &str = "PEERS";
 /// The Workers Static Assets binding (`[assets]`, directory `public/`): the room page.
 pub const ASSETS_BINDING: &str = "ASSETS";
 /// The Workers Analytics Engine dataset (optional; docs/operations.md).

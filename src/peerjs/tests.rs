@@ -1,0 +1,465 @@
+//! The PeerJS codec and one peer's state, on sockets that are plain strings.
+
+use serde_json::Value;
+
+use super::*;
+
+type Conn = &'static str;
+
+fn limits() -> Limits {
+    Limits {
+        default_capacity: 2,
+        max_message_bytes: 1000,
+        rate_burst: 1000,
+        rate_per_sec: 1000,
+        rate_bytes_burst: 1 << 30,
+        rate_bytes_per_sec: 1 << 30,
+        idle_timeout_ms: 60_000,
+    }
+}
+
+fn never(_: &Conn) -> Option<u64> {
+    None
+}
+
+fn alice() -> Peer<Conn> {
+    Peer::new("alice", limits(), 5000)
+}
+
+fn json(frame: &str) -> Value {
+    serde_json::from_str(frame).unwrap()
+}
+
+fn sent(out: &[Action<Conn>]) -> Vec<(Conn, Value)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Send { to, frame } => Some((*to, json(frame))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ids_follow_the_clients_validate_id() {
+    for ok in ["a", "alice", "a b", "a-b_c d", "0", &"x".repeat(64)] {
+        assert!(valid_id(ok), "{ok:?}");
+    }
+    for bad in [
+        "",
+        " a",
+        "a ",
+        "a  b",
+        "a__b",
+        "-a",
+        "a-",
+        "a.b",
+        "é",
+        "a\"b",
+        &"x".repeat(65),
+    ] {
+        assert!(!valid_id(bad), "{bad:?}");
+    }
+    assert!(valid_token("abc123"));
+    assert!(valid_token("eyJ.eyJ.sig-_"));
+    assert!(!valid_token(""));
+    assert!(!valid_token("a b"));
+    assert!(!valid_token(&"t".repeat(TOKEN_MAX_LEN + 1)));
+}
+
+#[test]
+fn the_join_query_needs_key_id_and_token() {
+    let ok = Join::parse([
+        ("key", "peerjs"),
+        ("id", "a b"),
+        ("token", "t1"),
+        ("version", "1.5.5"),
+    ]);
+    assert_eq!(
+        ok,
+        Ok(Join {
+            key: "peerjs".into(),
+            id: "a b".into(),
+            token: "t1".into()
+        })
+    );
+    let missing = Join::parse([("key", "peerjs"), ("id", "a")]).unwrap_err();
+    assert_eq!(missing, "No id, token, or key supplied to websocket server");
+    assert!(Join::parse([("key", "k/x"), ("id", "a"), ("token", "t")])
+        .unwrap_err()
+        .starts_with("Invalid key"));
+    assert!(Join::parse([("key", "k"), ("id", "a!"), ("token", "t")])
+        .unwrap_err()
+        .starts_with("Invalid id"));
+    assert!(Join::parse([("key", "k"), ("id", "a"), ("token", "t t")])
+        .unwrap_err()
+        .starts_with("Invalid token"));
+    assert!(
+        Join::parse([("key", "k"), ("id", "a"), ("id", "b"), ("token", "t")])
+            .unwrap_err()
+            .contains("more than once")
+    );
+}
+
+#[test]
+fn frames_parse_for_routing_only() {
+    assert_eq!(parse(r#"{"type":"HEARTBEAT"}"#), Ok(Message::Heartbeat));
+    assert_eq!(parse(r#" {"type" : "HEARTBEAT"} "#), Ok(Message::Heartbeat));
+    assert_eq!(parse(r#"{"type":"LEAVE"}"#), Ok(Message::Goodbye));
+    assert_eq!(
+        parse(r#"{"type":"OFFER","dst":"bob","src":"mallory","payload":{"sdp":1}}"#),
+        Ok(Message::Relay {
+            kind: Kind::Offer,
+            dst: "bob".into(),
+            payload: Some(r#"{"sdp":1}"#)
+        })
+    );
+    for bad in [
+        "nope",
+        "[]",
+        "{}",
+        r#"{"type":7}"#,
+        r#"{"type":"OPEN"}"#,
+        r#"{"type":"ANSWER"}"#,
+        r#"{"type":"CANDIDATE","dst":"a/b"}"#,
+        r#"{"type":"OFFER","dst":5}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_relayed_frame_is_stamped_with_the_senders_id() {
+    let frame = relay_frame(Kind::Answer, "a b", "c", Some(r#"{"x":"\u00e9"}"#));
+    assert_eq!(
+        json(&frame),
+        json(r#"{"type":"ANSWER","src":"a b","dst":"c","payload":{"x":"é"}}"#)
+    );
+    assert_eq!(
+        json(&relay_frame(Kind::Leave, "a", "b", None)),
+        json(r#"{"type":"LEAVE","src":"a","dst":"b"}"#)
+    );
+    assert_eq!(
+        json(&error_frame("say \"hi\"")),
+        json(r#"{"type":"ERROR","payload":{"msg":"say \"hi\""}}"#)
+    );
+}
+
+#[test]
+fn a_join_opens_and_a_relay_goes_to_the_recipients_object() {
+    let mut p = alice();
+    let (seated, out) = p.join("ws1", "t", 0, never);
+    assert!(seated);
+    assert_eq!(sent(&out), vec![("ws1", json(OPEN_FRAME))]);
+    let out = p.frame(
+        &"ws1",
+        Frame::Text(r#"{"type":"OFFER","src":"bob","dst":"bob","payload":{"sdp":"x"}}"#),
+        1,
+    );
+    match &out[..] {
+        [Action::Deliver { dst, frame, hold }] => {
+            assert_eq!(dst, "bob");
+            assert!(hold);
+            // src is ours, whatever the client wrote.
+            assert_eq!(json(frame)["src"], "alice");
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = p.frame(&"ws1", Frame::Text(r#"{"type":"LEAVE","dst":"bob"}"#), 2);
+    assert!(matches!(&out[..], [Action::Deliver { hold: false, .. }]));
+}
+
+#[test]
+fn bad_frames_get_an_error_and_the_socket_stays() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    for bad in [
+        "nope",
+        r#"{"type":"WHAT","dst":"b"}"#,
+        r#"{"type":"OFFER"}"#,
+    ] {
+        let out = p.frame(&"ws1", Frame::Text(bad), 1);
+        let sent = sent(&out);
+        assert_eq!(sent.len(), 1, "{bad}");
+        assert_eq!(sent[0].1["type"], "ERROR");
+        assert!(sent[0].1["payload"]["msg"].is_string());
+    }
+    assert_eq!(p.socket(), Some(&"ws1"));
+}
+
+#[test]
+fn binary_oversized_and_goodbye_close() {
+    for (frame, code) in [
+        (Frame::Binary(3), close::UNSUPPORTED_DATA),
+        (Frame::TooBig, close::MESSAGE_TOO_BIG),
+        (Frame::Text(r#"{"type":"LEAVE"}"#), close::NORMAL),
+    ] {
+        let mut p = alice();
+        p.join("ws1", "t", 0, never);
+        let out = p.frame(&"ws1", frame, 1);
+        assert_eq!(out, vec![Action::Close { to: "ws1", code }]);
+        assert_eq!(p.socket(), None);
+    }
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    let big = format!(
+        r#"{{"type":"OFFER","dst":"b","payload":"{}"}}"#,
+        "x".repeat(1000)
+    );
+    assert_eq!(
+        p.frame(&"ws1", Frame::Text(&big), 1),
+        vec![Action::Close {
+            to: "ws1",
+            code: close::MESSAGE_TOO_BIG
+        }]
+    );
+}
+
+#[test]
+fn over_budget_is_refused_then_closed() {
+    let mut p = Peer::new(
+        "alice",
+        Limits {
+            rate_burst: 2,
+            rate_per_sec: 1,
+            ..limits()
+        },
+        5000,
+    );
+    p.join("ws1", "t", 0, never);
+    let offer = r#"{"type":"OFFER","dst":"b","payload":{}}"#;
+    assert!(matches!(
+        &p.frame(&"ws1", Frame::Text(offer), 0)[..],
+        [Action::Deliver { .. }]
+    ));
+    assert!(matches!(
+        &p.frame(&"ws1", Frame::Text(offer), 0)[..],
+        [Action::Deliver { .. }]
+    ));
+    let refused = p.frame(&"ws1", Frame::Text(offer), 0);
+    assert_eq!(sent(&refused)[0].1["type"], "ERROR");
+    // Refused a whole burst's worth: closed.
+    assert_eq!(
+        p.frame(&"ws1", Frame::Text(offer), 0),
+        vec![Action::Close {
+            to: "ws1",
+            code: close::RATE_LIMITED
+        }]
+    );
+}
+
+#[test]
+fn another_token_is_refused_while_the_id_is_live() {
+    let mut p = alice();
+    p.join("ws1", "t1", 0, never);
+    let (seated, out) = p.join("ws2", "t2", 1000, never);
+    assert!(!seated);
+    assert_eq!(
+        out,
+        vec![
+            Action::Send {
+                to: "ws2",
+                frame: ID_TAKEN_FRAME.into()
+            },
+            Action::Close {
+                to: "ws2",
+                code: close::PEER_ID_TAKEN
+            }
+        ]
+    );
+    assert_eq!(p.socket(), Some(&"ws1"));
+}
+
+#[test]
+fn the_same_token_takes_over_and_gets_open() {
+    let mut p = alice();
+    p.join("ws1", "t1", 0, never);
+    let (seated, out) = p.join("ws2", "t1", 1000, never);
+    assert!(seated);
+    assert_eq!(
+        out[0],
+        Action::Close {
+            to: "ws1",
+            code: close::RESUMED_ELSEWHERE
+        }
+    );
+    assert_eq!(sent(&out), vec![("ws2", json(OPEN_FRAME))]);
+    // The replaced socket's frames and close no longer count.
+    assert!(p
+        .frame(&"ws1", Frame::Text(r#"{"type":"LEAVE"}"#), 2)
+        .is_empty());
+    p.closed(&"ws1");
+    assert_eq!(p.socket(), Some(&"ws2"));
+}
+
+#[test]
+fn a_silent_socket_loses_its_id() {
+    let mut p = alice();
+    p.join("ws1", "t1", 0, never);
+    // Heartbeats (auto-answered) keep it: still taken at 90 s.
+    let (seated, _) = p.join("ws2", "t2", 90_000, |_: &Conn| Some(50_000));
+    assert!(!seated);
+    // Silent for the idle timeout: closed with 4008, and the newcomer is seated.
+    let (seated, out) = p.join("ws3", "t3", 200_000, |_: &Conn| Some(100_000));
+    assert!(seated);
+    assert_eq!(
+        out[0],
+        Action::Close {
+            to: "ws1",
+            code: close::TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
+    let mut p = alice();
+    let (d, out) = p.incoming("bob", "offer1".into(), true, 100, never);
+    assert_eq!(d, Delivery::Held);
+    assert_eq!(out, vec![Action::ArmExpire { at: 5100 }]);
+    let (d, out) = p.incoming("bob", "cand1".into(), true, 200, never);
+    assert_eq!((d, out), (Delivery::Held, vec![]));
+    p.incoming("carol", "offer2".into(), true, 300, never);
+    let (d, _) = p.incoming("bob", "leave".into(), false, 300, never);
+    assert_eq!(d, Delivery::Dropped);
+    assert_eq!(p.held(), 3);
+    // Early: armed again.
+    assert_eq!(p.alarm(5000), vec![Action::ArmExpire { at: 5100 }]);
+    let out = p.alarm(5100);
+    let expired: Vec<(String, Value)> = out
+        .iter()
+        .map(|a| match a {
+            Action::Deliver { dst, frame, hold } => {
+                assert!(!hold);
+                (dst.clone(), json(frame))
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        expired,
+        vec![
+            (
+                "bob".into(),
+                json(r#"{"type":"EXPIRE","src":"alice","dst":"bob"}"#)
+            ),
+            (
+                "carol".into(),
+                json(r#"{"type":"EXPIRE","src":"alice","dst":"carol"}"#)
+            ),
+        ]
+    );
+    assert_eq!(p.held(), 0);
+    assert!(p.alarm(9000).is_empty());
+}
+
+#[test]
+fn a_join_gets_the_held_messages_in_order_after_open() {
+    let mut p = alice();
+    p.incoming("bob", r#"{"n":1}"#.into(), true, 0, never);
+    p.incoming("bob", r#"{"n":2}"#.into(), true, 1, never);
+    let (_, out) = p.join("ws1", "t", 2, never);
+    assert_eq!(
+        sent(&out),
+        vec![
+            ("ws1", json(OPEN_FRAME)),
+            ("ws1", json(r#"{"n":1}"#)),
+            ("ws1", json(r#"{"n":2}"#))
+        ]
+    );
+    assert_eq!(out.last(), Some(&Action::DisarmExpire));
+    assert!(p.alarm(10_000).is_empty());
+    let (d, out) = p.incoming("bob", "x".into(), true, 3, never);
+    assert_eq!(d, Delivery::Sent);
+    assert_eq!(
+        out,
+        vec![Action::Send {
+            to: "ws1",
+            frame: "x".into()
+        }]
+    );
+}
+
+#[test]
+fn held_bytes_are_capped() {
+    let mut p = alice();
+    let big = "x".repeat(HELD_MAX_BYTES / 2);
+    assert_eq!(
+        p.incoming("a", big.clone(), true, 0, never).0,
+        Delivery::Held
+    );
+    assert_eq!(
+        p.incoming("b", big.clone(), true, 0, never).0,
+        Delivery::Held
+    );
+    assert_eq!(
+        p.incoming("c", "y".into(), true, 0, never).0,
+        Delivery::Dropped
+    );
+}
+
+#[test]
+fn a_message_to_oneself_comes_straight_back() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    let out = p.frame(
+        &"ws1",
+        Frame::Text(r#"{"type":"CANDIDATE","dst":"alice","payload":1}"#),
+        1,
+    );
+    assert_eq!(
+        sent(&out),
+        vec![(
+            "ws1",
+            json(r#"{"type":"CANDIDATE","src":"alice","dst":"alice","payload":1}"#)
+        )]
+    );
+}
+
+#[test]
+fn an_undeliverable_message_is_answered_with_leave() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    assert_eq!(
+        sent(&p.undeliverable("bob")),
+        vec![("ws1", json(r#"{"type":"LEAVE","src":"bob","dst":"alice"}"#))]
+    );
+}
+
+#[test]
+fn object_names_and_requests_round_trip() {
+    assert_eq!(
+        ObjectKind::of(&object_name("app", "a b")),
+        Some(ObjectKind::Peer {
+            key: "app",
+            id: "a b"
+        })
+    );
+    assert_eq!(
+        ObjectKind::of(&directory_name("app")),
+        Some(ObjectKind::Directory { key: "app" })
+    );
+    assert_eq!(ObjectKind::of("room1"), None);
+    for request in [
+        ObjectRequest::Join,
+        ObjectRequest::List,
+        ObjectRequest::Deliver {
+            src: "a b".into(),
+            hold: true,
+        },
+        ObjectRequest::Deliver {
+            src: "x".into(),
+            hold: false,
+        },
+        ObjectRequest::Listed {
+            id: "a-b".into(),
+            present: false,
+        },
+    ] {
+        let url = request.to_url();
+        let rest = url.strip_prefix("https://peerjs.internal").unwrap();
+        let (path, query) = rest.split_once('?').unwrap();
+        assert_eq!(ObjectRequest::parse(path, query), Ok(request));
+    }
+    assert!(ObjectRequest::parse("/deliver", "src=a%2Fb&hold=1").is_err());
+    assert!(ObjectRequest::parse("/nope", "").is_err());
+}

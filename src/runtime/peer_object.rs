@@ -1,0 +1,359 @@
+//! `PeerObject`, the Durable Object class of the PeerJS endpoint (`docs/peerjs.md`): one object
+//! per (key, id) holding that peer's socket, and, when discovery is on, one per key listing the
+//! connected ids. It translates — upgrade, seat; frame in, actions out; a message from another
+//! peer's object, sent or held; alarm, `EXPIRE` — and leaves every decision to
+//! [`crate::peerjs::Peer`].
+//!
+//! Sockets are hibernatable, and the exact `{"type":"HEARTBEAT"}` the client sends every 5 s is
+//! answered by the runtime's auto-response: an idle peer costs nothing. A message goes from the
+//! sender's object to the recipient's with one `fetch` on a stub kept per recipient, which keeps
+//! the messages of one sender to one recipient in order (calls on one stub are delivered in the
+//! order made).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
+use worker::{
+    console_error, durable_object, js_sys, web_sys, DurableObject, Env, ObjectNamespace, Request,
+    Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
+};
+
+use super::PEERS_BINDING;
+use super::{alarm, attachment, config_error, glue, http_error, load_config, now_ms};
+use crate::config::{Config, ConfigError};
+use crate::error::{close, HttpError};
+use crate::peerjs::{self, Action, ObjectKind, ObjectRequest, Peer, HEARTBEAT_FRAME};
+use crate::request::origin_and_query;
+
+/// What a PeerJS socket carries across hibernation.
+#[derive(Serialize, Deserialize)]
+struct Seated {
+    token: String,
+    seen_ms: u64,
+}
+
+/// Stubs of the objects this one has sent to, by name (see [`PeerObject::deliver`]).
+type Stubs = Rc<RefCell<Vec<(String, JsValue)>>>;
+
+/// The most stubs kept: a peer talks to a handful of others; past this the list starts over.
+const STUBS_KEPT: usize = 32;
+
+#[durable_object(alarm)]
+pub struct PeerObject {
+    state: State,
+    config: std::result::Result<Config, ConfigError>,
+    key: String,
+    /// `None` for a key's directory (and when the config is bad).
+    peer: RefCell<Option<Peer<WebSocket>>>,
+    namespace: Option<ObjectNamespace>,
+    stubs: Stubs,
+}
+
+impl DurableObject for PeerObject {
+    fn new(state: State, env: Env) -> Self {
+        let name = state.id().name().unwrap_or_default();
+        let config = load_config(&env);
+        let (key, peer) = match (ObjectKind::of(&name), &config) {
+            (Some(ObjectKind::Peer { key, id }), Ok(config)) => {
+                match WebSocketRequestResponsePair::new(HEARTBEAT_FRAME, HEARTBEAT_FRAME) {
+                    Ok(pair) => state.set_websocket_auto_response(&pair),
+                    Err(e) => console_error!("could not set the heartbeat auto-response: {e:?}"),
+                }
+                let mut peer = Peer::new(id, config.limits(), config.peerjs_expire_ms);
+                // After an eviction: the one socket that still holds the id.
+                let now = now_ms();
+                for ws in state.get_websockets() {
+                    if let Some(seated) = attachment::read_as::<Seated>(&ws) {
+                        peer.restore(ws, seated.token, seated.seen_ms, now);
+                    }
+                }
+                (key.to_owned(), Some(peer))
+            }
+            (Some(ObjectKind::Directory { key }), _) => (key.to_owned(), None),
+            (None, _) | (_, Err(_)) => (String::new(), None),
+        };
+        PeerObject {
+            state,
+            config,
+            key,
+            peer: RefCell::new(peer),
+            namespace: env.durable_object(PEERS_BINDING).ok(),
+            stubs: Rc::default(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let config = match &self.config {
+            Ok(config) => config,
+            Err(e) => return config_error(e),
+        };
+        let raw_url = req.inner().url();
+        let (_, query) = origin_and_query(&raw_url);
+        let request = match ObjectRequest::parse(&req.path(), query) {
+            Ok(request) => request,
+            Err(message) => return http_error(&HttpError::bad_request(message)),
+        };
+        let is_peer = self.peer.borrow().is_some();
+        match request {
+            ObjectRequest::Join if is_peer => {
+                let token = req.headers().get(peerjs::TOKEN_HEADER)?.unwrap_or_default();
+                self.join(config, &token)
+            }
+            ObjectRequest::Deliver { src, hold } if is_peer => {
+                // The body by web_sys's `text()`: `worker`'s reads it as a stream (more code).
+                let frame = JsFuture::from(req.inner().text()?).await?;
+                let frame = frame.as_string().unwrap_or_default();
+                let (delivery, out) = {
+                    let mut guard = self.peer.borrow_mut();
+                    let peer = guard.as_mut().expect("a peer's object");
+                    peer.incoming(&src, frame, hold, now_ms(), |ws| {
+                        glue::last_auto_response_ms(&self.state, ws)
+                    })
+                };
+                let sent = self.execute(out);
+                // A socket that would not take the message is gone: the sender hears LEAVE.
+                let answer = if sent { delivery.as_str() } else { "gone" };
+                Response::ok(answer)
+            }
+            ObjectRequest::Listed { .. } | ObjectRequest::List if !is_peer => {
+                let (id, present) = match &request {
+                    ObjectRequest::Listed { id, present } => (Some(id.as_str()), *present),
+                    _ => (None, false),
+                };
+                let storage = self.state.storage();
+                let promise = glue::directory(storage.as_raw().as_ref(), id, present)?;
+                let text = JsFuture::from(promise)
+                    .await?
+                    .as_string()
+                    .unwrap_or_default();
+                Response::ok(text)
+            }
+            _ => http_error(&HttpError::bad_request("not a request for this object")),
+        }
+    }
+
+    /// The expiry alarm: `EXPIRE` to the senders of messages held too long.
+    async fn alarm(&self) -> Result<Response> {
+        let out = match self.peer.borrow_mut().as_mut() {
+            Some(peer) => peer.alarm(now_ms()),
+            None => Vec::new(),
+        };
+        self.execute(out);
+        Response::ok("expired")
+    }
+}
+
+/// The socket handlers, exported directly as `RoomObject`'s are (no promise per message).
+#[wasm_bindgen::prelude::wasm_bindgen(
+    wasm_bindgen_futures = worker::wasm_bindgen_futures,
+    js_sys = worker::js_sys
+)]
+impl PeerObject {
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub fn web_socket_message(&self, ws: web_sys::WebSocket, message: JsValue) {
+        let ws = WebSocket::from(ws);
+        let Ok(config) = &self.config else {
+            return;
+        };
+        let (out, unseated) = {
+            let mut guard = self.peer.borrow_mut();
+            let Some(peer) = guard.as_mut() else {
+                return;
+            };
+            let out = glue::with_frame(&message, config.max_message_bytes, |frame| {
+                peer.frame(&ws, frame, now_ms())
+            });
+            (out, peer.socket().is_none())
+        };
+        self.execute(out);
+        if unseated {
+            self.list(config, false);
+        }
+    }
+
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub fn web_socket_close(
+        &self,
+        ws: web_sys::WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) {
+        let ws = WebSocket::from(ws);
+        self.disconnected(&ws);
+        let echo = match code {
+            1000..=1003 | 1007..=1011 | 3000..=4999 => code as u16,
+            _ => close::NORMAL,
+        };
+        let _ = ws.close(Some(echo), Some(""));
+    }
+
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub fn web_socket_error(&self, ws: web_sys::WebSocket, error: JsValue) {
+        console_error!("websocket error: {error:?}");
+        self.disconnected(&WebSocket::from(ws));
+    }
+}
+
+impl PeerObject {
+    /// Seats the socket, or answers `ID-TAKEN`, and answers the upgrade.
+    fn join(&self, config: &Config, token: &str) -> Result<Response> {
+        let WebSocketPair { client, server } = WebSocketPair::new()?;
+        let now = now_ms();
+        let (seated, out) = {
+            let mut guard = self.peer.borrow_mut();
+            let peer = guard.as_mut().expect("a peer's object");
+            peer.join(server.clone(), token, now, |ws| {
+                glue::last_auto_response_ms(&self.state, ws)
+            })
+        };
+        if seated {
+            self.state.accept_web_socket(&server);
+            attachment::write_as(
+                &server,
+                &Seated {
+                    token: token.to_owned(),
+                    seen_ms: now,
+                },
+            );
+        } else {
+            server.accept()?;
+        }
+        self.execute(out);
+        if seated {
+            self.list(config, true);
+        }
+        Response::from_websocket(client)
+    }
+
+    fn disconnected(&self, ws: &WebSocket) {
+        if attachment::read_as::<Seated>(ws).is_none() {
+            return;
+        }
+        attachment::clear(ws);
+        let was_seated = match self.peer.borrow_mut().as_mut() {
+            Some(peer) => {
+                let was = peer.socket() == Some(ws);
+                peer.closed(ws);
+                was
+            }
+            None => false,
+        };
+        if let (true, Ok(config)) = (was_seated, &self.config) {
+            self.list(config, false);
+        }
+    }
+
+    /// With discovery on, tells the key's directory that this id came or went.
+    fn list(&self, config: &Config, present: bool) {
+        if !config.peerjs_discovery {
+            return;
+        }
+        let Some(id) = self.peer.borrow().as_ref().map(|p| p.id().to_owned()) else {
+            return;
+        };
+        let request = ObjectRequest::Listed { id, present };
+        if let Some(promise) = self.post(&peerjs::directory_name(&self.key), &request, "") {
+            spawn_local(async move {
+                if let Err(e) = JsFuture::from(promise).await {
+                    console_error!("peerjs directory: {e:?}");
+                }
+            });
+        }
+    }
+
+    /// Carries out the peer's actions. Returns false when a send failed (the socket is gone).
+    fn execute(&self, out: Vec<Action<WebSocket>>) -> bool {
+        let mut sent = true;
+        for action in out {
+            match action {
+                Action::Send { to, frame } => sent &= to.send_with_str(frame).is_ok(),
+                Action::Close { to, code } => {
+                    attachment::clear(&to);
+                    let _ = to.close(Some(code), Some(close::reason(code)));
+                }
+                Action::Touch { to, seen_ms } => {
+                    if let Some(mut seated) = attachment::read_as::<Seated>(&to) {
+                        seated.seen_ms = seen_ms;
+                        attachment::write_as(&to, &seated);
+                    }
+                }
+                Action::ArmExpire { at } => alarm::set(&self.state.storage(), at),
+                Action::DisarmExpire => alarm::delete(&self.state.storage()),
+                Action::Deliver { dst, frame, hold } => self.deliver(dst, frame, hold),
+            }
+        }
+        sent
+    }
+
+    /// Sends `frame` to the object of peer `dst`. The call is made now, on the stub kept for
+    /// `dst`, so messages to one recipient leave in order; its answer is awaited in the
+    /// background: "gone" means the recipient's socket would not take it, and this peer hears
+    /// `LEAVE` from it.
+    fn deliver(&self, dst: String, frame: String, hold: bool) {
+        let Some(src) = self.peer.borrow().as_ref().map(|p| p.id().to_owned()) else {
+            return;
+        };
+        let name = peerjs::object_name(&self.key, &dst);
+        let Some(promise) = self.post(&name, &ObjectRequest::Deliver { src, hold }, &frame) else {
+            return;
+        };
+        let leave = self
+            .peer
+            .borrow()
+            .as_ref()
+            .map(|p| p.undeliverable(&dst))
+            .unwrap_or_default();
+        let stubs = self.stubs.clone();
+        spawn_local(async move {
+            match JsFuture::from(promise).await {
+                Ok(answer) if answer.as_string().as_deref() == Some("gone") => {
+                    for action in leave {
+                        if let Action::Send { to, frame } = action {
+                            let _ = to.send_with_str(frame);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // A stub that failed fails every later call: make a new one next time.
+                    console_error!("peerjs: delivery to {name} failed: {e:?}");
+                    stubs.borrow_mut().retain(|(n, _)| *n != name);
+                }
+            }
+        });
+    }
+
+    /// POSTs `request` with `body` to the object `name` on its kept stub; the promise of the
+    /// answer's text.
+    fn post(&self, name: &str, request: &ObjectRequest, body: &str) -> Option<js_sys::Promise> {
+        let stub = {
+            let mut stubs = self.stubs.borrow_mut();
+            match stubs.iter().find(|(n, _)| n == name) {
+                Some((_, stub)) => stub.clone(),
+                None => {
+                    let stub = self
+                        .namespace
+                        .as_ref()?
+                        .id_from_name(name)
+                        .and_then(|id| id.get_stub())
+                        .map_err(|e| console_error!("peerjs: no stub for {name}: {e:?}"))
+                        .ok()?
+                        .into_rpc::<JsValue>();
+                    if stubs.len() >= STUBS_KEPT {
+                        stubs.clear();
+                    }
+                    stubs.push((name.to_owned(), stub.clone()));
+                    stub
+                }
+            }
+        };
+        glue::post_text(&stub, &request.to_url(), body)
+            .map_err(|e| console_error!("peerjs: could not call {name}: {e:?}"))
+            .ok()
+            .map(|p| p.unchecked_into())
+    }
+}
