@@ -38,7 +38,7 @@ test: build
 	cargo test --lib
 	cargo test -p loadgen --bins
 	cargo test --test '*'
-	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox
+	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs
 	node --test tests/node/
 	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/
