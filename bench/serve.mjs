@@ -15,7 +15,10 @@ const options = {
     ...common,
     scriptPath: join(buildDir, "index.js"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    durableObjects: { ROOMS: { className: "RoomObject", useSQLite: true } },
+    durableObjects: {
+      ROOMS: { className: "RoomObject", useSQLite: true },
+      PEERS: { className: "PeerObject", useSQLite: true },
+    },
     // Count handled frames, and lift the per-connection message and byte budgets: the bench
     // measures the relay, and a closed-loop pair sends far more than a real call's budget allows.
     bindings: {

@@ -5,6 +5,7 @@
 //
 //   node scripts/token.mjs <room> [peer] [ttl-seconds]     (AUTH_SECRET from the environment
 //                                                           or .dev.vars, as `make token`)
+//   node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   a PeerJS token (docs/peerjs.md)
 //
 // Byte for byte the token src/auth.rs mints for the same claims (tests/node/token.test.mjs
 // holds the vector src/auth.rs's unit test holds).
@@ -21,9 +22,24 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
 export function joinToken(secret, { room, peer, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
   if (!ID.test(room ?? "")) throw new Error("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
   if (peer !== undefined && peer !== null && !ID.test(peer)) throw new Error("peer must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  return sign(secret, { room, ...(peer ? { peer } : {}), exp: exp ?? now + ttlSeconds });
+}
+
+/**
+ * A PeerJS token (docs/peerjs.md) for `id` on `key`: claims `room` = `peerjs:<key>` and `peer`
+ * = the id (PeerJS ids may hold single spaces).
+ */
+export function peerjsToken(secret, { key, id, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
+  if (!ID.test(key ?? "")) throw new Error("key must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  if (!/^[A-Za-z0-9]+(?:[ _-][A-Za-z0-9]+)*$/.test(id ?? "") || id.length > 64) {
+    throw new Error("id must be a PeerJS id of at most 64 characters");
+  }
+  return sign(secret, { room: `peerjs:${key}`, peer: id, exp: exp ?? now + ttlSeconds });
+}
+
+function sign(secret, claims) {
   const b64url = (s) => Buffer.from(s).toString("base64url");
   const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const claims = { room, ...(peer ? { peer } : {}), exp: exp ?? now + ttlSeconds };
   const payload = b64url(JSON.stringify(claims));
   const signature = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
@@ -40,14 +56,19 @@ function secretFromEnvironment() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [room, peer, ttl] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const peerjs = args[0] === "--peerjs";
+  const [room, peer, ttl] = peerjs ? args.slice(1) : args;
   const secret = secretFromEnvironment();
-  if (!room || !secret) {
-    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
+  if (!room || !secret || (peerjs && !peer)) {
+    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
     process.exit(2);
   }
   try {
-    console.log(joinToken(secret, { room, peer: peer || undefined, ttlSeconds: ttl ? Number(ttl) : 600 }));
+    const ttlSeconds = ttl ? Number(ttl) : 600;
+    console.log(peerjs
+      ? peerjsToken(secret, { key: room, id: peer, ttlSeconds })
+      : joinToken(secret, { room, peer: peer || undefined, ttlSeconds }));
   } catch (err) {
     console.error(err.message);
     process.exit(2);

@@ -387,4 +387,18 @@ mod tests {
             Err(AuthError::Missing)
         );
     }
+
+    #[test]
+    fn a_peerjs_token_made_by_another_implementation_verifies() {
+        // scripts/token.mjs --peerjs app "a b" (tests/node/token.test.mjs holds the same vector).
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoicGVlcmpzOmFwcCIsInBlZXIiOiJhIGIiLCJleHAiOjE4MDAwMDAwNjB9.6JN1UHDI4d7BYtnR31QQwxnWsuuFP2DqCy8IQM3qnL4";
+        let claims =
+            verify_peerjs(Some(token), b"test-secret", "app", "a b", 1_800_000_000).unwrap();
+        assert_eq!(claims.room, "peerjs:app");
+        assert_eq!(
+            mint(b"test-secret", &claims),
+            token,
+            "the same bytes as the Node script"
+        );
+    }
 }

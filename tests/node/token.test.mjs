@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { joinToken } from "../../scripts/token.mjs";
+import { joinToken, peerjsToken } from "../../scripts/token.mjs";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
 
@@ -25,4 +25,12 @@ test("the command line reads AUTH_SECRET and refuses bad names", () => {
   assert.equal(claims.room, "r1");
   assert.ok(Math.abs(claims.exp - (Date.now() / 1000 + 60)) < 5);
   assert.throws(() => run(["a.b"]), (err) => err.status === 2 && /room must be/.test(err.stderr));
+});
+
+test("PeerJS tokens: the vector src/auth.rs verifies for key \"app\" and id \"a b\"", () => {
+  // src/auth.rs, a_peerjs_token_made_by_another_implementation_verifies.
+  const vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoicGVlcmpzOmFwcCIsInBlZXIiOiJhIGIiLCJleHAiOjE4MDAwMDAwNjB9.6JN1UHDI4d7BYtnR31QQwxnWsuuFP2DqCy8IQM3qnL4";
+  assert.equal(peerjsToken("test-secret", { key: "app", id: "a b", exp: 1800000060 }), vector);
+  assert.throws(() => peerjsToken("s", { key: "app", id: "a  b" }), /PeerJS id/);
+  assert.throws(() => peerjsToken("s", { key: "a:b", id: "a" }), /key must be/);
 });

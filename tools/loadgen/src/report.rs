@@ -7,7 +7,9 @@
 //! - `edge (wrangler dev)`: this worker as developers run it;
 //! - `floor (wrangler dev)`: the floor under the same dev proxy (`bench/floor.wrangler.toml`), the
 //!   baseline of the row above;
-//! - `peerjs`: the PeerJS server (npm `peer`), started from node_modules.
+//! - `peerjs`: the PeerJS server (npm `peer`), started from node_modules;
+//! - `edge /peerjs (miniflare)`: this worker's PeerJS endpoint (`docs/peerjs.md`), driven by the
+//!   same PeerJS driver as the PeerJS server, on a Miniflare of its own.
 //!
 //! These machines are noisy: each measurement runs `runs` times, targets alternate within each
 //! run, and the report gives medians. Every figure in the report comes from this run.
@@ -100,6 +102,17 @@ fn wait_http(url: &str, path: &str) -> Result<(), Error> {
 }
 
 fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
+    miniflare_speaking(name, kind, Proto::Edge, "")
+}
+
+/// A Miniflare target driven with `proto` on the path `under` (`/peerjs` for the PeerJS
+/// endpoint, whose socket is `/peerjs/peerjs`).
+fn miniflare_speaking(
+    name: &'static str,
+    kind: &str,
+    proto: Proto,
+    under: &str,
+) -> Result<Target, Error> {
     let port = free_port();
     let mut child = spawn(
         Command::new("node")
@@ -120,8 +133,8 @@ fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
     wait_http(&url, "/healthz").or_else(|_| wait_http(&url, "/"))?;
     Ok(Target {
         name,
-        url,
-        proto: Proto::Edge,
+        url: format!("{url}{under}"),
+        proto,
         pid,
         child,
     })
@@ -247,6 +260,7 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
         wrangler("edge (wrangler dev)", None)?,
         wrangler("floor (wrangler dev)", Some("bench/floor.wrangler.toml"))?,
         peerjs()?,
+        miniflare_speaking("edge /peerjs (miniflare)", "edge", Proto::Peerjs, "/peerjs")?,
     ];
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
 
@@ -421,7 +435,7 @@ fn render(
           (closest to production); **floor (miniflare)** is `bench/floor.js`, a minimal JavaScript Durable Object relay on \
           the same runtime (what workerd itself costs); **edge (wrangler dev)** is this worker as developers run it, and \
           **floor (wrangler dev)** the same floor under the same dev proxy, its baseline (each \"vs floor\" ratio compares \
-          a target with the floor on its own runtime); **peerjs** is the PeerJS server on Node. All on loopback on one machine, load generator included, so absolute \
+          a target with the floor on its own runtime); **peerjs** is the PeerJS server on Node; **edge /peerjs (miniflare)** is this worker's PeerJS endpoint, driven by the same PeerJS driver (its \"vs floor\" compares a PeerJS message's two objects with the floor's one). All on loopback on one machine, load generator included, so absolute \
           figures are this machine's; the ratios are the point.\n\n";
 
     s += "What the measured build does on its hot paths (see `src/runtime/room_object.rs`, `src/runtime/glue.rs`, `src/room.rs`): a relay runs \
@@ -483,6 +497,7 @@ fn render(
             ratio(p50, median(figs[peerjs].join_seq_p50.clone())),
         );
     }
+    s += &peerjs_hop(names, figs);
     s += &format!("\n## Memory: resident size of the server process\n\n| target | empty | with {IDLE_PEERS} idle peers | per idle peer |\n|---|---:|---:|---:|\n");
     for (i, name) in names.iter().enumerate() {
         let f = &figs[i];
@@ -507,6 +522,59 @@ fn render(
          {} exact `{{\"type\":\"ping\"}}` frames were answered and **{}** reached the handler (the runtime's auto-response \
          answers them without waking the object); {} pings with other spacing reached it {} times.\n",
         pings["exact_pings_sent"], pings["exact_pings_handled"], pings["spaced_pings_sent"], pings["spaced_pings_handled"]
+    );
+    s
+}
+
+/// The PeerJS endpoint next to this worker's rooms on the same runtime: what the second object
+/// per message (the recipient's, reached from the sender's) costs.
+fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
+    let (Some(rooms), Some(pj), Some(server)) = (
+        names.iter().position(|n| *n == "edge (miniflare)"),
+        names.iter().position(|n| *n == "edge /peerjs (miniflare)"),
+        names.iter().position(|n| *n == "peerjs"),
+    ) else {
+        return String::new();
+    };
+    let p50 = |i: usize, k: usize| median(figs[i].relay_p50[k].clone());
+    let rate = |i: usize, k: usize| median(figs[i].relay_rate[k].clone());
+    let join = |i: usize| median(figs[i].join_seq_p50.clone());
+    let mut s = String::from(
+        "\n## The PeerJS endpoint: the cost of the second object\n\n\
+         The same PeerJS driver against the PeerJS server and against this worker's `/peerjs` \
+         (`docs/peerjs.md`), and the PeerJS endpoint next to this worker's rooms on the same runtime. \
+         A room relays inside one Durable Object; a PeerJS message goes from the sender's object to \
+         the recipient's (one more request per message), so the last column is the price of having \
+         no single object per key.\n\n\
+         | figure | PeerJS server | edge /peerjs | edge rooms | edge /peerjs vs PeerJS server | edge /peerjs vs edge rooms |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for (k, r) in RELAY_ROOMS.iter().enumerate() {
+        s += &format!(
+            "| relay p50, {r} pair{}, ms | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            if *r == 1 { "" } else { "s" },
+            p50(server, k),
+            p50(pj, k),
+            p50(rooms, k),
+            ratio(p50(pj, k), p50(server, k)),
+            ratio(p50(pj, k), p50(rooms, k)),
+        );
+    }
+    s += &format!(
+        "| throughput, 100 pairs, messages/s | {:.0} | {:.0} | {:.0} | {} | {} |\n",
+        rate(server, 2),
+        rate(pj, 2),
+        rate(rooms, 2),
+        ratio(rate(pj, 2), rate(server, 2)),
+        ratio(rate(pj, 2), rate(rooms, 2)),
+    );
+    s += &format!(
+        "| open (upgrade → OPEN / welcome) p50, ms | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+        join(server),
+        join(pj),
+        join(rooms),
+        ratio(join(pj), join(server)),
+        ratio(join(pj), join(rooms)),
     );
     s
 }
