@@ -61,13 +61,14 @@ test-browser: build
 	node --test tests/browser/
 
 # Bounded runs of the fuzz targets in fuzz/fuzz_targets/ (frame: any bytes through the frame
-# parser and the room; matchbox: the same through the matchbox codec; request: the path, query
+# parser and the room; matchbox: the same through the matchbox codec; peerjs: the same through
+# the PeerJS codec and a peer's state; request: the path, query
 # and subprotocol header of a join through the
 # routing, the join checks and the handoff; token: join tokens through auth::verify; restore:
 # attachments through Room::restore), FUZZ_SECONDS each, seeded from fuzz/seeds/<target>.
 # cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS := frame matchbox request token restore
+FUZZ_TARGETS := frame matchbox peerjs request token restore
 fuzz:
 	@bash scripts/setup.sh --browser
 	@mkdir -p target

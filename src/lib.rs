@@ -11,6 +11,8 @@
 //! - [`protocol`]: the v1 codec: ids, client frames parsed only for routing, server messages;
 //!   and [`protocol::Wire`], which codec a room speaks.
 //! - [`matchbox`]: the second codec, matchbox's JSON events, for `matchbox_socket` clients.
+//! - [`peerjs`]: the PeerJS server protocol, for the `peerjs` client: its codec and the state of
+//!   one peer (one Durable Object per key and id; `docs/peerjs.md`).
 //! - [`room`]: the room state machine: joins, relays, departures, budgets, when to sweep. No
 //!   I/O, no clock, no `worker`.
 //! - [`request`]: routes, the checked join (query and `Sec-WebSocket-Protocol`), and the
@@ -23,7 +25,8 @@
 //!
 //! The runtime adapter, `runtime/` (wasm32 only, gated once here), translates between the
 //! Workers runtime and the core, one file per concern: `entry` (the Worker's fetch handler),
-//! `room_object` (the `RoomObject` Durable Object: socket handlers and the join), `glue` (every
+//! `room_object` (the `RoomObject` Durable Object: socket handlers and the join), `peer_object`
+//! (the `PeerObject` Durable Object of a PeerJS peer, and of a key's directory), `glue` (every
 //! `unsafe` and inline-JS binding), `attachment` (what a socket carries across hibernation, and
 //! the restore), `alarm` (the sweep alarm's storage calls), `turn_client` (Cloudflare's TURN
 //! API), and `mod.rs` (what both adapters share: bindings, config, responses, clock). A second
@@ -34,6 +37,8 @@
 //! # Required bindings (wrangler.toml)
 //! - `ROOMS`: Durable Object namespace of class `RoomObject` (SQLite-backed, which the free plan
 //!   requires; the room stores nothing but its sweep alarm).
+//! - `PEERS`: Durable Object namespace of class `PeerObject` (SQLite-backed): the PeerJS
+//!   endpoint's peers and, with discovery on, each key's directory of ids.
 //! - `ASSETS`: Workers Static Assets of `public/` (pages, scripts, the client library, and
 //!   `_headers`); the Worker reads the room page from it.
 //! - `JOIN_LIMITER` (optional): a Rate Limiting binding for joins and look-ups per client

@@ -158,3 +158,13 @@ pub fn last_auto_response_ms(state: &worker::State, ws: &worker::WebSocket) -> O
     raw.get_web_socket_auto_response_timestamp(ws.as_ref())
         .map(|d| d.get_time() as u64)
 }
+
+/// Completes the closing handshake of a socket the client closed with `code`, by echoing the
+/// code (RFC 6455, 5.5.1) where it may be sent; the socket may already be closed, which is fine.
+pub fn echo_close(ws: &worker::WebSocket, code: usize) {
+    let echo = match code {
+        1000..=1003 | 1007..=1011 | 3000..=4999 => code as u16,
+        _ => crate::error::close::NORMAL,
+    };
+    let _ = ws.close(Some(echo), Some(""));
+}

@@ -4,6 +4,7 @@
 //! One file per concern, shared by every protocol and every Durable Object class:
 //! - `entry`: the Worker's fetch handler (routing, join checks, the hand-off to an object);
 //! - `room_object`: the `RoomObject` Durable Object (socket handlers, the join, the alarm);
+//! - `peer_object`: the `PeerObject` Durable Object of a PeerJS peer (and of a key's directory);
 //! - `glue`: every `unsafe` block and inline-JS binding (frame copy, splice send, rate limiter,
 //!   the auto-response timestamp);
 //! - `attachment`: what each socket carries across hibernation, and the room rebuilt from it;

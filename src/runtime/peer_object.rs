@@ -184,11 +184,7 @@ impl PeerObject {
     ) {
         let ws = WebSocket::from(ws);
         self.disconnected(&ws);
-        let echo = match code {
-            1000..=1003 | 1007..=1011 | 3000..=4999 => code as u16,
-            _ => close::NORMAL,
-        };
-        let _ = ws.close(Some(echo), Some(""));
+        glue::echo_close(&ws, code);
     }
 
     #[wasm_bindgen(js_name = webSocketError)]

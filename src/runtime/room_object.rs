@@ -208,13 +208,7 @@ impl RoomObject {
     ) {
         let ws = WebSocket::from(ws);
         self.disconnected(&ws);
-        // Complete the closing handshake by echoing the client's code (RFC 6455, 5.5.1) where it
-        // may be sent; the socket may already be closed, which is fine.
-        let echo = match code {
-            1000..=1003 | 1007..=1011 | 3000..=4999 => code as u16,
-            _ => close::NORMAL,
-        };
-        let _ = ws.close(Some(echo), Some(""));
+        glue::echo_close(&ws, code);
     }
 
     #[wasm_bindgen(js_name = webSocketError)]

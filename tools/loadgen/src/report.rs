@@ -631,7 +631,9 @@ fn changes(past: &[Summary]) -> String {
 
 /// A grouped bar chart of relay throughput (messages/s) by room count, one bar per target.
 fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
-    let colors = ["#3d8bfd", "#9aa7b4", "#f0883e", "#c9a27a", "#3fb950"];
+    let colors = [
+        "#3d8bfd", "#9aa7b4", "#f0883e", "#c9a27a", "#3fb950", "#a371f7",
+    ];
     let rates: Vec<Vec<f64>> = figs
         .iter()
         .map(|f| (0..3).map(|k| median(f.relay_rate[k].clone())).collect())
@@ -643,7 +645,7 @@ fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
         .filter(|x| x.is_finite())
         .fold(1.0, f64::max)
         * 1.1;
-    let (w, h, left, bottom, plot_h) = (720.0, 360.0, 70.0, 300.0, 250.0);
+    let (w, h, left, bottom, plot_h) = (720.0, 370.0, 70.0, 300.0, 250.0);
     let group_w = (w - left - 20.0) / 3.0;
     let bar_w = group_w / (names.len() as f64 + 1.0);
     let mut s = format!(
@@ -665,7 +667,7 @@ fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
                 "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"/>\n",
                 bottom - bh,
                 bar_w * 0.9,
-                colors[i % 4]
+                colors[i % colors.len()]
             );
         }
         s += &format!(
@@ -675,9 +677,11 @@ fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
             if *rooms == 1 { "" } else { "s" }
         );
     }
+    // The legend, three names a row.
     for (i, name) in names.iter().enumerate() {
-        let x = left + 170.0 * i as f64;
-        s += &format!("<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n", h - 30.0, colors[i % 4], x + 16.0, h - 20.0);
+        let x = left + 210.0 * (i % 3) as f64;
+        let y = h - 36.0 + 18.0 * (i / 3) as f64;
+        s += &format!("<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n", colors[i % colors.len()], x + 16.0, y + 10.0);
     }
     s += "</svg>\n";
     s
