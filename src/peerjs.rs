@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::close;
-use crate::room::{Budget, Frame, Limits, Spend};
+use crate::room::{heard_from, Budget, Frame, Limits, Spend};
 
 /// The exact heartbeat the `peerjs` client sends every `pingInterval` (5 s): answered by the
 /// runtime's auto-response with the same frame, which the client ignores, so an idle peer wakes
@@ -428,12 +428,15 @@ impl<S: Clone + PartialEq> Peer<S> {
             Frame::Binary(_) => return self.unseat(close::UNSUPPORTED_DATA),
         };
         let mut out = Vec::new();
-        seat.seen_ms = seat.seen_ms.max(now_ms);
-        if seat.seen_ms.saturating_sub(seat.recorded_seen_ms) >= self.limits.idle_timeout_ms / 4 {
-            seat.recorded_seen_ms = seat.seen_ms;
+        if let Some(seen_ms) = heard_from(
+            &mut seat.seen_ms,
+            &mut seat.recorded_seen_ms,
+            now_ms,
+            &self.limits,
+        ) {
             out.push(Action::Touch {
                 to: seat.ws.clone(),
-                seen_ms: seat.seen_ms,
+                seen_ms,
             });
         }
         match seat.budget.spend_message(&self.limits, now_ms) {

@@ -636,4 +636,4 @@ mod relay;
 #[cfg(test)]
 mod tests;
 
-pub use budget::{Budget, Spend};
+pub use budget::{heard_from, Budget, Spend};

@@ -252,19 +252,21 @@ async fn run_client(
     }
 }
 
+/// `CHAOS_SEED` (else a random seed) and `CHAOS_SECS` (else `default_secs`), printed so that a
+/// failing run can be replayed.
+fn seed_and_secs(what: &str, default_secs: u64) -> (u64, u64) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    let seed: u64 = var("CHAOS_SEED").unwrap_or_else(rand::random);
+    let secs: u64 = var("CHAOS_SECS").unwrap_or(default_secs);
+    println!("{what}: seed {seed}, {secs} s (CHAOS_SEED={seed} replays it)");
+    (seed, secs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_leaves_every_room_consistent() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let s = server();
-    let seed: u64 = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
-    let secs: u64 = std::env::var("CHAOS_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
-    println!("chaos: seed {seed}, {secs} s (CHAOS_SEED={seed} replays it)");
+    let (seed, secs) = seed_and_secs("chaos", 15);
     let mut rng = StdRng::seed_from_u64(seed);
     let corpus = Arc::new(malformed_corpus(&mut rng));
     let tally = Arc::new(Tally {
@@ -540,16 +542,8 @@ async fn run_peerjs_client(
 async fn peerjs_chaos_leaves_every_peer_consistent() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let s = server();
-    let seed: u64 = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
-    let secs: u64 = std::env::var("CHAOS_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15)
-        / 2;
-    println!("peerjs chaos: seed {seed}, {secs} s (CHAOS_SEED={seed} replays it)");
+    let (seed, secs) = seed_and_secs("peerjs chaos", 15);
+    let secs = secs / 2;
     let mut rng = StdRng::seed_from_u64(seed);
     let shared = Arc::new(PeerJsShared {
         corpus: peerjs_corpus(&mut rng),

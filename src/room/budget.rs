@@ -94,3 +94,21 @@ impl Budget {
             .spend(bytes as f64, limits.rate_bytes_burst as f64)
     }
 }
+
+/// A sender was heard from at `now_ms`: advances `seen_ms`, and returns the time to record in
+/// its socket's attachment when the last recorded one is a quarter idle timeout old (so a busy
+/// sender rewrites its attachment at most four times per timeout). Rooms and PeerJS peers alike.
+pub fn heard_from(
+    seen_ms: &mut u64,
+    recorded_ms: &mut u64,
+    now_ms: u64,
+    limits: &Limits,
+) -> Option<u64> {
+    *seen_ms = (*seen_ms).max(now_ms);
+    if seen_ms.saturating_sub(*recorded_ms) >= limits.idle_timeout_ms / 4 {
+        *recorded_ms = *seen_ms;
+        Some(*seen_ms)
+    } else {
+        None
+    }
+}

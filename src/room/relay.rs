@@ -1,7 +1,7 @@
 //! The relay path: one frame from a seated peer, checked against the size limit and the
 //! sender's budgets, parsed for routing, and forwarded (or answered with an error).
 
-use super::{Forwarding, Frame, Outbound, Room, Spend};
+use super::{heard_from, Forwarding, Frame, Outbound, Room, Spend};
 use crate::error::{close, RoomError};
 use crate::matchbox;
 use crate::protocol::{ClientFrame, LeaveReason, PONG_FRAME};
@@ -40,12 +40,15 @@ impl<C: Clone> Room<C> {
 
         let mut out = Vec::new();
         let seat = &mut self.seats[sender];
-        seat.seen_ms = seat.seen_ms.max(now_ms);
-        if seat.seen_ms.saturating_sub(seat.recorded_seen_ms) >= self.limits.idle_timeout_ms / 4 {
-            seat.recorded_seen_ms = seat.seen_ms;
+        if let Some(seen_ms) = heard_from(
+            &mut seat.seen_ms,
+            &mut seat.recorded_seen_ms,
+            now_ms,
+            &self.limits,
+        ) {
             out.push(Outbound::Touch {
                 to: seat.conn.clone(),
-                seen_ms: seat.seen_ms,
+                seen_ms,
             });
         }
         let conn = seat.conn.clone();
