@@ -13,6 +13,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use crate::protocol::uuid_v4;
 use crate::protocol::{ClientFrame, PeerId, ServerMessage};
 
 #[derive(Deserialize)]
@@ -55,22 +56,6 @@ pub fn signal(sender: &PeerId, data: &str) -> String {
     format!(
         r#"{{"Signal":{{"sender":"{}","data":{data}}}}}"#,
         sender.as_str()
-    )
-}
-
-/// A random version-4 UUID from 16 random bytes, lowercase and hyphenated, as `uuid` prints
-/// one: matchbox clients read peer ids as UUIDs.
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
     )
 }
 

@@ -231,6 +231,12 @@ pub fn relay_frame(kind: Kind, src: &str, dst: &str, payload: Option<&str>) -> S
     }
 }
 
+/// What a sender hears when the socket of the peer `gone` would not take its message: `LEAVE`
+/// from that peer, as peerjs-server answers.
+pub fn leave_from(gone: &str, to: &str) -> String {
+    relay_frame(Kind::Leave, gone, to, None)
+}
+
 /// What the peer's object must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action<S> {
@@ -526,18 +532,6 @@ impl<S: Clone + PartialEq> Peer<S> {
             out.push(Action::ArmExpire { at });
         }
         (Delivery::Held, out)
-    }
-
-    /// The socket could not take a message for `dst` (its object found it gone): this peer is
-    /// told `dst` left, as peerjs-server does.
-    pub fn undeliverable(&self, dst: &str) -> Vec<Action<S>> {
-        match &self.seat {
-            Some(seat) => vec![Action::Send {
-                to: seat.ws.clone(),
-                frame: relay_frame(Kind::Leave, dst, &self.id, None),
-            }],
-            None => Vec::new(),
-        }
     }
 
     /// The expiry alarm: past the expiry, each sender of held messages gets one `EXPIRE` (the

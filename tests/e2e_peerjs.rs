@@ -393,9 +393,8 @@ async fn discovery_lists_the_connected_ids_of_a_key() {
 
 #[tokio::test]
 async fn a_peer_object_woken_from_hibernation_still_relays() {
-    // Idle sockets' objects may be evicted; the next frame rebuilds the peer from its socket.
-    // (Eviction itself is the runtime's choice: e2e_hibernation.rs forces it for rooms. Here the
-    // peers sit idle past the runtime's hibernation delay, 10 s, and must still relay.)
+    // Idle objects with only hibernatable sockets are evicted after the runtime's 10 s; the next
+    // frame or delivery rebuilds the peer from its socket's attachment (logged `peer_restored`).
     let s = server();
     let k = key();
     let mut a = open(s, &k, "a").await;
@@ -407,4 +406,16 @@ async fn a_peer_object_woken_from_hibernation_still_relays() {
     b.send_json(json!({"type": "ANSWER", "dst": "a", "payload": "back"}))
         .await;
     assert_eq!(a.recv().await["payload"], "back");
+    // Both objects really were evicted and rebuilt.
+    for id in ["a", "b"] {
+        let line = format!(r#""event":"peer_restored","room":"peerjs/{k}/{id}""#);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while s.log_count(&line) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id}'s object was never evicted and restored"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }

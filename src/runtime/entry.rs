@@ -232,7 +232,7 @@ async fn peerjs_id(req: &Request, env: &Env) -> Result<Response> {
     if !within_join_rate(req, env).await? {
         return readable_anywhere(http_error(&HttpError::too_many_requests())?);
     }
-    let mut ok = Response::ok(crate::matchbox::uuid_v4(random_bytes()?))?;
+    let mut ok = Response::ok(crate::protocol::uuid_v4(random_bytes()?))?;
     ok.headers_mut().set("Content-Type", "text/plain")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
     readable_anywhere(ok)

@@ -22,9 +22,10 @@ use worker::{
 };
 
 use super::PEERS_BINDING;
-use super::{alarm, attachment, config_error, glue, http_error, load_config, now_ms};
+use super::{alarm, attachment, config_error, glue, http_error, load_config, now_ms, record};
 use crate::config::{Config, ConfigError};
 use crate::error::{close, HttpError};
+use crate::observe::Observation;
 use crate::peerjs::{self, Action, ObjectKind, ObjectRequest, Peer, HEARTBEAT_FRAME};
 use crate::request::origin_and_query;
 
@@ -68,6 +69,8 @@ impl DurableObject for PeerObject {
                 for ws in state.get_websockets() {
                     if let Some(seated) = attachment::read_as::<Seated>(&ws) {
                         peer.restore(ws, seated.token, seated.seen_ms, now);
+                        // At most once per idle period, as rooms' `room_restored`.
+                        record(None, &Observation::of_room_size("peer_restored", &name, 1));
                     }
                 }
                 (key.to_owned(), Some(peer))
@@ -290,27 +293,30 @@ impl PeerObject {
     /// background: "gone" means the recipient's socket would not take it, and this peer hears
     /// `LEAVE` from it.
     fn deliver(&self, dst: String, frame: String, hold: bool) {
-        let Some(src) = self.peer.borrow().as_ref().map(|p| p.id().to_owned()) else {
-            return;
-        };
-        let name = peerjs::object_name(&self.key, &dst);
-        let Some(promise) = self.post(&name, &ObjectRequest::Deliver { src, hold }, &frame) else {
-            return;
-        };
-        let leave = self
+        // The sender's id and socket; the `LEAVE` is only built if the recipient is gone.
+        let Some((src, socket)) = self
             .peer
             .borrow()
             .as_ref()
-            .map(|p| p.undeliverable(&dst))
-            .unwrap_or_default();
+            .map(|p| (p.id().to_owned(), p.socket().cloned()))
+        else {
+            return;
+        };
+        let name = peerjs::object_name(&self.key, &dst);
+        let request = ObjectRequest::Deliver {
+            src: src.clone(),
+            hold,
+        };
+        let Some(promise) = self.post(&name, &request, &frame) else {
+            return;
+        };
         let stubs = self.stubs.clone();
         spawn_local(async move {
             match JsFuture::from(promise).await {
                 Ok(answer) if answer.as_string().as_deref() == Some("gone") => {
-                    for action in leave {
-                        if let Action::Send { to, frame } = action {
-                            let _ = to.send_with_str(frame);
-                        }
+                    if let Some(socket) = socket {
+                        let leave = peerjs::leave_from(&dst, &src);
+                        let _ = socket.send_with_str(leave);
                     }
                 }
                 Ok(_) => {}
