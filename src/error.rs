@@ -148,6 +148,18 @@ impl HttpError {
             "too many joins from this address; try again in a few seconds",
         )
     }
+    /// 409: a matchbox group (`next=N`) that has been full, to the Worker, which then asks for
+    /// the next group; and 503 to the client if groups keep filling under it.
+    pub fn group_closed() -> HttpError {
+        HttpError::new(409, "group_closed", "this group has been full")
+    }
+    pub fn busy() -> HttpError {
+        HttpError::new(
+            503,
+            "busy",
+            "groups filled faster than this join could take a seat; try again",
+        )
+    }
     /// 500: a setting that does not parse (the message names it).
     pub fn config(message: impl Into<String>) -> HttpError {
         HttpError::new(500, "server_misconfigured", message)

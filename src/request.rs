@@ -120,21 +120,44 @@ pub fn wire_of_object(name: &str) -> Wire {
 }
 
 /// What a matchbox join's query may hold beyond v1's checks: `capacity` and `token` as in v1;
-/// no `peer` (matchbox ids are UUIDs the server assigns) and no `resume` (matchbox has none);
-/// and not `next`, matchbox's groups of N, which this server does not form (`docs/matchbox.md`).
+/// no `peer` (matchbox ids are UUIDs the server assigns) and no `resume` (matchbox has none); and
+/// `next=N`, matchbox's groups of N (2 to `MAX_ROOM_CAPACITY`, not with `capacity`), returned.
 pub fn check_matchbox_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     params: &JoinParams,
-) -> Result<(), String> {
-    if pairs.into_iter().any(|(k, _)| k == "next") {
-        return Err(
-            "next=N (matchbox's groups) is not supported here: use one room per group".into(),
-        );
-    }
+    config: &Config,
+) -> Result<Option<u32>, String> {
     if params.peer.is_some() || params.resume.is_some() {
         return Err("matchbox ids are assigned by the server: no peer or resume".into());
     }
-    Ok(())
+    let mut next = None;
+    for (key, value) in pairs {
+        if key == "next" {
+            if next.is_some() {
+                return Err("`next` is given more than once".into());
+            }
+            next = Some(
+                parse_capacity(value, config.max_room_capacity)
+                    .map_err(|e| e.replace("capacity", "next"))?,
+            );
+        }
+    }
+    if next.is_some() && params.capacity.is_some() {
+        return Err("`next` sets the group's size: no `capacity` with it".into());
+    }
+    Ok(next)
+}
+
+/// The Durable Object of group `group` of `room`'s groups of `n` (matchbox's `next=N`): a
+/// matchbox room (its name has the matchbox prefix) that closes for good once it has been full.
+pub fn group_object_name(room: &RoomId, n: u32, group: u64) -> String {
+    format!("{MATCHBOX_OBJECT_PREFIX}{room}/next{n}/{group}")
+}
+
+/// The Durable Object that knows which group of `room`'s groups of `n` is forming (its name is
+/// outside the matchbox prefix and the room alphabet, so it is no room anyone can join).
+pub fn lobby_object_name(room: &RoomId, n: u32) -> String {
+    format!("lobby/{room}/next{n}")
 }
 
 /// The checked query of a join (`?peer=..&capacity=..`).
@@ -280,9 +303,16 @@ pub enum Handoff {
         capacity: Option<u32>,
         resume: Option<String>,
         subprotocol: bool,
+        /// A group of matchbox's `next=N` (capacity N): once it has been full it takes nobody
+        /// (the object answers 409, and the Worker asks the lobby for the next group).
+        group: bool,
     },
     Info {
         room: RoomId,
+    },
+    /// To a lobby object: which group is forming; with `closed`, that group has been full.
+    Lobby {
+        closed: Option<u64>,
     },
 }
 
@@ -299,6 +329,7 @@ impl Handoff {
             capacity: params.capacity,
             resume: params.resume.clone(),
             subprotocol: params.subprotocol,
+            group: false,
         }
     }
 
@@ -306,12 +337,17 @@ impl Handoff {
     pub fn to_request(&self) -> (String, Option<String>) {
         match self {
             Handoff::Info { room } => (format!("https://room.internal/info/{room}"), None),
+            Handoff::Lobby { closed: None } => ("https://room.internal/lobby".into(), None),
+            Handoff::Lobby {
+                closed: Some(group),
+            } => (format!("https://room.internal/lobby/closed/{group}"), None),
             Handoff::Join {
                 room,
                 peer,
                 capacity,
                 resume,
                 subprotocol,
+                group,
             } => {
                 let mut query = form_urlencoded::Serializer::new(String::new());
                 if let Some(peer) = peer {
@@ -325,6 +361,9 @@ impl Handoff {
                 }
                 if *subprotocol {
                     query.append_pair("subprotocol", "1");
+                }
+                if *group {
+                    query.append_pair("group", "1");
                 }
                 (
                     format!("https://room.internal/join/{room}"),
@@ -342,17 +381,28 @@ impl Handoff {
         if let Some(name) = path.strip_prefix("/info/") {
             return Ok(Handoff::Info { room: room(name)? });
         }
+        if path == "/lobby" {
+            return Ok(Handoff::Lobby { closed: None });
+        }
+        if let Some(group) = path.strip_prefix("/lobby/closed/") {
+            let group = group.parse().map_err(|_| "bad group")?;
+            return Ok(Handoff::Lobby {
+                closed: Some(group),
+            });
+        }
         let name = path
             .strip_prefix("/join/")
             .ok_or_else(|| format!("not a handoff path: {path:?}"))?;
         let header = header.ok_or("a join handoff without its header")?;
-        let (mut peer, mut capacity, mut resume, mut subprotocol) = (None, None, None, false);
+        let (mut peer, mut capacity, mut resume) = (None, None, None);
+        let (mut subprotocol, mut group) = (false, false);
         for (key, value) in form_urlencoded::parse(header.as_bytes()) {
             match &*key {
                 "peer" => peer = Some(PeerId::parse(&value)?),
                 "capacity" => capacity = Some(value.parse().map_err(|_| "bad capacity")?),
                 "resume" => resume = Some(value.into_owned()),
                 "subprotocol" => subprotocol = value == "1",
+                "group" => group = value == "1",
                 other => return Err(format!("unknown handoff field {other:?}")),
             }
         }
@@ -362,6 +412,7 @@ impl Handoff {
             capacity,
             resume,
             subprotocol,
+            group,
         })
     }
 }
@@ -412,6 +463,7 @@ mod tests {
             capacity: Some(5),
             resume: Some("s&e=c r+t".into()),
             subprotocol: true,
+            group: true,
         };
         let (url, header) = join.to_request();
         assert!(!url.contains("s&e"), "{url}");
@@ -420,6 +472,13 @@ mod tests {
         let bare = Handoff::join(&room, &JoinParams::default());
         let (url, header) = bare.to_request();
         assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(bare));
+        for lobby in [
+            Handoff::Lobby { closed: None },
+            Handoff::Lobby { closed: Some(7) },
+        ] {
+            let (url, header) = lobby.to_request();
+            assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(lobby));
+        }
         let info = Handoff::Info { room };
         let (url, header) = info.to_request();
         assert_eq!(header, None);
@@ -520,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn matchbox_rooms_are_objects_of_their_own_and_take_no_ids_or_groups() {
+    fn matchbox_rooms_are_objects_of_their_own_and_take_no_ids() {
         let r1 = RoomId::parse("r1").unwrap();
         assert_eq!(object_name(Wire::V1, &r1), "r1");
         assert_eq!(object_name(Wire::Matchbox, &r1), "matchbox/r1");
@@ -528,11 +587,45 @@ mod tests {
         assert_eq!(wire_of_object("r1"), Wire::V1);
         // A v1 room's name cannot hold the prefix: its alphabet has no `/`.
         assert!(RoomId::parse("matchbox/r1").is_err());
+        let c = Config::default();
         let ok = params(&[("capacity", "4"), ("token", "t")]).unwrap();
-        assert!(check_matchbox_query([("capacity", "4"), ("token", "t")], &ok).is_ok());
-        assert!(check_matchbox_query([("next", "2")], &JoinParams::default()).is_err());
+        assert_eq!(
+            check_matchbox_query([("capacity", "4"), ("token", "t")], &ok, &c),
+            Ok(None)
+        );
         let with_peer = params(&[("peer", "alice")]).unwrap();
-        assert!(check_matchbox_query([("peer", "alice")], &with_peer).is_err());
+        assert!(check_matchbox_query([("peer", "alice")], &with_peer, &c).is_err());
+    }
+
+    #[test]
+    fn next_n_forms_groups_in_objects_of_their_own() {
+        let c = Config::default();
+        let none = JoinParams::default();
+        assert_eq!(
+            check_matchbox_query([("next", "3")], &none, &c),
+            Ok(Some(3))
+        );
+        for bad in ["1", "17", "x", "", "-2"] {
+            let err = check_matchbox_query([("next", bad)], &none, &c).unwrap_err();
+            assert!(err.contains("next must be"), "{bad}: {err}");
+        }
+        assert!(check_matchbox_query([("next", "2"), ("next", "3")], &none, &c).is_err());
+        let with_capacity = params(&[("capacity", "4")]).unwrap();
+        assert!(check_matchbox_query([("next", "2")], &with_capacity, &c).is_err());
+        let r1 = RoomId::parse("r1").unwrap();
+        // Groups are matchbox rooms, apart for each N; the lobby is no room.
+        assert_eq!(group_object_name(&r1, 3, 0), "matchbox/r1/next3/0");
+        assert_eq!(
+            wire_of_object(&group_object_name(&r1, 3, 0)),
+            Wire::Matchbox
+        );
+        assert_ne!(group_object_name(&r1, 3, 0), group_object_name(&r1, 4, 0));
+        assert_ne!(
+            group_object_name(&r1, 3, 0),
+            object_name(Wire::Matchbox, &r1)
+        );
+        assert_eq!(lobby_object_name(&r1, 3), "lobby/r1/next3");
+        assert_eq!(wire_of_object(&lobby_object_name(&r1, 3)), Wire::V1);
     }
 
     #[test]

@@ -42,7 +42,12 @@ async fn connect(s: &Server, room: &str, query: &str) -> Result<Client, (u16, St
 
 /// A matchbox client: connected, and its assigned id.
 async fn join(s: &Server, room: &str) -> (Client, String) {
-    let mut c = connect(s, room, "").await.expect("upgrade accepted");
+    join_with(s, room, "").await
+}
+
+/// [`join`] with a query (`next=N`).
+async fn join_with(s: &Server, room: &str, query: &str) -> (Client, String) {
+    let mut c = connect(s, room, query).await.expect("upgrade accepted");
     let first = c.recv().await;
     let id = first["IdAssigned"]
         .as_str()
@@ -174,8 +179,16 @@ async fn bad_input_is_dropped_or_closed_and_never_harms_the_other_peer() {
 async fn joins_the_endpoint_cannot_serve_are_refused() {
     let s = server();
     let room = unique_room("mbrefused");
-    // Groups of N are not formed here; ids are assigned; the endpoint is for upgrades.
-    for query in ["next=2", "peer=alice"] {
+    // ids are assigned; groups are of 2 to MAX_ROOM_CAPACITY, sized by `next` alone; the
+    // endpoint is for upgrades.
+    for query in [
+        "peer=alice",
+        "next=1",
+        "next=17",
+        "next=x",
+        "next=2&capacity=3",
+        "next=2&next=3",
+    ] {
         let (status, body) = connect(s, &room, query).await.err().expect("refused");
         assert_eq!(status, 400, "{query}: {body}");
         let v: Value = serde_json::from_str(&body).unwrap();
@@ -232,4 +245,46 @@ async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment()
         .call()
         .unwrap();
     assert_eq!(bearer.status(), 200);
+}
+
+/// matchbox's `next=N`: groups of N form in turn; a peer that leaves a forming group frees its
+/// seat for the next newcomer; a group that has been full takes nobody again, even after a
+/// departure; groups of another N, and the plain room of the same name, are apart.
+#[tokio::test]
+async fn next_n_forms_groups_that_refill_until_full() {
+    let s = server();
+    let room = unique_room("mbnext");
+    let (mut a, ida) = join_with(s, &room, "next=3").await;
+    let (b, idb) = join_with(s, &room, "next=3").await;
+    assert_eq!(a.recv().await, json!({ "NewPeer": idb }));
+    // b leaves the forming group: a hears it, and the seat is free again.
+    b.close().await;
+    assert_eq!(a.recv().await, json!({ "PeerLeft": idb }));
+    let (mut c, idc) = join_with(s, &room, "next=3").await;
+    assert_eq!(a.recv().await, json!({ "NewPeer": idc }));
+    let (mut d, idd) = join_with(s, &room, "next=3").await;
+    assert_eq!(a.recv().await, json!({ "NewPeer": idd }));
+    assert_eq!(c.recv().await, json!({ "NewPeer": idd }));
+    // The group is full: the next newcomer starts the next group.
+    let (mut e, _ide) = join_with(s, &room, "next=3").await;
+    for x in [&mut a, &mut c, &mut d] {
+        x.expect_silence(300).await;
+    }
+    // A departure from a full group is heard by the rest, and the group stays closed.
+    a.close().await;
+    assert_eq!(c.recv().await, json!({ "PeerLeft": ida }));
+    assert_eq!(d.recv().await, json!({ "PeerLeft": ida }));
+    let (mut f, idf) = join_with(s, &room, "next=3").await;
+    assert_eq!(e.recv().await, json!({ "NewPeer": idf }));
+    c.expect_silence(300).await;
+    // Signals flow inside a group.
+    e.send_json(json!({"Signal": {"receiver": idf, "data": {"n": 1}}}))
+        .await;
+    assert_eq!(f.recv().await["Signal"]["data"], json!({"n": 1}));
+    // Another N, and the plain room, are other rooms.
+    let (_g, _) = join_with(s, &room, "next=2").await;
+    let (_h, _) = join(s, &room).await;
+    for x in [&mut c, &mut d, &mut e, &mut f] {
+        x.expect_silence(300).await;
+    }
 }

@@ -20,8 +20,8 @@ use crate::peerjs::{self, ObjectRequest};
 use crate::protocol::Wire;
 use crate::protocol::{PeerId, RoomId};
 use crate::request::{
-    check_matchbox_query, object_name, origin_allowed, origin_and_query, query_pairs, Handoff,
-    JoinParams, Route, HANDOFF_HEADER, SUBPROTOCOL,
+    check_matchbox_query, group_object_name, lobby_object_name, object_name, origin_allowed,
+    origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER, SUBPROTOCOL,
 };
 
 #[event(fetch)]
@@ -61,7 +61,8 @@ async fn room_info(req: &Request, env: &Env, wire: Wire, room: RoomId) -> Result
     if !within_join_rate(req, env).await? {
         return http_error(&HttpError::too_many_requests());
     }
-    hand_off(env, wire, &Handoff::Info { room }, req).await
+    let name = object_name(wire, &room);
+    hand_off(env, &name, &Handoff::Info { room }, req).await
 }
 
 /// The join checks the Worker makes before an upgrade, answered over plain HTTP: 200
@@ -278,7 +279,8 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
     if let Err(why) = check_token(&config, room, &mut params) {
         return refuse_unauthorized(env, room, &params, why, Wire::V1);
     }
-    hand_off(env, Wire::V1, &Handoff::join(room, &params), &req).await
+    let name = object_name(Wire::V1, room);
+    hand_off(env, &name, &Handoff::join(room, &params), &req).await
 }
 
 /// A matchbox client's join (`docs/matchbox.md`): the same checks, then the room's matchbox
@@ -291,9 +293,12 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
     let raw_url = req.inner().url();
     let pairs = query_pairs(origin_and_query(&raw_url).1);
     let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    if let Err(message) = check_matchbox_query(pairs, &params) {
-        return refuse_http(env, room, "bad_request", HttpError::bad_request(message));
-    }
+    let next = match check_matchbox_query(pairs, &params, &config) {
+        Ok(next) => next,
+        Err(message) => {
+            return refuse_http(env, room, "bad_request", HttpError::bad_request(message))
+        }
+    };
     match check_token(&config, room, &mut params) {
         Err(why) => return refuse_unauthorized(env, room, &params, why, Wire::Matchbox),
         Ok(()) if params.peer.is_some() => {
@@ -302,7 +307,60 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
         }
         Ok(()) => {}
     }
-    hand_off(env, Wire::Matchbox, &Handoff::join(room, &params), &req).await
+    match next {
+        None => {
+            let name = object_name(Wire::Matchbox, room);
+            hand_off(env, &name, &Handoff::join(room, &params), &req).await
+        }
+        Some(n) => join_group(env, room, n, params.subprotocol, &req).await,
+    }
+}
+
+/// matchbox's `next=N` (docs/matchbox.md): the room's lobby object names the group forming,
+/// and the join goes to that group's object, which alone decides whether it takes the peer. A
+/// group that has been full answers 409; the lobby is told and names the next. Two object
+/// requests per join, none per message.
+async fn join_group(
+    env: &Env,
+    room: &RoomId,
+    n: u32,
+    subprotocol: bool,
+    req: &Request,
+) -> Result<Response> {
+    let lobby = lobby_object_name(room, n);
+    let handoff = Handoff::Join {
+        room: room.clone(),
+        peer: None,
+        capacity: Some(n),
+        resume: None,
+        subprotocol,
+        group: true,
+    };
+    let mut group = forming_group(env, &lobby, None).await?;
+    // A few tries: only groups filling under this very join make it go round again.
+    for _ in 0..8 {
+        let response = hand_off(env, &group_object_name(room, n, group), &handoff, req).await?;
+        if response.status_code() != HttpError::group_closed().status {
+            return Ok(response);
+        }
+        group = forming_group(env, &lobby, Some(group)).await?;
+    }
+    http_error(&HttpError::busy())
+}
+
+/// The group the lobby object `lobby` says is forming (after `closed`, when given).
+async fn forming_group(env: &Env, lobby: &str, closed: Option<u64>) -> Result<u64> {
+    let (url, _) = Handoff::Lobby { closed }.to_request();
+    let text = env
+        .durable_object(ROOMS_BINDING)?
+        .id_from_name(lobby)?
+        .get_stub()?
+        .fetch_with_str(&url)
+        .await?
+        .text()
+        .await?;
+    text.parse()
+        .map_err(|_| worker::Error::RustError(format!("lobby {lobby} answered {text:?}")))
 }
 
 /// Every check of a join made over HTTP, in order — the address's rate first (a join over it
@@ -366,13 +424,10 @@ fn check_token(
     Ok(())
 }
 
-/// Sends `handoff` to the room's object on an internal request that keeps the client's headers
+/// Sends `handoff` to the object `name` on an internal request that keeps the client's headers
 /// (`Upgrade: websocket` among them) but not its secrets: the `Sec-WebSocket-Protocol` entries
 /// are dropped, and what the object needs travels in the handoff.
-async fn hand_off(env: &Env, wire: Wire, handoff: &Handoff, req: &Request) -> Result<Response> {
-    let room = match handoff {
-        Handoff::Join { room, .. } | Handoff::Info { room } => room,
-    };
+async fn hand_off(env: &Env, name: &str, handoff: &Handoff, req: &Request) -> Result<Response> {
     let (url, header) = handoff.to_request();
     let forwarded = get_with_headers_of(req, &url)?;
     let headers = forwarded.headers();
@@ -381,7 +436,7 @@ async fn hand_off(env: &Env, wire: Wire, handoff: &Handoff, req: &Request) -> Re
         headers.set(HANDOFF_HEADER, header)?;
     }
     env.durable_object(ROOMS_BINDING)?
-        .id_from_name(&object_name(wire, room))?
+        .id_from_name(name)?
         .get_stub()?
         .fetch_with_request(Request::from(forwarded))
         .await

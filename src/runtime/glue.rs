@@ -48,6 +48,19 @@ export function directory(storage, id, present) {
   if (id === undefined) return storage.list().then((m) => JSON.stringify([...m.keys()]));
   return (present ? storage.put(id, true) : storage.delete(id)).then(() => "ok");
 }
+export async function lobby(storage, closed) {
+  const forming = (await storage.get("forming")) ?? 0;
+  if (closed === undefined || closed < forming) return String(forming);
+  await storage.put("forming", closed + 1);
+  return String(closed + 1);
+}
+export function groupFull(storage, mark) {
+  if (mark) {
+    storage.put("full", true);
+    return Promise.resolve(true);
+  }
+  return storage.get("full").then((full) => full === true);
+}
 export function limit(binding, key) {
   return binding.limit({ key }).then((outcome) => outcome.success === true);
 }
@@ -86,6 +99,16 @@ extern "C" {
         id: Option<&str>,
         present: bool,
     ) -> Result<js_sys::Promise, JsValue>;
+
+    /// A matchbox lobby (`next=N`): the number of the group forming, as text; with `closed`
+    /// (that group has been full), the next one, recorded. Its storage's one key.
+    #[wasm_bindgen(catch, js_name = lobby)]
+    pub fn lobby(storage: &JsValue, closed: Option<f64>) -> Result<js_sys::Promise, JsValue>;
+
+    /// A matchbox group (`next=N`): whether it has ever been full (its storage's one key); with
+    /// `mark`, records that it has (a write the output gate holds the join's answer for).
+    #[wasm_bindgen(catch, js_name = groupFull)]
+    pub fn group_full(storage: &JsValue, mark: bool) -> Result<js_sys::Promise, JsValue>;
 
     /// `binding.limit({key})` of a Rate Limiting binding, resolved to whether the request may go
     /// on. (`worker`'s `RateLimiter` would link serde_wasm_bindgen for this one object.)

@@ -14,6 +14,7 @@
 use std::cell::{Cell, RefCell};
 
 use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
     console_error, durable_object, js_sys, web_sys, AnalyticsEngineDataset, DurableObject, Env,
     Request, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
@@ -46,6 +47,9 @@ pub struct RoomObject {
     /// The `from` suffixes of relayed frames as JavaScript strings (see [`RoomObject::suffix`]).
     /// A list, not a map: a room has a handful of senders, and hashing code would grow the module.
     suffixes: RefCell<Vec<(String, js_sys::JsString)>>,
+    /// For a matchbox group (`next=N`): whether it has ever been full (then it takes nobody);
+    /// `None` until read from storage.
+    group_full: Cell<Option<bool>>,
 }
 
 impl DurableObject for RoomObject {
@@ -88,6 +92,7 @@ impl DurableObject for RoomObject {
             frames_handled: counting.then(|| Cell::new(0)),
             analytics,
             suffixes: RefCell::default(),
+            group_full: Cell::new(None),
         }
     }
 
@@ -104,16 +109,28 @@ impl DurableObject for RoomObject {
                 capacity,
                 resume,
                 subprotocol,
+                group,
             }) => {
-                self.join(
-                    config,
-                    &room,
-                    peer,
-                    capacity,
-                    resume.as_deref(),
-                    subprotocol,
-                )
-                .await
+                if group && self.is_group_full().await? {
+                    return http_error(&HttpError::group_closed());
+                }
+                let mut response = self
+                    .join(config, &room, peer, capacity, resume.as_deref(), group)
+                    .await?;
+                // A browser fails an upgrade whose answer selects none of the protocols it
+                // offered.
+                if subprotocol {
+                    response
+                        .headers_mut()
+                        .set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
+                }
+                Ok(response)
+            }
+            Ok(Handoff::Lobby { closed }) => {
+                let storage = self.state.storage();
+                let promise = glue::lobby(storage.as_raw().as_ref(), closed.map(|g| g as f64))?;
+                let forming = JsFuture::from(promise).await?;
+                Response::ok(forming.as_string().unwrap_or_default())
             }
             Ok(Handoff::Info { room }) => {
                 let (capacity, peers) = {
@@ -219,7 +236,8 @@ impl RoomObject {
 }
 
 impl RoomObject {
-    /// Seats the socket (or refuses it) and answers the upgrade.
+    /// Seats the socket (or refuses it) and answers the upgrade; 409 for a matchbox group that
+    /// has been full.
     async fn join(
         &self,
         config: &Config,
@@ -227,7 +245,7 @@ impl RoomObject {
         peer: Option<PeerId>,
         capacity: Option<u32>,
         resume: Option<&str>,
-        subprotocol: bool,
+        group: bool,
     ) -> Result<Response> {
         let wire = self.room.borrow().as_ref().map_or(Wire::V1, Room::wire);
         let peer = match peer {
@@ -258,6 +276,10 @@ impl RoomObject {
             }
         }
 
+        // Another join may have filled the group while this one awaited.
+        if group && self.group_full.get() == Some(true) {
+            return http_error(&HttpError::group_closed());
+        }
         let WebSocketPair { client, server } = WebSocketPair::new()?;
         let now = now_ms();
         let outcome = {
@@ -275,6 +297,18 @@ impl RoomObject {
                 glue::last_auto_response_ms(&self.state, ws)
             })
         };
+        let filled = group
+            && outcome.result.is_ok()
+            && self
+                .room
+                .borrow()
+                .as_ref()
+                .is_some_and(|r| r.len() as u32 >= r.capacity());
+        if filled {
+            self.group_full.set(Some(true));
+            // Not awaited: the output gate holds this join's answer until the write is durable.
+            let _ = glue::group_full(self.state.storage().as_raw().as_ref(), true)?;
+        }
         match &outcome.result {
             Ok(joined) => {
                 self.state.accept_web_socket(&server);
@@ -294,13 +328,7 @@ impl RoomObject {
             Err(_) => server.accept()?,
         }
         self.execute(outcome.out, None);
-        let mut response = Response::from_websocket(client)?;
-        if subprotocol {
-            response
-                .headers_mut()
-                .set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
-        }
-        Ok(response)
+        Response::from_websocket(client)
     }
 
     /// The socket closed or failed without a `leave`.
@@ -370,6 +398,19 @@ impl RoomObject {
         let js = js_sys::JsString::from(suffix.as_str());
         cache.push((suffix, js.clone()));
         js
+    }
+
+    /// Whether this matchbox group has ever been full (read from storage once per instance).
+    async fn is_group_full(&self) -> Result<bool> {
+        if let Some(full) = self.group_full.get() {
+            return Ok(full);
+        }
+        let promise = glue::group_full(self.state.storage().as_raw().as_ref(), false)?;
+        let full = JsFuture::from(promise).await?.as_bool().unwrap_or(false);
+        // A join that filled the group meanwhile wins.
+        let full = self.group_full.get().unwrap_or(false) || full;
+        self.group_full.set(Some(full));
+        Ok(full)
     }
 
     /// The name given to `id_from_name` (the runtime passes it through to the object).
