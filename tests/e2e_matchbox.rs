@@ -288,3 +288,25 @@ async fn next_n_forms_groups_that_refill_until_full() {
         x.expect_silence(300).await;
     }
 }
+
+/// A group that has been full stays closed after its object is evicted from memory (the mark
+/// is in its storage): a newcomer after the eviction starts the next group.
+#[tokio::test]
+async fn a_full_group_stays_closed_after_an_eviction() {
+    let s = server();
+    let room = unique_room("mbnextevict");
+    let (mut a, _) = join_with(s, &room, "next=2").await;
+    let (b, idb) = join_with(s, &room, "next=2").await;
+    assert_eq!(a.recv().await, json!({ "NewPeer": idb }));
+    b.close().await;
+    assert_eq!(a.recv().await, json!({ "PeerLeft": idb }));
+    // Idle past the runtime's 10 s eviction of objects with only hibernatable sockets.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let (mut c, _) = join_with(s, &room, "next=2").await;
+    let (_d, idd) = join_with(s, &room, "next=2").await;
+    assert_eq!(c.recv().await, json!({ "NewPeer": idd }));
+    a.expect_silence(300).await;
+    // The first group's object really was evicted and rebuilt (by c's knock at its door).
+    let restored = format!(r#""event":"room_restored","room":"matchbox/{room}/next2/0""#);
+    assert_eq!(s.log_count(&restored), 1, "the group was never evicted");
+}
