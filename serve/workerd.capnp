@@ -54,6 +54,9 @@ const edgeSignal :Workerd.Worker = (
     (name = "IDLE_TIMEOUT_MS", fromEnvironment = "IDLE_TIMEOUT_MS"),
     (name = "PEERJS_EXPIRE_MS", fromEnvironment = "PEERJS_EXPIRE_MS"),
     (name = "PEERJS_DISCOVERY", fromEnvironment = "PEERJS_DISCOVERY"),
+    (name = "YJS_MAX_CONNECTIONS", fromEnvironment = "YJS_MAX_CONNECTIONS"),
+    (name = "YJS_MAX_TOPICS", fromEnvironment = "YJS_MAX_TOPICS"),
+    (name = "YJS_MAX_TOPIC_BYTES", fromEnvironment = "YJS_MAX_TOPIC_BYTES"),
     # Secrets and optional settings (README.md, "Configuration").
     (name = "AUTH_SECRET", fromEnvironment = "AUTH_SECRET"),
     (name = "TURN_SECRET", fromEnvironment = "TURN_SECRET"),

@@ -115,6 +115,27 @@ pub fn verify_peerjs(
     Ok(claims)
 }
 
+/// The `room` claim of a y-webrtc token for `namespace`: `yjs:<namespace>`. As with PeerJS's,
+/// the colon is outside the room alphabet, so it never names a room, and the prefix differs.
+pub fn yjs_room_claim(namespace: &str) -> String {
+    format!("yjs:{namespace}")
+}
+
+/// Checks a y-webrtc socket's `token` (`docs/yjs.md`): claims `room` = `yjs:<namespace>`; a
+/// `peer` claim is allowed and ignored (y-webrtc sockets have no id).
+pub fn verify_yjs(
+    token: Option<&str>,
+    secret: &[u8],
+    namespace: &str,
+    now_s: u64,
+) -> Result<Claims, AuthError> {
+    let claims = verify_signed(token, secret, now_s)?;
+    if claims.room != yjs_room_claim(namespace) {
+        return Err(AuthError::WrongRoom);
+    }
+    Ok(claims)
+}
+
 /// The signature and the time claims; the caller checks what the token is for.
 fn verify_signed(token: Option<&str>, secret: &[u8], now_s: u64) -> Result<Claims, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
@@ -386,6 +407,33 @@ mod tests {
             verify_peerjs(None, SECRET, "app", "a b", NOW),
             Err(AuthError::Missing)
         );
+    }
+
+    #[test]
+    fn yjs_tokens_name_the_namespace_and_never_pass_for_rooms_or_peerjs() {
+        let claims = |room: String| Claims {
+            room,
+            peer: None,
+            exp: NOW + 60,
+            nbf: None,
+        };
+        let yjs = mint(SECRET, &claims(yjs_room_claim("app")));
+        assert!(verify_yjs(Some(&yjs), SECRET, "app", NOW).is_ok());
+        assert_eq!(
+            verify_yjs(Some(&yjs), SECRET, "other", NOW),
+            Err(AuthError::WrongRoom)
+        );
+        assert_eq!(verify_yjs(None, SECRET, "app", NOW), Err(AuthError::Missing));
+        let room = RoomId::parse("app").unwrap();
+        assert!(verify(Some(&yjs), SECRET, &room, None, NOW).is_err());
+        assert!(verify_peerjs(Some(&yjs), SECRET, "app", "a", NOW).is_err());
+        for other in [claims("app".into()), claims(peerjs_room_claim("app"))] {
+            let token = mint(SECRET, &other);
+            assert_eq!(
+                verify_yjs(Some(&token), SECRET, "app", NOW),
+                Err(AuthError::WrongRoom)
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::room::Limits;
+use crate::seat::Limits;
+use crate::topics::TopicLimits;
 use crate::turn::{is_turn_url, CloudflareTurn, RestTurn, TurnConfig, CLOUDFLARE_API_URL};
 
 /// The default `ICE_SERVERS`: Cloudflare's public STUN server, reachable from anywhere the worker
@@ -70,6 +71,11 @@ pub struct Config {
     /// `PEERJS_DISCOVERY` (default `false`, as peerjs-server's `allow_discovery`): whether
     /// `GET /peerjs/{key}/peers` lists a key's connected ids (401 otherwise).
     pub peerjs_discovery: bool,
+    /// The y-webrtc endpoint's limits (`docs/yjs.md`): `YJS_MAX_CONNECTIONS` (default 256
+    /// sockets per namespace: one object serves them all, on one thread), `YJS_MAX_TOPICS`
+    /// (default 16 per socket: a page opens one per document) and `YJS_MAX_TOPIC_BYTES` (default
+    /// 96: a name and a UUID); together they must fit a socket's 2,048-byte attachment.
+    pub yjs: TopicLimits,
 }
 
 impl Default for Config {
@@ -171,7 +177,22 @@ impl Config {
                 })
             }
         };
+        let yjs = TopicLimits {
+            max_connections: int("YJS_MAX_CONNECTIONS", 256, 1, 32_768)? as u32,
+            max_topics: int("YJS_MAX_TOPICS", 16, 1, 1024)? as usize,
+            max_topic_bytes: int("YJS_MAX_TOPIC_BYTES", 96, 1, 2048)? as usize,
+        };
+        if !yjs.fit_attachment() {
+            return Err(ConfigError {
+                var: "YJS_MAX_TOPICS",
+                message: format!(
+                    "{} topics of {} bytes (YJS_MAX_TOPIC_BYTES) do not fit a socket's 2,048-byte hibernation attachment",
+                    yjs.max_topics, yjs.max_topic_bytes
+                ),
+            });
+        }
         Ok(Config {
+            yjs,
             room_capacity,
             max_room_capacity,
             max_message_bytes,

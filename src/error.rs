@@ -89,6 +89,9 @@ pub mod close {
     pub const RATE_LIMITED: u16 = 4006;
     pub const TIMEOUT: u16 = 4008;
     pub const RESUMED_ELSEWHERE: u16 = 4009;
+    /// A socket refused because the server is misconfigured (never sent today: a bad setting
+    /// answers HTTP 500 before any socket).
+    pub const INTERNAL_ERROR: u16 = 1011;
 
     /// The reason sent with `code` in the close frame (short: a close frame's reason is at most
     /// 123 bytes).
@@ -104,6 +107,7 @@ pub mod close {
             RATE_LIMITED => "far over the message or byte budget",
             TIMEOUT => "idle timeout",
             RESUMED_ELSEWHERE => "resumed on another socket",
+            INTERNAL_ERROR => "server misconfigured",
             _ => "",
         }
     }
@@ -173,9 +177,94 @@ impl HttpError {
     }
 }
 
+/// Why the Worker refused a request at its gate (`runtime/entry.rs`), before any object: one
+/// type for every endpoint, rendered as each answers ([`Refusal::http`] for HTTP answers and
+/// the refusals of v1 and matchbox upgrades other than a token's; a close code and a message for
+/// sockets the Worker accepts only to close: PeerJS, y-webrtc, and v1/matchbox tokens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client's address is over the join rate (`JOIN_LIMITER`).
+    RateLimited,
+    /// A setting does not parse (its message names it).
+    Config(String),
+    /// The `Origin` is not in `ALLOWED_ORIGINS`.
+    ForbiddenOrigin,
+    /// The query (or path, or header) breaks the endpoint's rules.
+    BadRequest(String),
+    /// `AUTH_SECRET` is set and the token is refused (`auth::AuthError`'s words).
+    Unauthorized(&'static str),
+}
+
+impl Refusal {
+    /// The reason in the log and the error frame's `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Config(_) => "server_misconfigured",
+            Refusal::ForbiddenOrigin => "forbidden_origin",
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::Unauthorized(_) => "unauthorized",
+        }
+    }
+
+    /// The HTTP answer.
+    pub fn http(&self) -> HttpError {
+        match self {
+            Refusal::RateLimited => HttpError::too_many_requests(),
+            Refusal::Config(message) => HttpError::config(message.clone()),
+            Refusal::ForbiddenOrigin => HttpError::forbidden_origin(),
+            Refusal::BadRequest(message) => HttpError::bad_request(message.clone()),
+            Refusal::Unauthorized(why) => HttpError::unauthorized(*why),
+        }
+    }
+
+    /// The close code of a socket accepted only to be refused.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            Refusal::Unauthorized(_) => close::UNAUTHORIZED,
+            Refusal::Config(_) => close::INTERNAL_ERROR,
+            Refusal::RateLimited | Refusal::ForbiddenOrigin | Refusal::BadRequest(_) => {
+                close::POLICY_VIOLATION
+            }
+        }
+    }
+
+    /// The message of such a socket's error frame.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::RateLimited => "too many joins from this address: try again shortly".into(),
+            Refusal::Config(message) | Refusal::BadRequest(message) => message.clone(),
+            Refusal::ForbiddenOrigin => {
+                "this origin may not open sockets here (ALLOWED_ORIGINS)".into()
+            }
+            Refusal::Unauthorized(why) => format!("unauthorized: {why}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_render_for_http_and_for_sockets() {
+        let all = [
+            Refusal::RateLimited,
+            Refusal::Config("X: bad".into()),
+            Refusal::ForbiddenOrigin,
+            Refusal::BadRequest("no".into()),
+            Refusal::Unauthorized("expired"),
+        ];
+        let statuses: Vec<u16> = all.iter().map(|r| r.http().status).collect();
+        assert_eq!(statuses, [429, 500, 403, 400, 401]);
+        let codes: Vec<u16> = all.iter().map(Refusal::close_code).collect();
+        assert_eq!(codes, [1008, 1011, 1008, 1008, 4003]);
+        assert_eq!(Refusal::Unauthorized("expired").message(), "unauthorized: expired");
+        assert_eq!(Refusal::BadRequest("no".into()).message(), "no");
+        for r in &all {
+            assert!(!close::reason(r.close_code()).is_empty());
+        }
+    }
 
     #[test]
     fn rejections_close_with_the_contract_codes() {

@@ -46,15 +46,21 @@
 //! - `ANALYTICS` (optional): a Workers Analytics Engine dataset.
 //! - `[vars]`: see [`config`].
 
+// `unsafe` lives in `runtime/glue.rs` alone, which allows it; everywhere else it is an error.
+#![deny(unsafe_code)]
+
+pub mod action;
 pub mod auth;
 pub mod config;
 pub mod error;
-pub mod matchbox;
 pub mod observe;
-pub mod peerjs;
+pub mod peer;
 pub mod protocol;
 pub mod request;
+pub mod role;
 pub mod room;
+pub mod seat;
+pub mod topics;
 pub mod turn;
 
 #[cfg(target_arch = "wasm32")]

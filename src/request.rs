@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::protocol::{PeerId, RoomId, Wire};
+use crate::role::Role;
 
 /// The WebSocket subprotocol of protocol v1. A client that sends its secrets in the
 /// `Sec-WebSocket-Protocol` header offers this too, and the server selects it (a browser fails
@@ -47,6 +48,13 @@ pub enum Route {
     PeerJsPeers(RoomId),
     /// `GET /peerjs/{key}/ice-servers?id=..&token=..`: ICE servers for PeerJS apps.
     PeerJsIceServers(RoomId),
+    /// `GET /yjs/{namespace}`: a y-webrtc client's signaling socket (`docs/yjs.md`); an upgrade
+    /// only.
+    Yjs(RoomId),
+    /// `GET /api/yjs/{namespace}`: the namespace's socket count (and its limit, as `capacity`).
+    YjsInfo(RoomId),
+    /// `GET /api/yjs/{namespace}/ice-servers`: ICE servers for y-webrtc's `peerOpts`.
+    YjsIceServers(RoomId),
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
@@ -61,7 +69,7 @@ impl Route {
         }
         let room = |name: &str, make: fn(RoomId) -> Route| match RoomId::parse(name) {
             Ok(id) => make(id),
-            Err(message) => Route::BadRoom(message),
+            Err(message) => Route::BadRoom(message.into()),
         };
         match path {
             "/healthz" => Route::Health,
@@ -77,6 +85,13 @@ impl Route {
                         Some((key, "peers")) => room(key, Route::PeerJsPeers),
                         Some((key, "ice-servers")) => room(key, Route::PeerJsIceServers),
                         _ => Route::NotFound,
+                    }
+                } else if let Some(name) = path.strip_prefix("/yjs/") {
+                    room(name, Route::Yjs)
+                } else if let Some(name) = path.strip_prefix("/api/yjs/") {
+                    match name.strip_suffix("/ice-servers") {
+                        Some(name) => room(name, Route::YjsIceServers),
+                        None => room(name, Route::YjsInfo),
                     }
                 } else if let Some(name) = path.strip_prefix("/matchbox/") {
                     room(name, Route::Matchbox)
@@ -98,25 +113,19 @@ impl Route {
     }
 }
 
-/// Matchbox rooms are Durable Objects of their own, named with this prefix: a v1 room and a
+/// The Durable Object name of `room` in `wire` ([`Role::object_name`]): a v1 room and a
 /// matchbox room of the same name never meet (their clients could not understand each other).
-const MATCHBOX_OBJECT_PREFIX: &str = "matchbox/";
-
-/// The Durable Object name of `room` in `wire`.
 pub fn object_name(wire: Wire, room: &RoomId) -> String {
-    match wire {
-        Wire::V1 => room.as_str().to_owned(),
-        Wire::Matchbox => format!("{MATCHBOX_OBJECT_PREFIX}{room}"),
+    Role::Room {
+        room: room.clone(),
+        wire,
     }
+    .object_name()
 }
 
 /// The wire of the object named `name` (see [`object_name`]).
 pub fn wire_of_object(name: &str) -> Wire {
-    if name.starts_with(MATCHBOX_OBJECT_PREFIX) {
-        Wire::Matchbox
-    } else {
-        Wire::V1
-    }
+    Role::of(name).map_or(Wire::V1, |role| role.wire())
 }
 
 /// What a matchbox join's query may hold beyond v1's checks: `capacity` and `token` as in v1;
@@ -149,15 +158,24 @@ pub fn check_matchbox_query<'a>(
 }
 
 /// The Durable Object of group `group` of `room`'s groups of `n` (matchbox's `next=N`): a
-/// matchbox room (its name has the matchbox prefix) that closes for good once it has been full.
+/// matchbox room that closes for good once it has been full.
 pub fn group_object_name(room: &RoomId, n: u32, group: u64) -> String {
-    format!("{MATCHBOX_OBJECT_PREFIX}{room}/next{n}/{group}")
+    Role::Group {
+        room: room.clone(),
+        n,
+        group,
+    }
+    .object_name()
 }
 
 /// The Durable Object that knows which group of `room`'s groups of `n` is forming (its name is
 /// outside the matchbox prefix and the room alphabet, so it is no room anyone can join).
 pub fn lobby_object_name(room: &RoomId, n: u32) -> String {
-    format!("lobby/{room}/next{n}")
+    Role::Lobby {
+        room: room.clone(),
+        n,
+    }
+    .object_name()
 }
 
 /// The checked query of a join (`?peer=..&capacity=..`).
@@ -314,6 +332,8 @@ pub enum Handoff {
     Lobby {
         closed: Option<u64>,
     },
+    /// To a y-webrtc namespace's object: a checked socket (the namespace is the object's).
+    Topics,
 }
 
 /// The header that carries a join's handoff to the object. A header, not the URL: request URLs
@@ -338,6 +358,7 @@ impl Handoff {
         match self {
             Handoff::Info { room } => (format!("https://room.internal/info/{room}"), None),
             Handoff::Lobby { closed: None } => ("https://room.internal/lobby".into(), None),
+            Handoff::Topics => ("https://room.internal/topics".into(), None),
             Handoff::Lobby {
                 closed: Some(group),
             } => (format!("https://room.internal/lobby/closed/{group}"), None),
@@ -383,6 +404,9 @@ impl Handoff {
         }
         if path == "/lobby" {
             return Ok(Handoff::Lobby { closed: None });
+        }
+        if path == "/topics" {
+            return Ok(Handoff::Topics);
         }
         if let Some(group) = path.strip_prefix("/lobby/closed/") {
             let group = group.parse().map_err(|_| "bad group")?;
@@ -475,6 +499,7 @@ mod tests {
         for lobby in [
             Handoff::Lobby { closed: None },
             Handoff::Lobby { closed: Some(7) },
+            Handoff::Topics,
         ] {
             let (url, header) = lobby.to_request();
             assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(lobby));
@@ -561,6 +586,19 @@ mod tests {
             Route::parse("GET", "/api/rooms/r1/ice-servers"),
             Route::IceServers(RoomId::parse("r1").unwrap())
         );
+        assert_eq!(
+            Route::parse("GET", "/yjs/app"),
+            Route::Yjs(RoomId::parse("app").unwrap())
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/yjs/app"),
+            Route::YjsInfo(RoomId::parse("app").unwrap())
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/yjs/app/ice-servers"),
+            Route::YjsIceServers(RoomId::parse("app").unwrap())
+        );
+        assert!(matches!(Route::parse("GET", "/yjs/a.b"), Route::BadRoom(_)));
         assert_eq!(
             Route::parse("GET", "/matchbox/r1"),
             Route::Matchbox(RoomId::parse("r1").unwrap())

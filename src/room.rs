@@ -9,7 +9,7 @@
 //!   admit(request, conn, now, pinged) ──┐            ┌──> Send / Forward { to, .. }
 //!   frame(peer, seq, f, now) ───────────┤            ├──> Close { to, code }
 //!   depart(peer, seq) ──────────────────┼─> Room<C> ─┼──> Touch { to, seen_ms }  (record last-seen)
-//!   alarm_fired(now, pinged) ───────────┘            ├──> ArmSweep { at } / DisarmSweep
+//!   alarm_fired(now, pinged) ───────────┘            ├──> ArmAlarm { at } / DisarmAlarm
 //!                                                    └──> Event(RoomEvent)       (observability)
 //! ```
 //!
@@ -25,39 +25,18 @@
 //! events name their socket by `(peer, seq)`, so a late close event from a socket that already
 //! left (or was replaced by a resume) cannot remove the peer who holds the id now.
 
+use std::ops::{Deref, DerefMut};
+
 use subtle::ConstantTimeEq;
 
 use crate::error::{close, RoomError};
-use crate::protocol::{splice, Forwarding, LeaveReason, PeerId, RoomId, ServerMessage, Wire};
+use crate::protocol::{LeaveReason, PeerId, RoomId, ServerMessage, Wire};
 
-/// The limits a room enforces, from configuration.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Limits {
-    /// Capacity of a room opened without `capacity`.
-    pub default_capacity: u32,
-    /// Largest text frame accepted, in bytes.
-    pub max_message_bytes: usize,
-    /// Messages a peer may send at once before `rate_limited` (the bucket's size).
-    pub rate_burst: u32,
-    /// Messages per second the bucket refills with.
-    pub rate_per_sec: u32,
-    /// Bytes a peer may have delivered at once (a frame counts once per recipient).
-    pub rate_bytes_burst: u64,
-    /// Bytes per second the byte bucket refills with.
-    pub rate_bytes_per_sec: u64,
-    /// A peer with no frame and no auto-answered ping for this long is dropped (4008).
-    pub idle_timeout_ms: u64,
-}
+pub use crate::action::{EventKind, Outbound, RoomEvent};
+pub use crate::seat::{heard_from, Budget, Frame, Limits, Socket, Spend};
 
-impl Limits {
-    /// How often a call's sweep alarm fires: every half idle timeout, so a silent peer is dropped
-    /// between 1 and 1.5 timeouts after its last sign of life.
-    pub fn sweep_interval_ms(&self) -> u64 {
-        self.idle_timeout_ms / 2
-    }
-}
-
-/// One connected peer.
+/// One connected peer: its place in the room, and its socket's seat ([`Socket`], which it
+/// dereferences to: `seat.conn`, `seat.budget`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Seat<C> {
     pub peer: PeerId,
@@ -67,70 +46,22 @@ pub struct Seat<C> {
     /// The seat's place in the join order: the `seq` of the join that opened it, kept by a
     /// resume, so a room rebuilt after eviction lists its peers in the order they joined.
     pub order: u64,
-    pub conn: C,
     /// The secret that lets a new socket take this seat over (`?resume=`).
     pub resume: String,
-    /// When this peer last sent a frame (ms).
-    pub seen_ms: u64,
-    /// The `seen_ms` last recorded on the socket (see [`Outbound::Touch`]).
-    pub recorded_seen_ms: u64,
-    pub budget: Budget,
+    pub socket: Socket<C>,
 }
 
-/// What happened, for the structured log: one per join, refusal and departure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomEvent {
-    pub kind: EventKind,
-    pub peer: PeerId,
-    /// Why, for refusals and departures: an error code or a leave reason.
-    pub reason: Option<&'static str>,
-    /// The close code the server sent, if it closed the socket.
-    pub close_code: Option<u16>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    Join,
-    /// A new socket took over a live seat with its resume secret.
-    Resume,
-    Reject,
-    Depart,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Join => "join",
-            EventKind::Resume => "resume",
-            EventKind::Reject => "reject",
-            EventKind::Depart => "depart",
-        }
+impl<C> Deref for Seat<C> {
+    type Target = Socket<C>;
+    fn deref(&self) -> &Socket<C> {
+        &self.socket
     }
 }
 
-/// What the caller must do, in the order given.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outbound<C> {
-    /// Send one text frame.
-    Send { to: C, frame: String },
-    /// Forward the text frame being handled with `from` spliced in: send the received text up
-    /// to (not including) its last `}`, then `suffix` (see [`crate::protocol::splice`] and
-    /// [`Outbound::render`]). Only [`Room::frame`] and [`Room::frame_from`] return it.
-    Forward { to: C, suffix: String },
-    /// Close the socket with this code (its reason is [`close::reason`]). The peer is already
-    /// out of the room.
-    Close { to: C, code: u16 },
-    /// Record `seen_ms` on the socket, so that a room rebuilt after eviction still knows how
-    /// long each peer has been silent. Asked for at most once per quarter of the idle timeout
-    /// per peer, so it costs the relay path next to nothing.
-    Touch { to: C, seen_ms: u64 },
-    /// Make sure a sweep alarm fires at `at` (ms): the room just became a call, or its alarm
-    /// fired while it still is one. Replaces any alarm set before.
-    ArmSweep { at: u64 },
-    /// Delete the sweep alarm: the room is empty, and no alarm may outlive it.
-    DisarmSweep,
-    /// Observability: a log line and a data point (`crate::observe`).
-    Event(RoomEvent),
+impl<C> DerefMut for Seat<C> {
+    fn deref_mut(&mut self) -> &mut Socket<C> {
+        &mut self.socket
+    }
 }
 
 /// What the room knows of its sweep alarm.
@@ -142,31 +73,6 @@ pub enum SweepAlarm {
     At(u64),
     /// The room was restored from its sockets and has not been told (see [`Room::alarm_known`]).
     Unknown,
-}
-
-impl<C> Outbound<C> {
-    /// The action with a [`Outbound::Forward`] of the frame `received` turned into the
-    /// [`Outbound::Send`] it stands for; every other action as it is.
-    pub fn render(self, received: &str) -> Outbound<C> {
-        match self {
-            Outbound::Forward { to, suffix } => Outbound::Send {
-                to,
-                frame: splice(received, &suffix),
-            },
-            other => other,
-        }
-    }
-}
-
-/// An incoming WebSocket frame, as far as the room cares.
-#[derive(Clone, Copy, Debug)]
-pub enum Frame<'a> {
-    Text(&'a str),
-    /// A text frame the caller found to be over `max_message_bytes` from its length alone, so its
-    /// text never had to be copied anywhere: closed with 1009 like an oversized `Text`.
-    TooBig,
-    /// A binary frame of this many bytes: not part of the protocol.
-    Binary(usize),
 }
 
 /// A join, after the Worker has checked the room name, peer id, capacity and token.
@@ -311,7 +217,7 @@ impl<C: Clone> Room<C> {
         if self.seats.len() >= 2 && !matches!(self.alarm, SweepAlarm::At(_)) {
             let at = now_ms + self.limits.sweep_interval_ms();
             self.alarm = SweepAlarm::At(at);
-            out.push(Outbound::ArmSweep { at });
+            out.push(Outbound::ArmAlarm { at });
         }
     }
 
@@ -357,11 +263,8 @@ impl<C: Clone> Room<C> {
             peer,
             seq,
             order,
-            conn,
             resume,
-            seen_ms,
-            recorded_seen_ms: seen_ms,
-            budget: Budget::full(&self.limits, now_ms),
+            socket: Socket::new(conn, &self.limits, seen_ms, now_ms),
         }
     }
 
@@ -438,11 +341,8 @@ impl<C: Clone> Room<C> {
             peer: req.peer,
             seq,
             order: seq,
-            conn,
             resume: req.new_resume_secret,
-            seen_ms: now_ms,
-            recorded_seen_ms: now_ms,
-            budget: Budget::full(&self.limits, now_ms),
+            socket: Socket::new(conn, &self.limits, now_ms, now_ms),
         });
         self.arm_if_call(now_ms, &mut out);
         JoinOutcome {
@@ -463,11 +363,11 @@ impl<C: Clone> Room<C> {
         let welcome = self.welcome(&req, capacity, true);
         let seat = &mut self.seats[i];
         let order = seat.order;
-        let old = std::mem::replace(&mut seat.conn, conn.clone());
+        let old = std::mem::replace(&mut seat.socket.conn, conn.clone());
         seat.seq = seq;
         seat.resume = req.new_resume_secret;
-        seat.seen_ms = now_ms;
-        seat.recorded_seen_ms = now_ms;
+        seat.socket.seen_ms = now_ms;
+        seat.socket.recorded_seen_ms = now_ms;
         let mut out = vec![Outbound::Close {
             to: old,
             code: close::RESUMED_ELSEWHERE,
@@ -576,8 +476,7 @@ impl<C: Clone> Room<C> {
         let mut i = 0;
         while i < self.seats.len() {
             let seat = &self.seats[i];
-            let last = seat.seen_ms.max(pinged(&seat.conn).unwrap_or(0));
-            if now_ms.saturating_sub(last) > self.limits.idle_timeout_ms {
+            if seat.silent(now_ms, pinged(&seat.conn), &self.limits) {
                 out.extend(self.remove(i, LeaveReason::Timeout, Some(close::TIMEOUT)));
             } else {
                 i += 1;
@@ -613,7 +512,7 @@ impl<C: Clone> Room<C> {
         };
         if let Some(code) = close {
             out.push(Outbound::Close {
-                to: seat.conn,
+                to: seat.socket.conn,
                 code,
             });
         }
@@ -625,15 +524,12 @@ impl<C: Clone> Room<C> {
         }));
         if self.seats.is_empty() && self.alarm != SweepAlarm::Off {
             self.alarm = SweepAlarm::Off;
-            out.push(Outbound::DisarmSweep);
+            out.push(Outbound::DisarmAlarm);
         }
         out
     }
 }
 
-mod budget;
 mod relay;
 #[cfg(test)]
 mod tests;
-
-pub use budget::{heard_from, Budget, Spend};

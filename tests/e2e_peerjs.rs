@@ -323,7 +323,7 @@ async fn http_endpoints_answer_any_origin() {
     let (status, id) = s.get(&format!("/peerjs/{k}/id")).unwrap();
     assert_eq!(status, 200);
     assert_eq!(id.len(), 36, "{id}");
-    assert!(edge_signal::peerjs::valid_id(&id));
+    assert!(edge_signal::protocol::peerjs::valid_id(&id));
     let (status, other) = s.get(&format!("/peerjs/{k}/id")).unwrap();
     assert_eq!(status, 200);
     assert_ne!(id, other);

@@ -112,7 +112,7 @@ struct World {
     sockets: Vec<Socket>,
     now: u64,
     limits: Limits,
-    /// The sweep alarm as storage holds it: set by `ArmSweep`, deleted by `DisarmSweep`.
+    /// The sweep alarm as storage holds it: set by `ArmAlarm`, deleted by `DisarmAlarm`.
     alarm: Option<u64>,
 }
 
@@ -362,13 +362,16 @@ impl World {
                     present.remove(&to);
                 }
                 Outbound::Touch { to, .. } => assert!(after.contains_key(&to)),
-                Outbound::ArmSweep { at } => {
+                Outbound::ArmAlarm { at } => {
                     assert!(at > self.now, "a sweep in the past");
                     self.alarm = Some(at);
                 }
-                Outbound::DisarmSweep => self.alarm = None,
+                Outbound::DisarmAlarm => self.alarm = None,
                 Outbound::Event(_) => {}
                 Outbound::Forward { .. } => unreachable!("rendered into a Send by `apply`"),
+                Outbound::Attach { .. } | Outbound::Deliver { .. } => {
+                    panic!("a room never asks for {action:?}")
+                }
             }
         }
         // A call always has a sweep alarm (or a dead peer would never be swept); an empty room

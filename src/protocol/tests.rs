@@ -8,7 +8,23 @@ fn relay(text: &str) -> Relay<'_> {
 }
 
 fn bad(text: &str) -> String {
-    parse_client_frame(text).expect_err(text)
+    parse_client_frame(text).expect_err(text).to_string()
+}
+
+#[test]
+fn frame_errors_are_typed() {
+    let err = |text: &str| parse_client_frame(text).expect_err(text);
+    assert_eq!(err("[1]"), FrameError::NotAnObject);
+    assert!(matches!(err("{"), FrameError::NotJson(_)));
+    assert_eq!(err(r#"{"to":"b"}"#), FrameError::Missing("type"));
+    assert_eq!(err(r#"{"type":5}"#), FrameError::NotAString("type"));
+    assert_eq!(err(r#"{"type":"x"}"#), FrameError::UnknownType("x".into()));
+    assert_eq!(err(r#"{"type":"offer","to":"b"}"#), FrameError::Missing("sdp"));
+    assert_eq!(
+        err(r#"{"type":"message","data":1,"data":2}"#),
+        FrameError::Repeated("data")
+    );
+    assert_eq!(PeerId::parse("a b"), Err(InvalidId("peer")));
 }
 
 fn alice() -> PeerId {

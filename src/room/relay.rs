@@ -1,10 +1,10 @@
 //! The relay path: one frame from a seated peer, checked against the size limit and the
-//! sender's budgets, parsed for routing, and forwarded (or answered with an error).
+//! sender's budgets, read by the room's codec into a neutral [`Inbound`], and forwarded (or
+//! answered with an error). Nothing here names a protocol.
 
-use super::{heard_from, Forwarding, Frame, Outbound, Room, Spend};
+use super::{Frame, Outbound, Room, Spend};
 use crate::error::{close, RoomError};
-use crate::matchbox;
-use crate::protocol::{ClientFrame, LeaveReason, PONG_FRAME};
+use crate::protocol::{Forwarding, Inbound, LeaveReason, PONG_FRAME};
 
 impl<C: Clone> Room<C> {
     pub(super) fn frame_at(
@@ -13,49 +13,25 @@ impl<C: Clone> Room<C> {
         frame: Frame<'_>,
         now_ms: u64,
     ) -> Vec<Outbound<C>> {
-        let text = match frame {
-            Frame::Binary(_) => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some(close::UNSUPPORTED_DATA),
-                );
-            }
-            Frame::TooBig => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some(close::MESSAGE_TOO_BIG),
-                );
-            }
-            Frame::Text(text) if text.len() > self.limits.max_message_bytes => {
-                return self.remove(
-                    sender,
-                    LeaveReason::Disconnect,
-                    Some(close::MESSAGE_TOO_BIG),
-                );
-            }
-            Frame::Text(text) => text,
+        let text = match self.limits.text(frame) {
+            Ok(text) => text,
+            Err(code) => return self.remove(sender, LeaveReason::Disconnect, Some(code)),
         };
 
         let mut out = Vec::new();
+        let limits = &self.limits;
         let seat = &mut self.seats[sender];
-        if let Some(seen_ms) = heard_from(
-            &mut seat.seen_ms,
-            &mut seat.recorded_seen_ms,
-            now_ms,
-            &self.limits,
-        ) {
+        if let Some(seen_ms) = seat.heard(now_ms, limits) {
             out.push(Outbound::Touch {
                 to: seat.conn.clone(),
                 seen_ms,
             });
         }
         let conn = seat.conn.clone();
-        let parsed = self.wire.parse(text);
+        let parsed = self.wire.read(text, &seat.peer);
         // A `leave` is honoured whatever the budget says: refusing it would only keep a seat
         // held that its peer wants to give up.
-        if let Ok(ClientFrame::Leave) = parsed {
+        if let Ok(Inbound::Leave) = parsed {
             return self.remove(sender, LeaveReason::Leave, Some(close::NORMAL));
         }
         let spent = self.seats[sender]
@@ -65,26 +41,21 @@ impl<C: Clone> Room<C> {
             return done;
         }
 
-        let relay = match parsed {
-            Err(message) => {
-                out.extend(self.send(conn, &RoomError::BadRequest(message).to_message()));
+        let (to, forwarding) = match parsed {
+            Err(e) => {
+                out.extend(self.send(conn, &RoomError::BadRequest(e.to_string()).to_message()));
                 return out;
             }
-            Ok(ClientFrame::KeepAlive) => return out,
-            Ok(ClientFrame::Ping) => {
+            Ok(Inbound::KeepAlive) => return out,
+            Ok(Inbound::Ping) => {
                 out.push(Outbound::Send {
                     to: conn,
                     frame: PONG_FRAME.to_owned(),
                 });
                 return out;
             }
-            Ok(ClientFrame::Leave) => unreachable!("handled above"),
-            Ok(ClientFrame::Relay(relay)) => Routed::V1(relay),
-            Ok(ClientFrame::Signal { to, data }) => Routed::Matchbox { to, data },
-        };
-        let to = match &relay {
-            Routed::V1(relay) => relay.to.as_ref(),
-            Routed::Matchbox { to, .. } => Some(to),
+            Ok(Inbound::Leave) => unreachable!("handled above"),
+            Ok(Inbound::Relay { to, forwarding }) => (to, forwarding),
         };
         // Who receives it: one peer (`Some`), or every other peer.
         let target = match to {
@@ -93,7 +64,7 @@ impl<C: Clone> Room<C> {
                 // its own message, and "nobody else here by that id" is what the client needs.
                 Some(i) if i != sender => Some(i),
                 _ => {
-                    out.extend(self.send(conn, &RoomError::UnknownPeer(to.clone()).to_message()));
+                    out.extend(self.send(conn, &RoomError::UnknownPeer(to).to_message()));
                     return out;
                 }
             },
@@ -109,11 +80,6 @@ impl<C: Clone> Room<C> {
         if let Some(done) = self.over_budget(sender, spent, &mut out) {
             return done;
         }
-        let from = &self.seats[sender].peer;
-        let forwarding = match &relay {
-            Routed::V1(relay) => relay.forwarding(from),
-            Routed::Matchbox { data, .. } => Forwarding::Built(matchbox::signal(from, data)),
-        };
         for (i, seat) in self.seats.iter().enumerate() {
             if target.map_or(i == sender, |t| t != i) {
                 continue;
@@ -159,10 +125,4 @@ impl<C: Clone> Room<C> {
             }
         }
     }
-}
-
-/// A frame to route, in either protocol.
-enum Routed<'a> {
-    V1(crate::protocol::Relay<'a>),
-    Matchbox { to: String, data: &'a str },
 }

@@ -850,7 +850,7 @@ fn frame_from_finds_the_sender_by_its_connection() {
 /// The sweep-alarm actions of `out`.
 fn alarms(out: &[Outbound<Conn>]) -> Vec<Outbound<Conn>> {
     out.iter()
-        .filter(|o| matches!(o, Outbound::ArmSweep { .. } | Outbound::DisarmSweep))
+        .filter(|o| matches!(o, Outbound::ArmAlarm { .. } | Outbound::DisarmAlarm))
         .cloned()
         .collect()
 }
@@ -869,7 +869,7 @@ fn the_join_that_makes_a_call_arms_the_sweep_and_the_last_departure_disarms_it()
     );
     assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
     let out = h.join_with("bob", None, "bob").out;
-    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 600 }]);
+    assert_eq!(alarms(&out), vec![Outbound::ArmAlarm { at: 600 }]);
     assert!(
         alarms(&h.join_with("carol", None, "carol").out).is_empty(),
         "already armed"
@@ -882,7 +882,7 @@ fn the_join_that_makes_a_call_arms_the_sweep_and_the_last_departure_disarms_it()
     );
     let alice = h.seq("alice");
     let out = h.room.depart(&pid("alice"), alice);
-    assert_eq!(alarms(&out), vec![Outbound::DisarmSweep]);
+    assert_eq!(alarms(&out), vec![Outbound::DisarmAlarm]);
     assert_eq!(h.room.sweep_alarm(), SweepAlarm::Off);
 }
 
@@ -902,7 +902,7 @@ fn the_alarm_rearms_only_while_the_room_is_a_call() {
     // carol is silent past the timeout: dropped, and the two left still need sweeping.
     let out = h.room.alarm_fired(1200, |_| None);
     assert_eq!(closes(&out), vec![("carol", close::TIMEOUT)]);
-    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 1700 }]);
+    assert_eq!(alarms(&out), vec![Outbound::ArmAlarm { at: 1700 }]);
     // bob goes too; a room of one needs no alarm (the next join sweeps it).
     let bob = h.seq("bob");
     h.room.depart(&pid("bob"), bob);
@@ -921,7 +921,7 @@ fn a_restored_room_of_one_arms_the_sweep_when_it_becomes_a_call() {
     assert_eq!(h.room.sweep_alarm(), SweepAlarm::Unknown);
     // Not told what the runtime has: arm to be sure.
     let out = h.join_with("bob", None, "bob").out;
-    assert_eq!(alarms(&out), vec![Outbound::ArmSweep { at: 30_000 }]);
+    assert_eq!(alarms(&out), vec![Outbound::ArmAlarm { at: 30_000 }]);
 
     // Told an alarm is set (a call evicted between sweeps): nothing to write.
     let empty: Room<Conn> = Room::new(limits());
@@ -942,7 +942,7 @@ fn a_restored_room_deletes_whatever_alarm_it_may_have_when_it_empties() {
     let mut h = Harness::new();
     h.room = Room::restore(limits(), 2, vec![seat(&empty, "alice", 0, "alice")]);
     let out = h.room.depart(&pid("alice"), 0);
-    assert_eq!(alarms(&out), vec![Outbound::DisarmSweep]);
+    assert_eq!(alarms(&out), vec![Outbound::DisarmAlarm]);
 }
 
 #[test]

@@ -40,13 +40,22 @@ pub fn write(ws: &WebSocket, att: &Attachment) {
 
 /// The attachment of `ws` as another adapter's type (`peer_object`'s).
 pub fn read_as<T: serde::de::DeserializeOwned>(ws: &WebSocket) -> Option<T> {
-    let text = ws.as_ref().deserialize_attachment().ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str(&read_text(ws)?).ok()
 }
 
 pub fn write_as<T: Serialize>(ws: &WebSocket, att: &T) {
     let text = serde_json::to_string(att).expect("an attachment serializes");
     let _ = ws.as_ref().serialize_attachment(text.into());
+}
+
+/// Writes `text` as the attachment of `ws` (a topology that renders its own, `Outbound::Attach`).
+pub fn write_text(ws: &WebSocket, text: String) {
+    let _ = ws.as_ref().serialize_attachment(text.into());
+}
+
+/// The attachment of `ws` as the text it was written as.
+pub fn read_text(ws: &WebSocket) -> Option<String> {
+    ws.as_ref().deserialize_attachment().ok()?.as_string()
 }
 
 /// Clears the attachment: the socket has left, and a rebuild must not seat it again.

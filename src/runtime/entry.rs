@@ -1,311 +1,301 @@
-//! The Worker: the stateless front door. It answers what needs no room (the room page, `/healthz`,
-//! 400s, 403s, 404s, 429s) itself, and checks every join — address rate, room name, origin,
-//! peer id, capacity, token — before any Durable Object is touched, so a malformed or hostile
-//! request costs no object. What passes is handed to the room's object as a [`Handoff`].
+//! The Worker: the stateless front door. It answers what needs no object (the room page,
+//! `/healthz`, refusals, 404s) itself, and puts every request that reaches an object through
+//! one gate first, in one order — the address's rate, the settings, the origin (for endpoints
+//! that open sockets), the endpoint's query, the token — so a malformed or hostile request costs
+//! no object. A refusal is one [`Refusal`], rendered as its endpoint answers ([`Form`]). What
+//! passes is handed to its object as a [`Handoff`] (rooms, namespaces) or a PeerJS join.
 
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
-use super::{
-    config_error, glue, http_error, load_config, now_ms, random_bytes, record, turn_client,
-};
+use super::{glue, http_error, load_config, now_ms, random_bytes, record, turn_client};
 use super::{
     ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, PEERS_BINDING, ROOMS_BINDING,
 };
 use crate::auth;
 use crate::config::Config;
-use crate::error::{close, HttpError, RoomError};
+use crate::error::{close, HttpError, Refusal};
 use crate::observe::Observation;
-use crate::peerjs::{self, ObjectRequest};
-use crate::protocol::Wire;
-use crate::protocol::{PeerId, RoomId};
+use crate::peer::ObjectRequest;
+use crate::protocol::{peerjs, yjs, PeerId, RoomId, Wire};
 use crate::request::{
     check_matchbox_query, group_object_name, lobby_object_name, object_name, origin_allowed,
     origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER, SUBPROTOCOL,
 };
+use crate::role::Role;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let upgrade = is_websocket_upgrade(&req)?;
     match Route::parse(req.method().as_ref(), &req.path()) {
         Route::Health => Response::ok("ok"),
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
-        Route::Room(room) if is_websocket_upgrade(&req)? => join(req, &env, &room).await,
+        Route::Room(room) if upgrade => join(req, &env, &room).await,
         Route::Room(_) => room_page(req, &env).await,
-        Route::RoomInfo(room) => room_info(&req, &env, Wire::V1, room).await,
+        Route::RoomInfo(room) => info(&req, &env, object_name(Wire::V1, &room), room).await,
         Route::JoinCheck(room) => check_join(&req, &env, &room).await,
         Route::IceServers(room) => ice_servers(&req, &env, IceFor::Room(&room)).await,
-        Route::PeerJs if is_websocket_upgrade(&req)? => join_peerjs(req, &env).await,
-        Route::PeerJs => http_error(&HttpError::bad_request(
-            "the PeerJS endpoint takes WebSocket upgrades only",
-        )),
+        Route::PeerJs if upgrade => join_peerjs(req, &env).await,
         Route::PeerJsId(_) => peerjs_id(&req, &env).await,
         Route::PeerJsPeers(key) => peerjs_peers(&req, &env, &key).await,
         Route::PeerJsIceServers(key) => ice_servers(&req, &env, IceFor::PeerJs(&key)).await,
-        Route::Matchbox(room) if is_websocket_upgrade(&req)? => {
-            join_matchbox(req, &env, &room).await
+        Route::Matchbox(room) if upgrade => join_matchbox(req, &env, &room).await,
+        Route::MatchboxInfo(room) => {
+            info(&req, &env, object_name(Wire::Matchbox, &room), room).await
         }
-        Route::Matchbox(_) => http_error(&HttpError::bad_request(
-            "the matchbox endpoint takes WebSocket upgrades only",
-        )),
-        Route::MatchboxInfo(room) => room_info(&req, &env, Wire::Matchbox, room).await,
+        Route::Yjs(namespace) if upgrade => join_yjs(req, &env, &namespace).await,
+        Route::YjsInfo(namespace) => {
+            let name = Role::Topics {
+                namespace: namespace.clone(),
+            }
+            .object_name();
+            info(&req, &env, name, namespace).await
+        }
+        Route::YjsIceServers(namespace) => {
+            ice_servers(&req, &env, IceFor::Yjs(&namespace)).await
+        }
+        Route::PeerJs => upgrades_only("PeerJS"),
+        Route::Matchbox(_) => upgrades_only("matchbox"),
+        Route::Yjs(_) => upgrades_only("y-webrtc"),
     }
 }
 
-/// `GET /api/rooms/{room}` (or `/api/matchbox/{room}`): the room's count, from its object,
-/// counted against the join rate.
-async fn room_info(req: &Request, env: &Env, wire: Wire, room: RoomId) -> Result<Response> {
-    if let Err(e) = load_config(env) {
-        return config_error(&e);
+/// 400 for a plain request to a socket endpoint.
+fn upgrades_only(protocol: &str) -> Result<Response> {
+    let message = format!("the {protocol} endpoint takes WebSocket upgrades only");
+    http_error(&HttpError::bad_request(message))
+}
+
+// ==== The gate ==============================================================================
+
+/// How an endpoint answers a refusal.
+#[derive(Clone, Copy)]
+enum Form {
+    /// An HTTP error (`Refusal::http`).
+    Http,
+    /// The same, readable from any origin (`Access-Control-Allow-Origin: *`).
+    HttpAnyOrigin,
+    /// A v1 or matchbox upgrade: HTTP errors, but a refused token is an accepted socket with
+    /// the protocol's `unauthorized` error (if it has one) and close 4003, selecting the
+    /// subprotocol if it was offered (a browser sees nothing of a refused upgrade).
+    Room { wire: Wire, subprotocol: bool },
+    /// A PeerJS socket: accepted, `ERROR` and a close, as peerjs-server answers.
+    PeerJs,
+    /// A y-webrtc socket: accepted, an `error` frame and a close (`docs/yjs.md`).
+    Yjs,
+}
+
+/// What passed the gate: the settings and the decoded query.
+struct Passed {
+    config: Config,
+    pairs: Vec<(String, String)>,
+}
+
+impl Passed {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
+/// The gate's common part, in its order: the address's rate (a request over it costs nothing
+/// further), the settings, and, for endpoints that open sockets, the origin.
+async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::result::Result<Passed, Refusal>> {
     if !within_join_rate(req, env).await? {
-        return http_error(&HttpError::too_many_requests());
+        return Ok(Err(Refusal::RateLimited));
     }
-    let name = object_name(wire, &room);
+    let config = match load_config(env) {
+        Ok(config) => config,
+        Err(e) => return Ok(Err(Refusal::Config(e.to_string()))),
+    };
+    let raw_url = req.inner().url();
+    let (own_origin, query) = origin_and_query(&raw_url);
+    if check_origin {
+        let origin = req.headers().get("Origin")?;
+        if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
+            return Ok(Err(Refusal::ForbiddenOrigin));
+        }
+    }
+    let pairs = query_pairs(query);
+    Ok(Ok(Passed { config, pairs }))
+}
+
+/// Renders `refusal` as `form` answers, observed under `subject` (a room, a namespace, or
+/// "peerjs") and `peer`.
+fn refuse(env: &Env, refusal: Refusal, form: Form, subject: &str, peer: Option<&str>) -> Result<Response> {
+    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
+    let reason = refusal.code();
+    if let Refusal::Config(message) = &refusal {
+        worker::console_error!("{message}");
+    }
+    let socket_frame: Option<String> = match (&refusal, form) {
+        (Refusal::Config(_), _) | (_, Form::Http | Form::HttpAnyOrigin) => None,
+        (Refusal::Unauthorized(why), Form::Room { wire, .. }) => Some(
+            wire.render(&crate::error::RoomError::Unauthorized((*why).to_owned()).to_message())
+                .unwrap_or_default(),
+        ),
+        (_, Form::Room { .. }) => None,
+        (_, Form::PeerJs) => Some(peerjs::error_frame(&refusal.message())),
+        (_, Form::Yjs) => Some(yjs::error_frame(reason, &refusal.message())),
+    };
+    let Some(frame) = socket_frame else {
+        let error = refusal.http();
+        record(
+            analytics.as_ref(),
+            &Observation::refusal(subject, peer, reason, Some(error.status), None),
+        );
+        let response = http_error(&error)?;
+        return match form {
+            Form::HttpAnyOrigin => readable_anywhere(response),
+            _ => Ok(response),
+        };
+    };
+    let code = refusal.close_code();
+    record(
+        analytics.as_ref(),
+        &Observation::refusal(subject, peer, reason, None, Some(code)),
+    );
+    let WebSocketPair { client, server } = WebSocketPair::new()?;
+    server.accept()?;
+    if !frame.is_empty() {
+        server.send_with_str(frame)?;
+    }
+    server.close(Some(code), Some(close::reason(code)))?;
+    let mut response = Response::from_websocket(client)?;
+    if let Form::Room {
+        subprotocol: true, ..
+    } = form
+    {
+        response
+            .headers_mut()
+            .set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
+    }
+    Ok(response)
+}
+
+/// The token of an HTTP endpoint: `?token=` or `Authorization: Bearer`.
+fn bearer_or_query(req: &Request, passed: &Passed) -> Result<Option<String>> {
+    if let Some(token) = passed.get("token") {
+        return Ok(Some(token.to_owned()));
+    }
+    let bearer = req.headers().get("Authorization")?;
+    Ok(bearer.and_then(|b| b.strip_prefix("Bearer ").map(str::to_owned)))
+}
+
+/// With `AUTH_SECRET` set, the room token must be valid for this room (and peer); the id it
+/// names becomes the join's.
+fn check_room_token(
+    config: &Config,
+    room: &RoomId,
+    token: Option<&str>,
+    peer: &mut Option<PeerId>,
+) -> std::result::Result<(), Refusal> {
+    let Some(secret) = &config.auth_secret else {
+        return Ok(());
+    };
+    let claims = auth::verify(token, secret.as_bytes(), room, peer.as_ref(), now_ms() / 1000)
+        .map_err(|why| Refusal::Unauthorized(why.as_str()))?;
+    if let Some(claimed) = claims.peer {
+        // `verify` checked the claim against the id alphabet.
+        *peer = PeerId::parse(&claimed).ok();
+    }
+    Ok(())
+}
+
+// ==== Rooms (protocol v1) and matchbox rooms =================================================
+
+/// `GET /api/rooms/{room}`, `/api/matchbox/{room}`, `/api/yjs/{namespace}`: the count, from
+/// the object `name`.
+async fn info(req: &Request, env: &Env, name: String, room: RoomId) -> Result<Response> {
+    if let Err(refusal) = gate(req, env, false).await? {
+        return refuse(env, refusal, Form::Http, room.as_str(), None);
+    }
     hand_off(env, &name, &Handoff::Info { room }, req).await
+}
+
+/// The gate of a room join, up to its query: the settings and the checked query.
+async fn room_gate(
+    req: &Request,
+    env: &Env,
+) -> Result<std::result::Result<(Passed, JoinParams), Refusal>> {
+    let passed = match gate(req, env, true).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let protocols = req.headers().get("Sec-WebSocket-Protocol")?;
+    Ok(
+        match JoinParams::parse(passed.pairs(), protocols.as_deref(), &passed.config) {
+            Ok(params) => Ok((passed, params)),
+            Err(message) => Err(Refusal::BadRequest(message)),
+        },
+    )
 }
 
 /// The join checks the Worker makes before an upgrade, answered over plain HTTP: 200
 /// `{"ok":true}` or the refusal the upgrade would get (400, 403, 429, 500). Readable from any
 /// origin: it tells nothing beyond what the upgrade's status would.
 async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let mut response = match join_checks(req, env, room).await? {
+    match room_gate(req, env).await? {
         Ok(_) => {
             let mut ok = Response::ok(r#"{"ok":true}"#)?;
             ok.headers_mut().set("Content-Type", "application/json")?;
-            ok
+            readable_anywhere(ok)
         }
-        Err(refusal) => refusal,
-    };
-    response
-        .headers_mut()
-        .set("Access-Control-Allow-Origin", "*")?;
-    Ok(response)
-}
-
-/// Whose ICE servers are asked for: a room's, or a PeerJS key's.
-enum IceFor<'a> {
-    Room(&'a RoomId),
-    PeerJs(&'a RoomId),
-}
-
-/// `GET /api/rooms/{room}/ice-servers` and `GET /peerjs/{key}/ice-servers?id=..`:
-/// `{"iceServers":[...]}`, minted now as a `welcome`'s are (the TURN username names the
-/// token's peer, or a random id), for apps whose signaling has no place for them. On a signed
-/// deployment it needs the room's token, or the PeerJS token of `id` on the key (`?token=` or
-/// `Authorization: Bearer`), else 401. Readable from any origin; counted against the join rate.
-async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Response> {
-    let response = async {
-        if !within_join_rate(req, env).await? {
-            return http_error(&HttpError::too_many_requests());
-        }
-        let config = match load_config(env) {
-            Ok(config) => config,
-            Err(e) => return config_error(&e),
-        };
-        let raw_url = req.inner().url();
-        let pairs = query_pairs(origin_and_query(&raw_url).1);
-        let bearer = req.headers().get("Authorization")?;
-        let token = pairs
-            .iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.clone())
-            .or_else(|| bearer.and_then(|b| b.strip_prefix("Bearer ").map(str::to_owned)));
-        let checked = match asker {
-            IceFor::Room(room) => {
-                let mut params = JoinParams {
-                    token,
-                    ..JoinParams::default()
-                };
-                check_token(&config, room, &mut params).map(|()| params.peer)
-            }
-            IceFor::PeerJs(key) => match &config.auth_secret {
-                None => Ok(None),
-                Some(secret) => {
-                    let id = pairs
-                        .iter()
-                        .find(|(k, _)| k == "id")
-                        .map(|(_, v)| v.as_str());
-                    auth::verify_peerjs(
-                        token.as_deref(),
-                        secret.as_bytes(),
-                        key.as_str(),
-                        id.unwrap_or_default(),
-                        now_ms() / 1000,
-                    )
-                    // PeerJS ids may hold spaces, which TURN usernames had better not.
-                    .map(|claims| claims.peer.and_then(|p| PeerId::parse(&p).ok()))
-                }
-            },
-        };
-        let peer = match checked {
-            Ok(peer) => peer,
-            Err(why) => return http_error(&HttpError::unauthorized(why.as_str())),
-        };
-        let peer = match peer {
-            Some(peer) => peer,
-            None => PeerId::from_random(random_bytes()?),
-        };
-        let servers = turn_client::ice_servers(&config, &peer).await;
-        let mut ok = Response::ok(format!(r#"{{"iceServers":{servers}}}"#))?;
-        ok.headers_mut().set("Content-Type", "application/json")?;
-        ok.headers_mut().set("Cache-Control", "no-store")?;
-        Ok(ok)
+        Err(refusal) => refuse(env, refusal, Form::HttpAnyOrigin, room.as_str(), None),
     }
-    .await?;
-    readable_anywhere(response)
-}
-
-/// The response with `Access-Control-Allow-Origin: *`.
-fn readable_anywhere(mut response: Response) -> Result<Response> {
-    response
-        .headers_mut()
-        .set("Access-Control-Allow-Origin", "*")?;
-    Ok(response)
-}
-
-/// A PeerJS client's socket (`docs/peerjs.md`): the rate, the settings, the origin, the query
-/// (`key`, `id`, `token`) and, when `AUTH_SECRET` is set, the token as a signed PeerJS token;
-/// then the peer's own object. A refusal is an upgrade with `ERROR` and a close, as
-/// peerjs-server answers, so the client can report why (a refused upgrade tells it nothing).
-async fn join_peerjs(req: Request, env: &Env) -> Result<Response> {
-    if !within_join_rate(&req, env).await? {
-        let msg = "too many joins from this address: try again shortly";
-        return refuse_peerjs(env, "rate_limited", msg, close::POLICY_VIOLATION);
-    }
-    let config = match load_config(env) {
-        Ok(config) => config,
-        Err(e) => return config_error(&e),
-    };
-    let raw_url = req.inner().url();
-    let (own_origin, query) = origin_and_query(&raw_url);
-    let origin = req.headers().get("Origin")?;
-    if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-        let msg = "this origin may not open sockets here (ALLOWED_ORIGINS)";
-        return refuse_peerjs(env, "forbidden_origin", msg, close::POLICY_VIOLATION);
-    }
-    let pairs = query_pairs(query);
-    let join = match peerjs::Join::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(join) => join,
-        Err(msg) => return refuse_peerjs(env, "bad_request", &msg, close::POLICY_VIOLATION),
-    };
-    if let Some(secret) = &config.auth_secret {
-        let now_s = now_ms() / 1000;
-        let verified = auth::verify_peerjs(
-            Some(&join.token),
-            secret.as_bytes(),
-            &join.key,
-            &join.id,
-            now_s,
-        );
-        if let Err(why) = verified {
-            let msg = format!("unauthorized: {}", why.as_str());
-            return refuse_peerjs(env, "unauthorized", &msg, close::UNAUTHORIZED);
-        }
-    }
-    let forwarded = get_with_headers_of(&req, &ObjectRequest::Join.to_url())?;
-    let headers = forwarded.headers();
-    headers.delete("Sec-WebSocket-Protocol")?;
-    headers.set(peerjs::TOKEN_HEADER, &join.token)?;
-    env.durable_object(PEERS_BINDING)?
-        .id_from_name(&peerjs::object_name(&join.key, &join.id))?
-        .get_stub()?
-        .fetch_with_request(Request::from(forwarded))
-        .await
-}
-
-/// `ERROR` with `msg`, then close `code`, on a socket the Worker accepts itself (observed).
-fn refuse_peerjs(env: &Env, reason: &str, msg: &str, code: u16) -> Result<Response> {
-    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
-    record(
-        analytics.as_ref(),
-        &Observation::refusal("peerjs", None, reason, None, Some(code)),
-    );
-    let WebSocketPair { client, server } = WebSocketPair::new()?;
-    server.accept()?;
-    server.send_with_str(peerjs::error_frame(msg))?;
-    server.close(Some(code), Some(crate::error::close::reason(code)))?;
-    Response::from_websocket(client)
-}
-
-/// `GET /peerjs/{key}/id`: a fresh id (a v4 UUID, as peerjs-server's), as text.
-async fn peerjs_id(req: &Request, env: &Env) -> Result<Response> {
-    if !within_join_rate(req, env).await? {
-        return readable_anywhere(http_error(&HttpError::too_many_requests())?);
-    }
-    let mut ok = Response::ok(crate::protocol::uuid_v4(random_bytes()?))?;
-    ok.headers_mut().set("Content-Type", "text/plain")?;
-    ok.headers_mut().set("Cache-Control", "no-store")?;
-    readable_anywhere(ok)
-}
-
-/// `GET /peerjs/{key}/peers`: the key's connected ids from its directory object, when
-/// `PEERJS_DISCOVERY` is on; 401 otherwise, as peerjs-server answers without `allow_discovery`.
-async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response> {
-    let response = async {
-        if !within_join_rate(req, env).await? {
-            return http_error(&HttpError::too_many_requests());
-        }
-        match load_config(env) {
-            Err(e) => config_error(&e),
-            Ok(config) if !config.peerjs_discovery => http_error(&HttpError::unauthorized(
-                "discovery is off (PEERJS_DISCOVERY)",
-            )),
-            Ok(_) => {
-                let mut listed = env
-                    .durable_object(PEERS_BINDING)?
-                    .id_from_name(&peerjs::directory_name(key.as_str()))?
-                    .get_stub()?
-                    .fetch_with_str(&ObjectRequest::List.to_url())
-                    .await?;
-                // The object's response has immutable headers: a new one, to add CORS.
-                let mut ok = Response::ok(listed.text().await?)?;
-                ok.headers_mut().set("Content-Type", "application/json")?;
-                ok.headers_mut().set("Cache-Control", "no-store")?;
-                Ok(ok)
-            }
-        }
-    }
-    .await?;
-    readable_anywhere(response)
 }
 
 /// Checks a join and hands it to the room's object, which answers with the WebSocket.
 async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let (config, mut params) = match join_checks(&req, env, room).await? {
+    let (passed, mut params) = match room_gate(&req, env).await? {
         Ok(checked) => checked,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return refuse(env, refusal, Form::Http, room.as_str(), None),
     };
-    if let Err(why) = check_token(&config, room, &mut params) {
-        return refuse_unauthorized(env, room, &params, why, Wire::V1);
+    let form = Form::Room {
+        wire: Wire::V1,
+        subprotocol: params.subprotocol,
+    };
+    if let Err(refusal) =
+        check_room_token(&passed.config, room, params.token.as_deref(), &mut params.peer)
+    {
+        let peer = params.peer.as_ref().map(PeerId::as_str);
+        return refuse(env, refusal, form, room.as_str(), peer);
     }
     let name = object_name(Wire::V1, room);
     hand_off(env, &name, &Handoff::join(room, &params), &req).await
 }
 
-/// A matchbox client's join (`docs/matchbox.md`): the same checks, then the room's matchbox
+/// A matchbox client's join (`docs/matchbox.md`): the same gate, then the room's matchbox
 /// object. Its id is assigned there; a token may not name one.
 async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let (config, mut params) = match join_checks(&req, env, room).await? {
+    let (passed, mut params) = match room_gate(&req, env).await? {
         Ok(checked) => checked,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return refuse(env, refusal, Form::Http, room.as_str(), None),
     };
-    let raw_url = req.inner().url();
-    let pairs = query_pairs(origin_and_query(&raw_url).1);
-    let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let next = match check_matchbox_query(pairs, &params, &config) {
+    let next = match check_matchbox_query(passed.pairs(), &params, &passed.config) {
         Ok(next) => next,
         Err(message) => {
-            return refuse_http(env, room, "bad_request", HttpError::bad_request(message))
+            let refusal = Refusal::BadRequest(message);
+            return refuse(env, refusal, Form::Http, room.as_str(), None);
         }
     };
-    match check_token(&config, room, &mut params) {
-        Err(why) => return refuse_unauthorized(env, room, &params, why, Wire::Matchbox),
-        Ok(()) if params.peer.is_some() => {
-            let why = auth::AuthError::WrongPeer; // matchbox ids are assigned, never named
-            return refuse_unauthorized(env, room, &params, why, Wire::Matchbox);
-        }
-        Ok(()) => {}
+    let form = Form::Room {
+        wire: Wire::Matchbox,
+        subprotocol: params.subprotocol,
+    };
+    let checked = check_room_token(&passed.config, room, params.token.as_deref(), &mut params.peer)
+        .and_then(|()| match params.peer {
+            // matchbox ids are assigned, never named
+            Some(_) => Err(Refusal::Unauthorized(auth::AuthError::WrongPeer.as_str())),
+            None => Ok(()),
+        });
+    if let Err(refusal) = checked {
+        let peer = params.peer.as_ref().map(PeerId::as_str);
+        return refuse(env, refusal, form, room.as_str(), peer);
     }
     match next {
         None => {
@@ -363,66 +353,176 @@ async fn forming_group(env: &Env, lobby: &str, closed: Option<u64>) -> Result<u6
         .map_err(|_| worker::Error::RustError(format!("lobby {lobby} answered {text:?}")))
 }
 
-/// Every check of a join made over HTTP, in order — the address's rate first (a join over it
-/// costs nothing further), then the settings, the origin and the query: the settings and the
-/// checked query, or the refusal to answer with (observed).
-async fn join_checks(
-    req: &Request,
-    env: &Env,
-    room: &RoomId,
-) -> Result<std::result::Result<(Config, JoinParams), Response>> {
-    if !within_join_rate(req, env).await? {
-        return refuse_http(env, room, "rate_limited", HttpError::too_many_requests()).map(Err);
-    }
-    let config = match load_config(env) {
-        Ok(config) => config,
-        Err(e) => return config_error(&e).map(Err),
+// ==== y-webrtc ===============================================================================
+
+/// A y-webrtc client's signaling socket (`docs/yjs.md`): the gate, the namespace's token on a
+/// signed deployment (`?token=`: y-webrtc uses the URL as given), then the namespace's object.
+async fn join_yjs(req: Request, env: &Env, namespace: &RoomId) -> Result<Response> {
+    let passed = match gate(&req, env, true).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::Yjs, namespace.as_str(), None),
     };
-    let raw_url = req.inner().url();
-    let (own_origin, query) = origin_and_query(&raw_url);
-    let origin = req.headers().get("Origin")?;
-    if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-        let refusal = HttpError::forbidden_origin();
-        return refuse_http(env, room, "forbidden_origin", refusal).map(Err);
-    }
-    let pairs = query_pairs(query);
-    let protocols = req.headers().get("Sec-WebSocket-Protocol")?;
-    let parsed = JoinParams::parse(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        protocols.as_deref(),
-        &config,
-    );
-    match parsed {
-        Ok(params) => Ok(Ok((config, params))),
-        Err(message) => {
-            refuse_http(env, room, "bad_request", HttpError::bad_request(message)).map(Err)
+    if let Some(secret) = &passed.config.auth_secret {
+        let token = passed.get("token");
+        let verified = auth::verify_yjs(token, secret.as_bytes(), namespace.as_str(), now_ms() / 1000);
+        if let Err(why) = verified {
+            let refusal = Refusal::Unauthorized(why.as_str());
+            return refuse(env, refusal, Form::Yjs, namespace.as_str(), None);
         }
     }
+    let name = Role::Topics {
+        namespace: namespace.clone(),
+    }
+    .object_name();
+    hand_off(env, &name, &Handoff::Topics, &req).await
 }
 
-/// With `AUTH_SECRET` set, the token must be valid for this room (and peer); the id it names
-/// becomes the join's.
-fn check_token(
-    config: &Config,
-    room: &RoomId,
-    params: &mut JoinParams,
-) -> std::result::Result<(), auth::AuthError> {
-    let Some(secret) = &config.auth_secret else {
-        return Ok(());
-    };
-    let claims = auth::verify(
-        params.token.as_deref(),
-        secret.as_bytes(),
-        room,
-        params.peer.as_ref(),
-        now_ms() / 1000,
-    )?;
-    if let Some(peer) = claims.peer {
-        // `verify` checked the claim against the id alphabet.
-        params.peer = PeerId::parse(&peer).ok();
-    }
-    Ok(())
+// ==== ICE servers ===========================================================================
+
+/// Whose ICE servers are asked for.
+enum IceFor<'a> {
+    Room(&'a RoomId),
+    PeerJs(&'a RoomId),
+    Yjs(&'a RoomId),
 }
+
+/// `GET /api/rooms/{room}/ice-servers`, `/peerjs/{key}/ice-servers?id=..` and
+/// `/api/yjs/{namespace}/ice-servers`: `{"iceServers":[...]}`, minted now as a `welcome`'s
+/// are (the TURN username names the token's peer, or a random id), for apps whose signaling has
+/// no place for them. On a signed deployment it needs the room's token, the PeerJS token of
+/// `id` on the key, or the namespace's token (`?token=` or `Authorization: Bearer`), else 401.
+/// Readable from any origin; counted against the join rate.
+async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Response> {
+    let subject = match asker {
+        IceFor::Room(r) | IceFor::PeerJs(r) | IceFor::Yjs(r) => r.as_str(),
+    };
+    let passed = match gate(req, env, false).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, subject, None),
+    };
+    let config = &passed.config;
+    let token = bearer_or_query(req, &passed)?;
+    let now_s = now_ms() / 1000;
+    let checked = match (&config.auth_secret, asker) {
+        (None, _) => Ok(None),
+        (Some(_), IceFor::Room(room)) => {
+            let mut peer = None;
+            check_room_token(config, room, token.as_deref(), &mut peer).map(|()| peer)
+        }
+        (Some(secret), IceFor::PeerJs(key)) => {
+            let id = passed.get("id").unwrap_or_default();
+            auth::verify_peerjs(token.as_deref(), secret.as_bytes(), key.as_str(), id, now_s)
+                // PeerJS ids may hold spaces, which TURN usernames had better not.
+                .map(|claims| claims.peer.and_then(|p| PeerId::parse(&p).ok()))
+                .map_err(|why| Refusal::Unauthorized(why.as_str()))
+        }
+        (Some(secret), IceFor::Yjs(namespace)) => {
+            auth::verify_yjs(token.as_deref(), secret.as_bytes(), namespace.as_str(), now_s)
+                .map(|_| None)
+                .map_err(|why| Refusal::Unauthorized(why.as_str()))
+        }
+    };
+    let peer = match checked {
+        Ok(Some(peer)) => peer,
+        Ok(None) => PeerId::from_random(random_bytes()?),
+        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, subject, None),
+    };
+    let servers = turn_client::ice_servers(config, &peer).await;
+    let mut ok = Response::ok(format!(r#"{{"iceServers":{servers}}}"#))?;
+    ok.headers_mut().set("Content-Type", "application/json")?;
+    ok.headers_mut().set("Cache-Control", "no-store")?;
+    readable_anywhere(ok)
+}
+
+/// The response with `Access-Control-Allow-Origin: *`.
+fn readable_anywhere(mut response: Response) -> Result<Response> {
+    response
+        .headers_mut()
+        .set("Access-Control-Allow-Origin", "*")?;
+    Ok(response)
+}
+
+// ==== PeerJS =================================================================================
+
+/// A PeerJS client's socket (`docs/peerjs.md`): the gate, the query (`key`, `id`, `token`) and,
+/// when `AUTH_SECRET` is set, the token as a signed PeerJS token; then the peer's own object.
+async fn join_peerjs(req: Request, env: &Env) -> Result<Response> {
+    let passed = match gate(&req, env, true).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::PeerJs, "peerjs", None),
+    };
+    let join = match peerjs::Join::parse(passed.pairs()) {
+        Ok(join) => join,
+        Err(bad) => {
+            let refusal = Refusal::BadRequest(bad.to_string());
+            return refuse(env, refusal, Form::PeerJs, "peerjs", None);
+        }
+    };
+    if let Some(secret) = &passed.config.auth_secret {
+        let now_s = now_ms() / 1000;
+        let verified =
+            auth::verify_peerjs(Some(&join.token), secret.as_bytes(), &join.key, &join.id, now_s);
+        if let Err(why) = verified {
+            let refusal = Refusal::Unauthorized(why.as_str());
+            return refuse(env, refusal, Form::PeerJs, "peerjs", None);
+        }
+    }
+    let forwarded = get_with_headers_of(&req, &ObjectRequest::Join.to_url())?;
+    let headers = forwarded.headers();
+    headers.delete("Sec-WebSocket-Protocol")?;
+    headers.set(crate::peer::TOKEN_HEADER, &join.token)?;
+    let name = Role::Peer {
+        key: join.key,
+        id: join.id,
+    }
+    .object_name();
+    env.durable_object(PEERS_BINDING)?
+        .id_from_name(&name)?
+        .get_stub()?
+        .fetch_with_request(Request::from(forwarded))
+        .await
+}
+
+/// `GET /peerjs/{key}/id`: a fresh id (a v4 UUID, as peerjs-server's), as text.
+async fn peerjs_id(req: &Request, env: &Env) -> Result<Response> {
+    if !within_join_rate(req, env).await? {
+        return refuse(env, Refusal::RateLimited, Form::HttpAnyOrigin, "peerjs", None);
+    }
+    let mut ok = Response::ok(crate::protocol::uuid_v4(random_bytes()?))?;
+    ok.headers_mut().set("Content-Type", "text/plain")?;
+    ok.headers_mut().set("Cache-Control", "no-store")?;
+    readable_anywhere(ok)
+}
+
+/// `GET /peerjs/{key}/peers`: the key's connected ids from its directory object, when
+/// `PEERJS_DISCOVERY` is on; 401 otherwise, as peerjs-server answers without `allow_discovery`.
+async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response> {
+    let passed = match gate(req, env, false).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, key.as_str(), None),
+    };
+    if !passed.config.peerjs_discovery {
+        let refusal = Refusal::Unauthorized("discovery is off (PEERJS_DISCOVERY)");
+        return refuse(env, refusal, Form::HttpAnyOrigin, key.as_str(), None);
+    }
+    let directory = Role::Directory {
+        key: key.as_str().to_owned(),
+    }
+    .object_name();
+    let mut listed = env
+        .durable_object(PEERS_BINDING)?
+        .id_from_name(&directory)?
+        .get_stub()?
+        .fetch_with_str(&ObjectRequest::List.to_url())
+        .await?;
+    // The object's response has immutable headers: a new one, to add CORS.
+    let mut ok = Response::ok(listed.text().await?)?;
+    ok.headers_mut().set("Content-Type", "application/json")?;
+    ok.headers_mut().set("Cache-Control", "no-store")?;
+    readable_anywhere(ok)
+}
+
+// ==== Plumbing ===============================================================================
 
 /// Sends `handoff` to the object `name` on an internal request that keeps the client's headers
 /// (`Upgrade: websocket` among them) but not its secrets: the `Sec-WebSocket-Protocol` entries
@@ -461,49 +561,6 @@ async fn within_join_rate(req: &Request, env: &Env) -> Result<bool> {
     }
     let address = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
     Ok(glue::within_rate_limit(&binding, &address).await)
-}
-
-/// An HTTP refusal of a join (400, 403, 429), observed.
-fn refuse_http(env: &Env, room: &RoomId, reason: &str, error: HttpError) -> Result<Response> {
-    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
-    record(
-        analytics.as_ref(),
-        &Observation::refusal(room.as_str(), None, reason, Some(error.status), None),
-    );
-    http_error(&error)
-}
-
-/// `unauthorized` then close 4003, on a socket the Worker accepts itself: a join without a
-/// valid token never reaches a room. The answer selects the subprotocol if the client offered
-/// it, or a browser would fail the upgrade and never see the 4003.
-fn refuse_unauthorized(
-    env: &Env,
-    room: &RoomId,
-    params: &JoinParams,
-    why: auth::AuthError,
-    wire: Wire,
-) -> Result<Response> {
-    let err = RoomError::Unauthorized(why.as_str().to_owned());
-    let code = err.close_code().expect("unauthorized closes");
-    let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
-    let peer = params.peer.as_ref().map(PeerId::as_str);
-    record(
-        analytics.as_ref(),
-        &Observation::refusal(room.as_str(), peer, "unauthorized", None, Some(code)),
-    );
-    let WebSocketPair { client, server } = WebSocketPair::new()?;
-    server.accept()?;
-    if let Some(frame) = wire.render(&err.to_message()) {
-        server.send_with_str(frame)?;
-    }
-    server.close(Some(code), Some(crate::error::close::reason(code)))?;
-    let mut response = Response::from_websocket(client)?;
-    if params.subprotocol {
-        response
-            .headers_mut()
-            .set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
-    }
-    Ok(response)
 }
 
 /// The room page (`public/room.html`, which reads the room from its own URL), from the static

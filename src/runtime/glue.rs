@@ -1,5 +1,8 @@
 //! Every `unsafe` block and inline-JS binding of the worker, in one place: the calls the
-//! relay path makes per frame, and the runtime methods `worker` 0.8.7 does not wrap.
+//! relay path makes per frame, and the runtime methods `worker` 0.8.7 does not wrap. The only
+//! module allowed `unsafe` (`lib.rs` denies it everywhere else).
+
+#![allow(unsafe_code)]
 
 use std::cell::Cell;
 

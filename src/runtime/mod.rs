@@ -16,6 +16,7 @@
 mod alarm;
 mod attachment;
 mod entry;
+mod executor;
 mod glue;
 mod peer_object;
 mod room_object;

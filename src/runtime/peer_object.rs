@@ -18,16 +18,21 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
 use worker::{
     console_error, durable_object, js_sys, web_sys, DurableObject, Env, ObjectNamespace, Request,
-    Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
+    Response, Result, State, WebSocket, WebSocketPair,
 };
 
+use super::executor::{self, Host};
 use super::PEERS_BINDING;
-use super::{alarm, attachment, config_error, glue, http_error, load_config, now_ms, record};
+use super::{attachment, config_error, glue, http_error, load_config, now_ms, record};
+use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
-use crate::error::{close, HttpError};
+use crate::error::HttpError;
 use crate::observe::Observation;
-use crate::peerjs::{self, Action, ObjectKind, ObjectRequest, Peer, HEARTBEAT_FRAME};
+use crate::peer::{ObjectRequest, Peer};
+use crate::protocol::peerjs::{self, HEARTBEAT_FRAME};
 use crate::request::origin_and_query;
+use crate::role::Role;
+use crate::seat::Frame;
 
 /// What a PeerJS socket carries across hibernation.
 #[derive(Serialize, Deserialize)]
@@ -57,13 +62,10 @@ impl DurableObject for PeerObject {
     fn new(state: State, env: Env) -> Self {
         let name = state.id().name().unwrap_or_default();
         let config = load_config(&env);
-        let (key, peer) = match (ObjectKind::of(&name), &config) {
-            (Some(ObjectKind::Peer { key, id }), Ok(config)) => {
-                match WebSocketRequestResponsePair::new(HEARTBEAT_FRAME, HEARTBEAT_FRAME) {
-                    Ok(pair) => state.set_websocket_auto_response(&pair),
-                    Err(e) => console_error!("could not set the heartbeat auto-response: {e:?}"),
-                }
-                let mut peer = Peer::new(id, config.limits(), config.peerjs_expire_ms);
+        let (key, peer) = match (Role::of(&name), &config) {
+            (Some(Role::Peer { key, id }), Ok(config)) => {
+                executor::auto_respond(&state, HEARTBEAT_FRAME, HEARTBEAT_FRAME);
+                let mut peer = Peer::new(&id, config.limits(), config.peerjs_expire_ms);
                 // After an eviction: the one socket that still holds the id.
                 let now = now_ms();
                 for ws in state.get_websockets() {
@@ -73,10 +75,10 @@ impl DurableObject for PeerObject {
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
                     }
                 }
-                (key.to_owned(), Some(peer))
+                (key, Some(peer))
             }
-            (Some(ObjectKind::Directory { key }), _) => (key.to_owned(), None),
-            (None, _) | (_, Err(_)) => (String::new(), None),
+            (Some(Role::Directory { key }), _) => (key, None),
+            _ => (String::new(), None),
         };
         PeerObject {
             state,
@@ -102,7 +104,7 @@ impl DurableObject for PeerObject {
         let is_peer = self.peer.borrow().is_some();
         match request {
             ObjectRequest::Join if is_peer => {
-                let token = req.headers().get(peerjs::TOKEN_HEADER)?.unwrap_or_default();
+                let token = req.headers().get(crate::peer::TOKEN_HEADER)?.unwrap_or_default();
                 self.join(config, &token)
             }
             ObjectRequest::Deliver { src, hold } if is_peer => {
@@ -116,7 +118,7 @@ impl DurableObject for PeerObject {
                         glue::last_auto_response_ms(&self.state, ws)
                     })
                 };
-                let sent = self.execute(out);
+                let sent = executor::execute(self, out, None);
                 // A socket that would not take the message is gone: the sender hears LEAVE.
                 let answer = if sent { delivery.as_str() } else { "gone" };
                 Response::ok(answer)
@@ -144,7 +146,7 @@ impl DurableObject for PeerObject {
             Some(peer) => peer.alarm(now_ms()),
             None => Vec::new(),
         };
-        self.execute(out);
+        executor::execute(self, out, None);
         Response::ok("expired")
     }
 }
@@ -157,24 +159,7 @@ impl DurableObject for PeerObject {
 impl PeerObject {
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn web_socket_message(&self, ws: web_sys::WebSocket, message: JsValue) {
-        let ws = WebSocket::from(ws);
-        let Ok(config) = &self.config else {
-            return;
-        };
-        let (out, unseated) = {
-            let mut guard = self.peer.borrow_mut();
-            let Some(peer) = guard.as_mut() else {
-                return;
-            };
-            let out = glue::with_frame(&message, config.max_message_bytes, |frame| {
-                peer.frame(&ws, frame, now_ms())
-            });
-            (out, peer.socket().is_none())
-        };
-        self.execute(out);
-        if unseated {
-            self.list(config, false);
-        }
+        executor::on_message(self, ws.into(), message);
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
@@ -185,15 +170,109 @@ impl PeerObject {
         _reason: String,
         _was_clean: bool,
     ) {
-        let ws = WebSocket::from(ws);
-        self.disconnected(&ws);
-        glue::echo_close(&ws, code);
+        executor::on_close(self, ws.into(), code);
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: web_sys::WebSocket, error: JsValue) {
-        console_error!("websocket error: {error:?}");
-        self.disconnected(&WebSocket::from(ws));
+        executor::on_error(self, ws.into(), error);
+    }
+}
+
+impl Host for PeerObject {
+    fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn max_message_bytes(&self) -> Option<usize> {
+        self.config.as_ref().ok().map(|c| c.max_message_bytes)
+    }
+
+    fn frame(&self, ws: &WebSocket, frame: Frame<'_>, now: u64) -> Option<Vec<Outbound<WebSocket>>> {
+        let (out, unseated) = {
+            let mut guard = self.peer.borrow_mut();
+            let peer = guard.as_mut()?;
+            let out = peer.frame(ws, frame, now);
+            (out, peer.socket().is_none())
+        };
+        if let (true, Ok(config)) = (unseated, &self.config) {
+            self.list(config, false);
+        }
+        Some(out)
+    }
+
+    fn gone(&self, ws: &WebSocket) -> Vec<Outbound<WebSocket>> {
+        if attachment::read_as::<Seated>(ws).is_none() {
+            return Vec::new();
+        }
+        attachment::clear(ws);
+        let was_seated = match self.peer.borrow_mut().as_mut() {
+            Some(peer) => {
+                let was = peer.socket() == Some(ws);
+                peer.closed(ws);
+                was
+            }
+            None => false,
+        };
+        if let (true, Ok(config)) = (was_seated, &self.config) {
+            self.list(config, false);
+        }
+        Vec::new()
+    }
+
+    fn touch(&self, ws: &WebSocket, seen_ms: u64) {
+        if let Some(mut seated) = attachment::read_as::<Seated>(ws) {
+            seated.seen_ms = seen_ms;
+            attachment::write_as(ws, &seated);
+        }
+    }
+
+    /// PeerJS peers emit no room events.
+    fn record(&self, _event: RoomEvent) {}
+
+    /// Sends `frame` to the object of peer `dst`. The call is made now, on the stub kept for
+    /// `dst`, so messages to one recipient leave in order; its answer is awaited in the
+    /// background: "gone" means the recipient's socket would not take it, and this peer hears
+    /// `LEAVE` from it.
+    fn deliver(&self, dst: String, frame: String, hold: bool) {
+        // The sender's id and socket; the `LEAVE` is only built if the recipient is gone.
+        let Some((src, socket)) = self
+            .peer
+            .borrow()
+            .as_ref()
+            .map(|p| (p.id().to_owned(), p.socket().cloned()))
+        else {
+            return;
+        };
+        let name = Role::Peer {
+            key: self.key.clone(),
+            id: dst.clone(),
+        }
+        .object_name();
+        let request = ObjectRequest::Deliver {
+            src: src.clone(),
+            hold,
+        };
+        let Some(promise) = self.post(&name, &request, &frame) else {
+            return;
+        };
+        let stubs = self.stubs.clone();
+        spawn_local(async move {
+            match JsFuture::from(promise).await {
+                Ok(answer) if answer.as_string().as_deref() == Some("gone") => {
+                    if let Some(socket) = socket {
+                        let leave = peerjs::leave_from(&dst, &src);
+                        let _ = socket.send_with_str(leave);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // A stub that failed fails every later call: make a new one next time.
+                    console_error!("peerjs: delivery to {name} failed: {e:?}");
+                    stubs.borrow_mut().retain(|(n, _)| *n != name);
+                }
+            }
+        });
     }
 }
 
@@ -221,29 +300,11 @@ impl PeerObject {
         } else {
             server.accept()?;
         }
-        self.execute(out);
+        executor::execute(self, out, None);
         if seated {
             self.list(config, true);
         }
         Response::from_websocket(client)
-    }
-
-    fn disconnected(&self, ws: &WebSocket) {
-        if attachment::read_as::<Seated>(ws).is_none() {
-            return;
-        }
-        attachment::clear(ws);
-        let was_seated = match self.peer.borrow_mut().as_mut() {
-            Some(peer) => {
-                let was = peer.socket() == Some(ws);
-                peer.closed(ws);
-                was
-            }
-            None => false,
-        };
-        if let (true, Ok(config)) = (was_seated, &self.config) {
-            self.list(config, false);
-        }
     }
 
     /// With discovery on, tells the key's directory that this id came or went.
@@ -255,78 +316,17 @@ impl PeerObject {
             return;
         };
         let request = ObjectRequest::Listed { id, present };
-        if let Some(promise) = self.post(&peerjs::directory_name(&self.key), &request, "") {
+        let directory = Role::Directory {
+            key: self.key.clone(),
+        }
+        .object_name();
+        if let Some(promise) = self.post(&directory, &request, "") {
             spawn_local(async move {
                 if let Err(e) = JsFuture::from(promise).await {
                     console_error!("peerjs directory: {e:?}");
                 }
             });
         }
-    }
-
-    /// Carries out the peer's actions. Returns false when a send failed (the socket is gone).
-    fn execute(&self, out: Vec<Action<WebSocket>>) -> bool {
-        let mut sent = true;
-        for action in out {
-            match action {
-                Action::Send { to, frame } => sent &= to.send_with_str(frame).is_ok(),
-                Action::Close { to, code } => {
-                    attachment::clear(&to);
-                    let _ = to.close(Some(code), Some(close::reason(code)));
-                }
-                Action::Touch { to, seen_ms } => {
-                    if let Some(mut seated) = attachment::read_as::<Seated>(&to) {
-                        seated.seen_ms = seen_ms;
-                        attachment::write_as(&to, &seated);
-                    }
-                }
-                Action::ArmExpire { at } => alarm::set(&self.state.storage(), at),
-                Action::DisarmExpire => alarm::delete(&self.state.storage()),
-                Action::Deliver { dst, frame, hold } => self.deliver(dst, frame, hold),
-            }
-        }
-        sent
-    }
-
-    /// Sends `frame` to the object of peer `dst`. The call is made now, on the stub kept for
-    /// `dst`, so messages to one recipient leave in order; its answer is awaited in the
-    /// background: "gone" means the recipient's socket would not take it, and this peer hears
-    /// `LEAVE` from it.
-    fn deliver(&self, dst: String, frame: String, hold: bool) {
-        // The sender's id and socket; the `LEAVE` is only built if the recipient is gone.
-        let Some((src, socket)) = self
-            .peer
-            .borrow()
-            .as_ref()
-            .map(|p| (p.id().to_owned(), p.socket().cloned()))
-        else {
-            return;
-        };
-        let name = peerjs::object_name(&self.key, &dst);
-        let request = ObjectRequest::Deliver {
-            src: src.clone(),
-            hold,
-        };
-        let Some(promise) = self.post(&name, &request, &frame) else {
-            return;
-        };
-        let stubs = self.stubs.clone();
-        spawn_local(async move {
-            match JsFuture::from(promise).await {
-                Ok(answer) if answer.as_string().as_deref() == Some("gone") => {
-                    if let Some(socket) = socket {
-                        let leave = peerjs::leave_from(&dst, &src);
-                        let _ = socket.send_with_str(leave);
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    // A stub that failed fails every later call: make a new one next time.
-                    console_error!("peerjs: delivery to {name} failed: {e:?}");
-                    stubs.borrow_mut().retain(|(n, _)| *n != name);
-                }
-            }
-        });
     }
 
     /// POSTs `request` with `body` to the object `name` on its kept stub; the promise of the

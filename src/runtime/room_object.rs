@@ -1,6 +1,8 @@
-//! `RoomObject`, the Durable Object of one room: the only code that holds the room's sockets.
-//! It translates — upgrade, seat, attach; frame in, actions out; close or error, depart; alarm,
-//! sweep — and leaves every decision, the sweep alarm's included, to [`Room`].
+//! `RoomObject`, the Durable Object of a room (v1 or matchbox), a matchbox group or lobby, or a
+//! y-webrtc namespace ([`Role`], read once from its name): the only code that holds their
+//! sockets. It translates — upgrade, seat, attach; frame in, actions out; close or error,
+//! depart; alarm, sweep — and leaves every decision, the alarm's included, to [`Room`] or
+//! [`Topics`]; the actions are carried out by the shared executor (`executor.rs`).
 //!
 //! Sockets are accepted with the Hibernation API (`State::accept_web_socket`), so an idle room
 //! costs nothing: the runtime may evict the object from memory while its sockets stay open, and
@@ -17,19 +19,22 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
     console_error, durable_object, js_sys, web_sys, AnalyticsEngineDataset, DurableObject, Env,
-    Request, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
+    Request, Response, Result, State, WebSocket, WebSocketPair,
 };
 
 use super::attachment::{self, Attachment};
+use super::executor::{self, Host};
 use super::{alarm, config_error, glue, http_error, load_config, now_ms, random_bytes, record};
 use super::{turn_client, ANALYTICS_BINDING};
+use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
-use crate::error::{close, HttpError};
-use crate::matchbox;
+use crate::error::HttpError;
 use crate::observe::Observation;
-use crate::protocol::{PeerId, RoomId, Wire, PING_FRAME, PONG_FRAME};
-use crate::request::{wire_of_object, Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
-use crate::room::{JoinRequest, Outbound, Room, SweepAlarm};
+use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
+use crate::request::{Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
+use crate::role::Role;
+use crate::room::{Frame, JoinRequest, Room, SweepAlarm};
+use crate::topics::{self, Topics};
 
 /// `#[durable_object(alarm)]` exports the constructor, `fetch` and `alarm` through workers-rs;
 /// the three socket handlers are exported below by hand, so that the relay path can be synchronous.
@@ -38,8 +43,11 @@ pub struct RoomObject {
     state: State,
     /// Read once per object instance; a bad value answers 500 to every request.
     config: std::result::Result<Config, ConfigError>,
-    /// Built when the config is valid. Never borrowed across an `.await`.
+    /// Built when the config is valid and the object is a room or group (or a lobby, which
+    /// stays empty). Never borrowed across an `.await`.
     room: RefCell<Option<Room<WebSocket>>>,
+    /// Built when the config is valid and the object is a y-webrtc namespace.
+    topics: RefCell<Option<Topics<WebSocket>>>,
     /// Frames handled, counted only with the `BENCH_COUNTERS` var (see `RoomInfo`).
     frames_handled: Option<Cell<u64>>,
     /// The optional Workers Analytics Engine dataset (`ANALYTICS` binding).
@@ -54,34 +62,54 @@ pub struct RoomObject {
 
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
-        match WebSocketRequestResponsePair::new(PING_FRAME, PONG_FRAME) {
-            Ok(pair) => state.set_websocket_auto_response(&pair),
-            Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
-        }
+        executor::auto_respond(&state, PING_FRAME, PONG_FRAME);
         let config = load_config(&env);
         let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
-        let room = match &config {
-            Ok(config) => {
+        let name = state.id().name().unwrap_or_default();
+        let role = Role::of(&name);
+        let (mut room, mut topics) = (None, None);
+        match (&config, &role) {
+            (Ok(config), Some(Role::Topics { .. })) => {
+                let now = now_ms();
+                let sockets: Vec<_> = state
+                    .get_websockets()
+                    .into_iter()
+                    .filter_map(|ws| {
+                        let att = topics::Attachment::from_text(&attachment::read_text(&ws)?)?;
+                        Some((ws, att))
+                    })
+                    .collect();
+                let restored = sockets.len();
+                topics = Some(Topics::restore(
+                    config.limits(),
+                    config.yjs.clone(),
+                    sockets,
+                    now,
+                ));
+                if restored > 0 {
+                    // As rooms' `room_restored`: after an eviction, at most once per idle period.
+                    record(
+                        None,
+                        &Observation::of_room_size("topics_restored", &name, restored),
+                    );
+                }
+            }
+            (Ok(config), _) => {
+                let (rebuilt, restored) = attachment::rebuild(&state, config, now_ms());
                 // Which protocol this room speaks is part of its object's name.
-                let wire = wire_of_object(&state.id().name().unwrap_or_default());
-                let (room, restored) = attachment::rebuild(&state, config, now_ms());
-                let room = room.speaking(wire);
+                let wire = role.as_ref().map_or(Default::default(), Role::wire);
+                room = Some(rebuilt.speaking(wire));
                 if restored > 0 {
                     // Seen only when the object was evicted while its sockets stayed open and
                     // an event woke it: at most once per idle period.
-                    let name = state.id().name().unwrap_or_default();
                     record(
                         None,
                         &Observation::of_room_size("room_restored", &name, restored),
                     );
                 }
-                Some(room)
             }
-            Err(e) => {
-                console_error!("{e}");
-                None
-            }
-        };
+            (Err(e), _) => console_error!("{e}"),
+        }
         let counting = env
             .var("BENCH_COUNTERS")
             .is_ok_and(|v| v.to_string() == "1");
@@ -89,6 +117,7 @@ impl DurableObject for RoomObject {
             state,
             config,
             room: RefCell::new(room),
+            topics: RefCell::new(topics),
             frames_handled: counting.then(|| Cell::new(0)),
             analytics,
             suffixes: RefCell::default(),
@@ -132,11 +161,12 @@ impl DurableObject for RoomObject {
                 let forming = JsFuture::from(promise).await?;
                 Response::ok(forming.as_string().unwrap_or_default())
             }
+            Ok(Handoff::Topics) => self.subscribe().await,
             Ok(Handoff::Info { room }) => {
-                let (capacity, peers) = {
-                    let guard = self.room.borrow();
-                    let seated = guard.as_ref().expect("built with the config");
-                    (seated.capacity(), seated.len())
+                let (capacity, peers) = match (&*self.room.borrow(), &*self.topics.borrow()) {
+                    (Some(seated), _) => (seated.capacity(), seated.len()),
+                    (None, Some(topics)) => (config.yjs.max_connections, topics.len()),
+                    (None, None) => (0, 0),
                 };
                 let counting = self.frames_handled.as_ref();
                 Response::from_json(&RoomInfo {
@@ -159,18 +189,18 @@ impl DurableObject for RoomObject {
         }
     }
 
-    /// The sweep alarm: drops silent peers; the room asks for the next sweep while it is a call.
+    /// The sweep alarm: drops silent peers; the room (or namespace) asks for the next sweep
+    /// while it is shared.
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
-        let out = {
-            let mut guard = self.room.borrow_mut();
-            let Some(room) = guard.as_mut() else {
-                return Response::ok("misconfigured");
-            };
-            room.alarm_fired(now, |ws| glue::last_auto_response_ms(&self.state, ws))
+        let pinged = |ws: &WebSocket| glue::last_auto_response_ms(&self.state, ws);
+        let out = match (self.room.borrow_mut().as_mut(), self.topics.borrow_mut().as_mut()) {
+            (Some(room), _) => room.alarm_fired(now, pinged),
+            (None, Some(topics)) => topics.alarm_fired(now, pinged),
+            (None, None) => return Response::ok("misconfigured"),
         };
-        self.execute(out, None);
-        let peers = self.room.borrow().as_ref().map_or(0, Room::len);
+        executor::execute(self, out, None);
+        let peers = self.len();
         // One line per sweep (every half idle timeout, only while the room is a call).
         record(
             None,
@@ -194,25 +224,7 @@ impl RoomObject {
         if let Some(count) = &self.frames_handled {
             count.set(count.get() + 1);
         }
-        let ws = WebSocket::from(ws);
-        let now = now_ms();
-        let mut guard = self.room.borrow_mut();
-        let (Some(room), Ok(config)) = (guard.as_mut(), &self.config) else {
-            return;
-        };
-        let out = glue::with_frame(&message, config.max_message_bytes, |frame| {
-            // The sender's seat by socket identity: no attachment to decode on the relay path.
-            // Should the runtime ever hand over another object for the same socket, the
-            // attachment says who it is.
-            match room.frame_from(&ws, frame, now) {
-                Some(out) => Some(out),
-                None => attachment::read(&ws).map(|att| room.frame(&att.peer, att.seq, frame, now)),
-            }
-        });
-        drop(guard);
-        if let Some(out) = out {
-            self.execute(out, message.dyn_ref());
-        }
+        executor::on_message(self, ws.into(), message);
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
@@ -223,15 +235,88 @@ impl RoomObject {
         _reason: String,
         _was_clean: bool,
     ) {
-        let ws = WebSocket::from(ws);
-        self.disconnected(&ws);
-        glue::echo_close(&ws, code);
+        executor::on_close(self, ws.into(), code);
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: web_sys::WebSocket, error: JsValue) {
-        console_error!("websocket error: {error:?}");
-        self.disconnected(&WebSocket::from(ws));
+        executor::on_error(self, ws.into(), error);
+    }
+}
+
+impl Host for RoomObject {
+    fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn max_message_bytes(&self) -> Option<usize> {
+        self.config.as_ref().ok().map(|c| c.max_message_bytes)
+    }
+
+    fn frame(&self, ws: &WebSocket, frame: Frame<'_>, now: u64) -> Option<Vec<Outbound<WebSocket>>> {
+        // The sender's seat by socket identity: no attachment to decode on the relay path.
+        // Should the runtime ever hand over another object for the same socket, the attachment
+        // says who it is.
+        if let Some(room) = self.room.borrow_mut().as_mut() {
+            return match room.frame_from(ws, frame, now) {
+                Some(out) => Some(out),
+                None => attachment::read(ws).map(|att| room.frame(&att.peer, att.seq, frame, now)),
+            };
+        }
+        let mut guard = self.topics.borrow_mut();
+        let topics = guard.as_mut()?;
+        match topics.frame_from(ws, frame, now) {
+            Some(out) => Some(out),
+            None => {
+                let att = topics::Attachment::from_text(&attachment::read_text(ws)?)?;
+                Some(topics.frame(att.seq, frame, now))
+            }
+        }
+    }
+
+    fn gone(&self, ws: &WebSocket) -> Vec<Outbound<WebSocket>> {
+        if let Some(room) = self.room.borrow_mut().as_mut() {
+            let Some(att) = attachment::read(ws) else {
+                return Vec::new();
+            };
+            attachment::clear(ws);
+            return room.depart(&att.peer, att.seq);
+        }
+        let Some(att) = attachment::read_text(ws).and_then(|t| topics::Attachment::from_text(&t))
+        else {
+            return Vec::new();
+        };
+        attachment::clear(ws);
+        match self.topics.borrow_mut().as_mut() {
+            Some(topics) => topics.depart(att.seq),
+            None => Vec::new(),
+        }
+    }
+
+    fn touch(&self, ws: &WebSocket, seen_ms: u64) {
+        attachment::touch(ws, seen_ms);
+    }
+
+    fn record(&self, event: RoomEvent) {
+        record(
+            self.analytics.as_ref(),
+            &Observation::of_room(&event, &self.room_name(), self.len()),
+        );
+    }
+
+    /// `suffix` as a JavaScript string, made once per sender rather than decoded from wasm
+    /// memory per frame. A room has few senders; the cache starts over past 64 of them.
+    fn suffix(&self, suffix: String) -> js_sys::JsString {
+        let mut cache = self.suffixes.borrow_mut();
+        if let Some((_, js)) = cache.iter().find(|(text, _)| *text == suffix) {
+            return js.clone();
+        }
+        if cache.len() >= 64 {
+            cache.clear();
+        }
+        let js = js_sys::JsString::from(suffix.as_str());
+        cache.push((suffix, js.clone()));
+        js
     }
 }
 
@@ -247,20 +332,19 @@ impl RoomObject {
         resume: Option<&str>,
         group: bool,
     ) -> Result<Response> {
-        let wire = self.room.borrow().as_ref().map_or(Wire::V1, Room::wire);
+        let Some(wire) = self.room.borrow().as_ref().map(Room::wire) else {
+            return http_error(&HttpError::bad_request("this object is not a room"));
+        };
         let peer = match peer {
             Some(peer) => peer,
-            // matchbox clients read their ids as UUIDs.
-            None if wire == Wire::Matchbox => PeerId::parse(&matchbox::uuid_v4(random_bytes()?))
-                .map_err(worker::Error::RustError)?,
-            None => PeerId::from_random(random_bytes()?),
+            None => wire.new_peer_id(random_bytes()?),
         };
         let secret = PeerId::from_random(random_bytes()?).to_string();
         // Before the room is borrowed: minting may wait on Cloudflare's API (time-boxed).
-        // matchbox's welcome has no place for them: none are minted.
-        let ice_servers = match wire {
-            Wire::V1 => turn_client::ice_servers(config, &peer).await,
-            Wire::Matchbox => serde_json::Value::Array(Vec::new()),
+        let ice_servers = if wire.carries_ice_servers() {
+            turn_client::ice_servers(config, &peer).await
+        } else {
+            serde_json::Value::Array(Vec::new())
         };
         // A room rebuilt after an eviction does not know whether its sweep alarm is set; the
         // join that may make it a call asks storage (once per restore).
@@ -327,77 +411,48 @@ impl RoomObject {
             // A refused socket only carries the error and the close: no need to hibernate it.
             Err(_) => server.accept()?,
         }
-        self.execute(outcome.out, None);
+        executor::execute(self, outcome.out, None);
         Response::from_websocket(client)
     }
 
-    /// The socket closed or failed without a `leave`.
-    fn disconnected(&self, ws: &WebSocket) {
-        let Some(att) = attachment::read(ws) else {
-            return;
-        };
-        attachment::clear(ws);
-        let out = match self.room.borrow_mut().as_mut() {
-            Some(room) => room.depart(&att.peer, att.seq),
-            None => return,
-        };
-        self.execute(out, None);
-    }
-
-    /// Carries out the room's actions, `received` being the text frame they answer, if any. A
-    /// failed send means the socket is going away; its close or error event will follow and make
-    /// it depart.
-    fn execute(&self, out: Vec<Outbound<WebSocket>>, received: Option<&js_sys::JsString>) {
-        for action in out {
-            match action {
-                Outbound::Send { to, frame } => {
-                    let _ = to.send_with_str(frame);
-                }
-                Outbound::Forward { to, suffix } => {
-                    // The room only forwards the frame it was handed, which is text.
-                    if let Some(received) = received {
-                        let suffix = self.suffix(suffix);
-                        let _ = glue::send_spliced(to.as_ref(), received, &suffix);
-                    }
-                }
-                Outbound::Close { to, code } => {
-                    // Cleared first: the close event that follows must not depart the peer again.
-                    // A close started from another socket's event or from the alarm (4008, 4009)
-                    // sends its frame at once, but the runtime keeps the TCP connection open
-                    // about 10 s after the client's reply (then reports it to us as 1006): seen
-                    // with a plain-JS object on workerd 2026-04-26 and 2026-11-17, not ours to
-                    // fix; clients should act on the close frame (docs/protocol.md).
-                    attachment::clear(&to);
-                    let _ = to.close(Some(code), Some(close::reason(code)));
-                }
-                Outbound::Touch { to, seen_ms } => attachment::touch(&to, seen_ms),
-                Outbound::ArmSweep { at } => alarm::set(&self.state.storage(), at),
-                Outbound::DisarmSweep => alarm::delete(&self.state.storage()),
-                Outbound::Event(event) => {
-                    let room = self.room_name();
-                    let peers = self.room.borrow().as_ref().map_or(0, Room::len);
-                    record(
-                        self.analytics.as_ref(),
-                        &Observation::of_room(&event, &room, peers),
-                    );
-                }
+    /// Seats a y-webrtc socket in this namespace (or refuses it: full) and answers the upgrade.
+    async fn subscribe(&self) -> Result<Response> {
+        if self.topics.borrow().is_none() {
+            return http_error(&HttpError::bad_request("this object is not a namespace"));
+        }
+        // A namespace rebuilt after an eviction asks storage whether its sweep alarm is set.
+        let unknown = self.topics.borrow().as_ref().is_some_and(Topics::alarm_unknown);
+        if unknown {
+            let set = alarm::get(&self.state.storage()).await?.is_some();
+            if let Some(topics) = self.topics.borrow_mut().as_mut() {
+                topics.alarm_known(set);
             }
         }
+        let WebSocketPair { client, server } = WebSocketPair::new()?;
+        let admitted = {
+            let mut guard = self.topics.borrow_mut();
+            let topics = guard.as_mut().expect("checked above");
+            topics.admit(server.clone(), now_ms(), |ws| {
+                glue::last_auto_response_ms(&self.state, ws)
+            })
+        };
+        match admitted.seq {
+            // Its attachment comes with the actions.
+            Some(_) => self.state.accept_web_socket(&server),
+            // A refused socket only carries the error and the close: no need to hibernate it.
+            None => server.accept()?,
+        }
+        executor::execute(self, admitted.out, None);
+        Response::from_websocket(client)
     }
 
-    /// `suffix` as a JavaScript string, made once per sender rather than decoded from wasm
-    /// memory per frame. A room has few senders; the cache starts over past 64 of them.
-    fn suffix(&self, suffix: String) -> js_sys::JsString {
-        let mut cache = self.suffixes.borrow_mut();
-        if let Some((_, js)) = cache.iter().find(|(text, _)| *text == suffix) {
-            return js.clone();
+    /// How many sockets the room or namespace holds.
+    fn len(&self) -> usize {
+        match (&*self.room.borrow(), &*self.topics.borrow()) {
+            (Some(room), _) => room.len(),
+            (None, Some(topics)) => topics.len(),
+            (None, None) => 0,
         }
-        if cache.len() >= 64 {
-            cache.clear();
-        }
-        let js = js_sys::JsString::from(suffix.as_str());
-        cache.push((suffix, js.clone()));
-        js
     }
 
     /// Whether this matchbox group has ever been full (read from storage once per instance).

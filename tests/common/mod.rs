@@ -185,6 +185,15 @@ impl Server {
             .count()
     }
 
+    /// How many lines of the server's log so far contain every one of `needles` (in any order).
+    pub fn log_count_all(&self, needles: &[&str]) -> usize {
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .count()
+    }
+
     /// Waits until a line of the server's log contains `needle` (wrangler writes the worker's
     /// log lines a moment after the events that cause them).
     pub async fn wait_for_log(&self, needle: &str) {

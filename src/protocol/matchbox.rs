@@ -13,8 +13,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub use crate::protocol::uuid_v4;
-use crate::protocol::{ClientFrame, PeerId, ServerMessage};
+use super::{FrameError, Forwarding, Inbound, PeerId, ServerMessage};
 
 #[derive(Deserialize)]
 enum Request<'a> {
@@ -26,15 +25,16 @@ enum Request<'a> {
     KeepAlive,
 }
 
-/// Reads a client frame: a `Signal` to route, or a `KeepAlive`.
-pub fn parse(text: &str) -> Result<ClientFrame<'_>, String> {
+/// Reads a client frame of `from`: a `Signal` to route (stamped with its sender), or a
+/// `KeepAlive`.
+pub fn read(text: &str, from: &PeerId) -> Result<Inbound, FrameError> {
     match serde_json::from_str::<Request<'_>>(text) {
-        Ok(Request::Signal { receiver, data }) => Ok(ClientFrame::Signal {
-            to: receiver,
-            data: data.get(),
+        Ok(Request::Signal { receiver, data }) => Ok(Inbound::Relay {
+            to: Some(receiver),
+            forwarding: Forwarding::Built(signal(from, data.get())),
         }),
-        Ok(Request::KeepAlive) => Ok(ClientFrame::KeepAlive),
-        Err(e) => Err(format!("not a matchbox request: {e}")),
+        Ok(Request::KeepAlive) => Ok(Inbound::KeepAlive),
+        Err(e) => Err(FrameError::NotMatchbox(e.to_string())),
     }
 }
 
@@ -62,28 +62,30 @@ pub fn signal(sender: &PeerId, data: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{LeaveReason, RoomId};
+    use crate::protocol::{uuid_v4, LeaveReason, RoomId};
 
     const A: &str = "9b2b8a5e-6d3c-4f0a-8e1b-2c3d4e5f6a7b";
 
     #[test]
     fn requests_are_read_as_matchbox_writes_them() {
         let frame = format!(r#"{{"Signal":{{"receiver":"{A}","data":{{"Offer":"v=0\r\n"}}}}}}"#);
+        let me = PeerId::parse("me").unwrap();
+        let parse = |text: &str| read(text, &me);
         match parse(&frame).unwrap() {
-            ClientFrame::Signal { to, data } => {
-                assert_eq!(to, A);
-                assert_eq!(data, r#"{"Offer":"v=0\r\n"}"#);
+            Inbound::Relay {
+                to,
+                forwarding: Forwarding::Built(out),
+            } => {
+                assert_eq!(to.as_deref(), Some(A));
+                assert_eq!(
+                    out,
+                    r#"{"Signal":{"sender":"me","data":{"Offer":"v=0\r\n"}}}"#
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            parse(r#""KeepAlive""#),
-            Ok(ClientFrame::KeepAlive)
-        ));
-        assert!(matches!(
-            parse(" \"KeepAlive\" "),
-            Ok(ClientFrame::KeepAlive)
-        ));
+        assert_eq!(parse(r#""KeepAlive""#), Ok(Inbound::KeepAlive));
+        assert_eq!(parse(" \"KeepAlive\" "), Ok(Inbound::KeepAlive));
         for bad in [
             "",
             "{}",
@@ -95,7 +97,7 @@ mod tests {
             r#"{"Signal":{"receiver":"x"}}"#,
             r#"{"KeepAlive":null,"Signal":{}}"#,
         ] {
-            assert!(parse(bad).is_err(), "{bad}");
+            assert!(matches!(parse(bad), Err(FrameError::NotMatchbox(_))), "{bad}");
         }
     }
 

@@ -1,0 +1,84 @@
+//! The one action vocabulary of every topology: what a room, a PeerJS peer or a y-webrtc
+//! namespace asks its runtime to do, in order. The runtime carries them out in one place
+//! (`runtime/executor.rs`); tests read them as values.
+
+use crate::protocol::{splice, PeerId};
+
+/// What the caller must do, in the order given. `C` is the caller's socket handle.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outbound<C> {
+    /// Send one text frame.
+    Send { to: C, frame: String },
+    /// Forward the text frame being handled with a suffix spliced in: send the received text up
+    /// to (not including) its last `}`, then `suffix` (see [`crate::protocol::splice`] and
+    /// [`Outbound::render`]). Only returned for the frame being handled.
+    Forward { to: C, suffix: String },
+    /// Close the socket with this code (its reason is [`crate::error::close::reason`]). Its seat
+    /// is already gone.
+    Close { to: C, code: u16 },
+    /// Record `seen_ms` on the socket, so that a topology rebuilt after eviction still knows how
+    /// long each socket has been silent. Asked for at most once per quarter of the idle timeout
+    /// per socket, so it costs the relay path next to nothing.
+    Touch { to: C, seen_ms: u64 },
+    /// Write `text` as the socket's whole hibernation attachment (a y-webrtc socket whose
+    /// subscriptions changed).
+    Attach { to: C, text: String },
+    /// Make sure the object's alarm fires at `at` (ms). Replaces any alarm set before.
+    ArmAlarm { at: u64 },
+    /// Delete the object's alarm: nothing is left for it to do, and no alarm may outlive that.
+    DisarmAlarm,
+    /// Hand `frame` to the object of the PeerJS peer `dst` (held there for a while if `hold`
+    /// and that peer is not connected).
+    Deliver {
+        dst: String,
+        frame: String,
+        hold: bool,
+    },
+    /// Observability: a log line and a data point (`crate::observe`).
+    Event(RoomEvent),
+}
+
+impl<C> Outbound<C> {
+    /// The action with a [`Outbound::Forward`] of the frame `received` turned into the
+    /// [`Outbound::Send`] it stands for; every other action as it is.
+    pub fn render(self, received: &str) -> Outbound<C> {
+        match self {
+            Outbound::Forward { to, suffix } => Outbound::Send {
+                to,
+                frame: splice(received, &suffix),
+            },
+            other => other,
+        }
+    }
+}
+
+/// What happened, for the structured log: one per join, refusal and departure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomEvent {
+    pub kind: EventKind,
+    pub peer: PeerId,
+    /// Why, for refusals and departures: an error code or a leave reason.
+    pub reason: Option<&'static str>,
+    /// The close code the server sent, if it closed the socket.
+    pub close_code: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Join,
+    /// A new socket took over a live seat with its resume secret.
+    Resume,
+    Reject,
+    Depart,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Join => "join",
+            EventKind::Resume => "resume",
+            EventKind::Reject => "reject",
+            EventKind::Depart => "depart",
+        }
+    }
+}

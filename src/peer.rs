@@ -1,0 +1,383 @@
+//! The peer topology of the PeerJS endpoint (`docs/peerjs.md`): the state of one PeerJS peer,
+//! and the names and internal requests of its objects. The codec is
+//! [`crate::protocol::peerjs`].
+//!
+//! PeerJS has no rooms: any peer may message any other of the same `key` by id. So each
+//! (key, id) is a Durable Object of its own holding that peer's one socket ([`Peer`]); a message
+//! goes from the sender's object to the recipient's, which sends it, or holds it until the
+//! recipient connects and answers `EXPIRE` to the sender if it does not within the expiry.
+//! No object sees more than one peer's traffic: nothing funnels a key's messages.
+//!
+//! Sans I/O like the room: the time comes in, [`Outbound`] actions go out.
+
+use crate::action::Outbound;
+use crate::error::close;
+use crate::protocol::peerjs::*;
+use crate::seat::{Frame, Limits, Socket, Spend};
+
+/// What became of a message delivered to this peer's object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Held until the peer connects or the expiry passes.
+    Held,
+    /// Not held: an `EXPIRE` or `LEAVE` to an absent peer, or the held messages are at their cap.
+    Dropped,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Held => "held",
+            Delivery::Dropped => "dropped",
+        }
+    }
+}
+
+/// The connected socket: the shared seat, and the token that decides takeovers.
+struct Seat<S> {
+    socket: Socket<S>,
+    token: String,
+}
+
+struct Held {
+    src: String,
+    frame: String,
+}
+
+/// One PeerJS peer (a key and an id): its socket, if connected, and the messages held for it.
+pub struct Peer<S> {
+    id: String,
+    limits: Limits,
+    expire_ms: u64,
+    seat: Option<Seat<S>>,
+    held: Vec<Held>,
+    held_bytes: usize,
+    expire_at: Option<u64>,
+}
+
+impl<S: Clone + PartialEq> Peer<S> {
+    pub fn new(id: &str, limits: Limits, expire_ms: u64) -> Self {
+        Peer {
+            id: id.to_owned(),
+            limits,
+            expire_ms,
+            seat: None,
+            held: Vec::new(),
+            held_bytes: 0,
+            expire_at: None,
+        }
+    }
+
+    /// The peer as a hibernated socket's attachment describes it (after an eviction).
+    pub fn restore(&mut self, ws: S, token: String, seen_ms: u64, now_ms: u64) {
+        self.seat = Some(Seat {
+            socket: Socket::new(ws, &self.limits, seen_ms, now_ms),
+            token,
+        });
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The connected socket, if any.
+    pub fn socket(&self) -> Option<&S> {
+        self.seat.as_ref().map(|s| &s.socket.conn)
+    }
+
+    /// Whether the seat's socket has been silent (no frame, no auto-answered heartbeat) for the
+    /// idle timeout: its close was lost, and it no longer holds the id.
+    fn seat_is_dead(&self, now_ms: u64, last_heartbeat: &impl Fn(&S) -> Option<u64>) -> bool {
+        self.seat.as_ref().is_some_and(|seat| {
+            let socket = &seat.socket;
+            socket.silent(now_ms, last_heartbeat(&socket.conn), &self.limits)
+        })
+    }
+
+    /// Closes a dead seat's socket (4008), freeing the id.
+    fn drop_dead_seat(
+        &mut self,
+        now_ms: u64,
+        last_heartbeat: &impl Fn(&S) -> Option<u64>,
+        out: &mut Vec<Outbound<S>>,
+    ) {
+        if self.seat_is_dead(now_ms, last_heartbeat) {
+            let seat = self.seat.take().expect("dead, so seated");
+            out.push(Outbound::Close {
+                to: seat.socket.conn,
+                code: close::TIMEOUT,
+            });
+        }
+    }
+
+    /// A socket asks for this id with `token`. Returns whether it is seated, and the actions:
+    /// `OPEN` and the held messages for a seated socket (which replaces a socket with the same
+    /// token, as the client's `reconnect()` does, or one that went silent); `ID-TAKEN` and a
+    /// close for a socket whose token is not the live one's.
+    pub fn join(
+        &mut self,
+        ws: S,
+        token: &str,
+        now_ms: u64,
+        last_heartbeat: impl Fn(&S) -> Option<u64>,
+    ) -> (bool, Vec<Outbound<S>>) {
+        let mut out = Vec::new();
+        self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
+        if let Some(seat) = &self.seat {
+            if seat.token != token {
+                out.push(Outbound::Send {
+                    to: ws.clone(),
+                    frame: ID_TAKEN_FRAME.into(),
+                });
+                out.push(Outbound::Close {
+                    to: ws,
+                    code: close::PEER_ID_TAKEN,
+                });
+                return (false, out);
+            }
+            out.push(Outbound::Close {
+                to: seat.socket.conn.clone(),
+                code: close::RESUMED_ELSEWHERE,
+            });
+        }
+        self.seat = Some(Seat {
+            socket: Socket::new(ws.clone(), &self.limits, now_ms, now_ms),
+            token: token.to_owned(),
+        });
+        out.push(Outbound::Send {
+            to: ws.clone(),
+            frame: OPEN_FRAME.into(),
+        });
+        for held in self.held.drain(..) {
+            out.push(Outbound::Send {
+                to: ws.clone(),
+                frame: held.frame,
+            });
+        }
+        self.held_bytes = 0;
+        if self.expire_at.take().is_some() {
+            out.push(Outbound::DisarmAlarm);
+        }
+        (true, out)
+    }
+
+    /// A frame from `ws`. Frames from a socket that is not the seat's (replaced) are ignored.
+    pub fn frame(&mut self, ws: &S, frame: Frame<'_>, now_ms: u64) -> Vec<Outbound<S>> {
+        let Some(seat) = self.seat.as_mut().filter(|s| s.socket.conn == *ws) else {
+            return Vec::new();
+        };
+        let text = match self.limits.text(frame) {
+            Ok(text) => text,
+            Err(code) => return self.unseat(code),
+        };
+        let socket = &mut seat.socket;
+        let mut out = Vec::new();
+        if let Some(seen_ms) = socket.heard(now_ms, &self.limits) {
+            out.push(Outbound::Touch {
+                to: socket.conn.clone(),
+                seen_ms,
+            });
+        }
+        match socket.budget.spend_message(&self.limits, now_ms) {
+            Spend::Allowed => {}
+            Spend::Refused => {
+                out.push(self.error(RATE_LIMITED));
+                return out;
+            }
+            Spend::Exhausted => return self.unseat(close::RATE_LIMITED),
+        }
+        match parse(text) {
+            Err(bad) => out.push(self.error(&bad.to_string())),
+            Ok(Message::Heartbeat) => {}
+            Ok(Message::Goodbye) => out.extend(self.unseat(close::NORMAL)),
+            Ok(Message::Relay { kind, dst, payload }) => {
+                let frame = relay_frame(kind, &self.id, &dst, payload);
+                let socket = &mut self.seat.as_mut().expect("seated above").socket;
+                match socket.budget.spend_bytes(&self.limits, frame.len() as u64) {
+                    Spend::Allowed => {}
+                    Spend::Refused => {
+                        out.push(self.error(RATE_LIMITED));
+                        return out;
+                    }
+                    Spend::Exhausted => return self.unseat(close::RATE_LIMITED),
+                }
+                if dst == self.id {
+                    out.push(Outbound::Send {
+                        to: socket.conn.clone(),
+                        frame,
+                    });
+                } else {
+                    out.push(Outbound::Deliver {
+                        dst,
+                        frame,
+                        hold: kind.held(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn error(&self, message: &str) -> Outbound<S> {
+        Outbound::Send {
+            to: self.seat.as_ref().expect("seated").socket.conn.clone(),
+            frame: error_frame(message),
+        }
+    }
+
+    fn unseat(&mut self, code: u16) -> Vec<Outbound<S>> {
+        match self.seat.take() {
+            Some(seat) => vec![Outbound::Close {
+                to: seat.socket.conn,
+                code,
+            }],
+            None => Vec::new(),
+        }
+    }
+
+    /// A message from peer `src` for this one (`frame` is final). Sent to the socket; held when
+    /// there is none (or it went silent) and `hold` is set, the expiry armed by the first held.
+    pub fn incoming(
+        &mut self,
+        src: &str,
+        frame: String,
+        hold: bool,
+        now_ms: u64,
+        last_heartbeat: impl Fn(&S) -> Option<u64>,
+    ) -> (Delivery, Vec<Outbound<S>>) {
+        let mut out = Vec::new();
+        self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
+        if let Some(seat) = &self.seat {
+            out.push(Outbound::Send {
+                to: seat.socket.conn.clone(),
+                frame,
+            });
+            return (Delivery::Sent, out);
+        }
+        if !hold || self.held_bytes + frame.len() > HELD_MAX_BYTES {
+            return (Delivery::Dropped, out);
+        }
+        self.held_bytes += frame.len();
+        self.held.push(Held {
+            src: src.to_owned(),
+            frame,
+        });
+        if self.expire_at.is_none() {
+            let at = now_ms + self.expire_ms;
+            self.expire_at = Some(at);
+            out.push(Outbound::ArmAlarm { at });
+        }
+        (Delivery::Held, out)
+    }
+
+    /// The expiry alarm: past the expiry, each sender of held messages gets one `EXPIRE` (the
+    /// client's `peer-unavailable`) and the messages are dropped. Early: armed again.
+    pub fn alarm(&mut self, now_ms: u64) -> Vec<Outbound<S>> {
+        let Some(at) = self.expire_at else {
+            return Vec::new();
+        };
+        if now_ms < at {
+            return vec![Outbound::ArmAlarm { at }];
+        }
+        self.expire_at = None;
+        self.held_bytes = 0;
+        let mut senders: Vec<String> = Vec::new();
+        for held in self.held.drain(..) {
+            if !senders.contains(&held.src) {
+                senders.push(held.src);
+            }
+        }
+        senders
+            .into_iter()
+            .map(|src| Outbound::Deliver {
+                frame: relay_frame(Kind::Expire, &self.id, &src, None),
+                dst: src,
+                hold: false,
+            })
+            .collect()
+    }
+
+    /// The socket closed or failed. Nobody is told (PeerJS peers learn of departures from
+    /// `LEAVE`s their peers send, or their connections failing).
+    pub fn closed(&mut self, ws: &S) {
+        if self.seat.as_ref().is_some_and(|s| s.socket.conn == *ws) {
+            self.seat = None;
+        }
+    }
+
+    /// How many messages are held.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+/// The requests objects of the `PeerObject` class take: from the Worker (a checked join, with
+/// the token that decides takeovers in a header), from other peers' objects (a message), and,
+/// for a key's directory, the ids that come and go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectRequest {
+    Join,
+    Deliver { src: String, hold: bool },
+    Listed { id: String, present: bool },
+    List,
+}
+
+/// The header of a join's token on its way to the peer's object.
+pub const TOKEN_HEADER: &str = "X-Edge-Signal-PeerJS-Token";
+
+impl ObjectRequest {
+    pub fn to_url(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        let path = match self {
+            ObjectRequest::Join => "join",
+            ObjectRequest::List => "list",
+            ObjectRequest::Deliver { src, hold } => {
+                query.append_pair("src", src);
+                query.append_pair("hold", if *hold { "1" } else { "0" });
+                "deliver"
+            }
+            ObjectRequest::Listed { id, present } => {
+                query.append_pair("id", id);
+                query.append_pair("present", if *present { "1" } else { "0" });
+                "listed"
+            }
+        };
+        format!("https://peerjs.internal/{path}?{}", query.finish())
+    }
+
+    /// Reads the path and query of a request made by [`ObjectRequest::to_url`].
+    pub fn parse(path: &str, query: &str) -> Result<ObjectRequest, String> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| format!("no {name}"))
+        };
+        let id =
+            |name: &str| get(name).and_then(|v| valid_id(&v).then_some(v).ok_or("bad id".into()));
+        Ok(match path {
+            "/join" => ObjectRequest::Join,
+            "/list" => ObjectRequest::List,
+            "/deliver" => ObjectRequest::Deliver {
+                src: id("src")?,
+                hold: get("hold")? == "1",
+            },
+            "/listed" => ObjectRequest::Listed {
+                id: id("id")?,
+                present: get("present")? == "1",
+            },
+            other => return Err(format!("no such request: {other}")),
+        })
+    }
+}
+
+const RATE_LIMITED: &str = "rate_limited: over the message or byte budget; the message was dropped";
+
+#[cfg(test)]
+mod tests;
