@@ -39,7 +39,7 @@ test: build
 	cargo test -p loadgen --bins
 	cargo test --test '*'
 	cargo test -p matchbox-test --no-run && bash scripts/netns-run.sh cargo test -p matchbox-test --offline
-	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs
+	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs --test e2e_yjs --test e2e_yjs_signed
 	node --test tests/node/
 	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/
@@ -73,7 +73,7 @@ test-browser: build
 # attachments through Room::restore), FUZZ_SECONDS each, seeded from fuzz/seeds/<target>.
 # cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP=1 lets stable accept them.
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS := frame matchbox peerjs request token restore
+FUZZ_TARGETS := frame matchbox peerjs yjs request token restore
 fuzz:
 	@bash scripts/setup.sh --browser
 	@mkdir -p target

@@ -6,6 +6,7 @@
 //   node scripts/token.mjs <room> [peer] [ttl-seconds]     (AUTH_SECRET from the environment
 //                                                           or .dev.vars, as `make token`)
 //   node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   a PeerJS token (docs/peerjs.md)
+//   node scripts/token.mjs --yjs <namespace> [ttl-seconds]     a y-webrtc token (docs/yjs.md)
 //
 // Byte for byte the token src/auth.rs mints for the same claims (tests/node/token.test.mjs
 // holds the vector src/auth.rs's unit test holds).
@@ -37,6 +38,15 @@ export function peerjsToken(secret, { key, id, ttlSeconds = 600, now = Math.floo
   return sign(secret, { room: `peerjs:${key}`, peer: id, exp: exp ?? now + ttlSeconds });
 }
 
+/**
+ * A y-webrtc token (docs/yjs.md) for `namespace`: claim `room` = `yjs:<namespace>`; it goes in
+ * the signaling URL, `wss://<host>/yjs/<namespace>?token=<token>`.
+ */
+export function yjsToken(secret, { namespace, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
+  if (!ID.test(namespace ?? "")) throw new Error("namespace must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  return sign(secret, { room: `yjs:${namespace}`, exp: exp ?? now + ttlSeconds });
+}
+
 function sign(secret, claims) {
   const b64url = (s) => Buffer.from(s).toString("base64url");
   const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
@@ -58,17 +68,21 @@ function secretFromEnvironment() {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const peerjs = args[0] === "--peerjs";
-  const [room, peer, ttl] = peerjs ? args.slice(1) : args;
+  const yjs = args[0] === "--yjs";
+  const [room, peer, ttl] = peerjs || yjs ? args.slice(1) : args;
   const secret = secretFromEnvironment();
   if (!room || !secret || (peerjs && !peer)) {
-    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
+    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]\n       node scripts/token.mjs --yjs <namespace> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
     process.exit(2);
   }
   try {
-    const ttlSeconds = ttl ? Number(ttl) : 600;
+    // For --yjs the second argument is the ttl.
+    const ttlSeconds = (yjs ? peer : ttl) ? Number(yjs ? peer : ttl) : 600;
     console.log(peerjs
       ? peerjsToken(secret, { key: room, id: peer, ttlSeconds })
-      : joinToken(secret, { room, peer: peer || undefined, ttlSeconds }));
+      : yjs
+        ? yjsToken(secret, { namespace: room, ttlSeconds })
+        : joinToken(secret, { room, peer: peer || undefined, ttlSeconds }));
   } catch (err) {
     console.error(err.message);
     process.exit(2);

@@ -449,4 +449,13 @@ mod tests {
             "the same bytes as the Node script"
         );
     }
+
+    #[test]
+    fn a_yjs_token_made_by_another_implementation_verifies() {
+        // scripts/token.mjs --yjs app (tests/node/token.test.mjs holds the same vector).
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoieWpzOmFwcCIsImV4cCI6MTgwMDAwMDA2MH0.BZ0rynEY7I1g8DrPtHve3jWFmxgNGzjluiz5tDANk_Q";
+        let claims = verify_yjs(Some(token), b"test-secret", "app", 1_800_000_000).unwrap();
+        assert_eq!(claims.room, "yjs:app");
+        assert_eq!(mint(b"test-secret", &claims), token, "the same bytes as the Node script");
+    }
 }

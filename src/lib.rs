@@ -8,35 +8,41 @@
 //! # Layout
 //! The core, plain Rust with no `worker` types, built and unit-tested natively
 //! (`cargo test --lib`):
-//! - [`protocol`]: the v1 codec: ids, client frames parsed only for routing, server messages;
-//!   and [`protocol::Wire`], which codec a room speaks.
-//! - [`matchbox`]: the second codec, matchbox's JSON events, for `matchbox_socket` clients.
-//! - [`peerjs`]: the PeerJS server protocol, for the `peerjs` client: its codec and the state of
-//!   one peer (one Durable Object per key and id; `docs/peerjs.md`).
-//! - [`room`]: the room state machine: joins, relays, departures, budgets, when to sweep. No
-//!   I/O, no clock, no `worker`.
+//! - [`protocol`]: one codec per wire protocol ([`protocol::v1`], [`protocol::matchbox`],
+//!   [`protocol::peerjs`], [`protocol::yjs`]), each turning frames into protocol-neutral events
+//!   and rendering neutral outputs; ids, typed parse errors, and [`protocol::Wire`], the
+//!   dispatch for rooms. No codec imports another.
+//! - [`seat`]: one socket's seat in any topology: limits, the frame-size rule, the message and
+//!   byte budgets, liveness.
+//! - [`action`]: the one action vocabulary ([`action::Outbound`]) every topology returns.
+//! - The topologies, side by side, sans I/O: [`room`] (ids, capacity, targeted relay,
+//!   broadcast, resume, sweeps), [`peer`] (a PeerJS peer: one id, messages to other ids, held
+//!   messages) and [`topics`] (a y-webrtc namespace: topics, publish to their subscribers).
+//! - [`role`]: what a Durable Object is for, parsed once from its name.
 //! - [`request`]: routes, the checked join (query and `Sec-WebSocket-Protocol`), and the
-//!   handoff from the Worker to a room's object, built and read in one place.
+//!   handoff from the Worker to an object, built and read in one place.
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
-//! - [`error`]: client faults, their error and close codes, every close reason, HTTP errors.
-//! - [`auth`]: signed joins (HS256 JWTs).
+//! - [`error`]: client faults, the gate's refusals, their error and close codes, HTTP errors.
+//! - [`auth`]: signed joins (HS256 JWTs) for rooms, PeerJS ids and y-webrtc namespaces.
 //! - [`turn`]: TURN credentials for `welcome` (coturn REST scheme, Cloudflare Realtime TURN).
 //! - [`observe`]: one event type for log lines and Analytics Engine data points.
 //!
 //! The runtime adapter, `runtime/` (wasm32 only, gated once here), translates between the
-//! Workers runtime and the core, one file per concern: `entry` (the Worker's fetch handler),
-//! `room_object` (the `RoomObject` Durable Object: socket handlers and the join), `peer_object`
-//! (the `PeerObject` Durable Object of a PeerJS peer, and of a key's directory), `glue` (every
-//! `unsafe` and inline-JS binding), `attachment` (what a socket carries across hibernation, and
-//! the restore), `alarm` (the sweep alarm's storage calls), `turn_client` (Cloudflare's TURN
-//! API), and `mod.rs` (what both adapters share: bindings, config, responses, clock). A second
-//! wire protocol is a second codec beside [`protocol`] driving the same [`room::Room`] through
-//! `room_object`; a second Durable Object class is a new file in `runtime/` that uses `glue`,
-//! `attachment` and `alarm` as `room_object` does.
+//! Workers runtime and the core: `entry` (the Worker: one gate for every endpoint, one refusal
+//! type), `executor` (the one executor of actions and the socket handlers every class shares),
+//! `room_object` (`RoomObject`: rooms, matchbox groups and lobbies, y-webrtc namespaces),
+//! `peer_object` (`PeerObject`: a PeerJS peer, and a key's directory), `glue` (every `unsafe`
+//! and inline-JS binding; `unsafe` is denied everywhere else), `attachment`, `alarm`,
+//! `turn_client`, and `mod.rs` (bindings, config, responses, clock).
+//!
+//! A fifth protocol is a codec file in `protocol/`, a topology beside the three if none fits
+//! (or a [`protocol::Wire`] variant for a protocol of rooms), a [`role::Role`], a route through
+//! the gate, and its object: a branch of `RoomObject` or a class implementing the executor's
+//! `Host`. The y-webrtc endpoint was added that way.
 //!
 //! # Required bindings (wrangler.toml)
 //! - `ROOMS`: Durable Object namespace of class `RoomObject` (SQLite-backed, which the free plan
-//!   requires; the room stores nothing but its sweep alarm).
+//!   requires; a room or a y-webrtc namespace stores nothing but its sweep alarm).
 //! - `PEERS`: Durable Object namespace of class `PeerObject` (SQLite-backed): the PeerJS
 //!   endpoint's peers and, with discovery on, each key's directory of ids.
 //! - `ASSETS`: Workers Static Assets of `public/` (pages, scripts, the client library, and

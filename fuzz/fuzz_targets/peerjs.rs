@@ -4,7 +4,9 @@
 //! id and addressed to a valid id, and closes nothing but its own socket.
 #![no_main]
 
-use edge_signal::peerjs::{valid_id, Action, Peer};
+use edge_signal::action::Outbound as Action;
+use edge_signal::peer::Peer;
+use edge_signal::protocol::peerjs::valid_id;
 use edge_signal::room::{Frame, Limits};
 use libfuzzer_sys::fuzz_target;
 
@@ -47,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
                 serde_json::from_str::<Box<serde_json::value::RawValue>>(&frame).expect("JSON");
             }
             Action::Close { to, .. } => assert_eq!(to, 1),
-            Action::Touch { .. } | Action::ArmExpire { .. } | Action::DisarmExpire => {}
+            Action::Touch { .. } | Action::ArmAlarm { .. } | Action::DisarmAlarm => {}
+            other => panic!("a peer's frame never asks for {other:?}"),
         }
     }
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { joinToken, peerjsToken } from "../../scripts/token.mjs";
+import { joinToken, peerjsToken, yjsToken } from "../../scripts/token.mjs";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
 
@@ -33,4 +33,11 @@ test("PeerJS tokens: the vector src/auth.rs verifies for key \"app\" and id \"a 
   assert.equal(peerjsToken("test-secret", { key: "app", id: "a b", exp: 1800000060 }), vector);
   assert.throws(() => peerjsToken("s", { key: "app", id: "a  b" }), /PeerJS id/);
   assert.throws(() => peerjsToken("s", { key: "a:b", id: "a" }), /key must be/);
+});
+
+test("y-webrtc tokens: the vector src/auth.rs verifies for namespace \"app\"", () => {
+  // src/auth.rs, a_yjs_token_made_by_another_implementation_verifies.
+  const vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoieWpzOmFwcCIsImV4cCI6MTgwMDAwMDA2MH0.BZ0rynEY7I1g8DrPtHve3jWFmxgNGzjluiz5tDANk_Q";
+  assert.equal(yjsToken("test-secret", { namespace: "app", exp: 1800000060 }), vector);
+  assert.throws(() => yjsToken("s", { namespace: "a:b" }), /namespace must be/);
 });
