@@ -59,6 +59,7 @@ pub mod action;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod lobby;
 pub mod observe;
 pub mod peer;
 pub mod protocol;

@@ -13,6 +13,7 @@
 use crate::action::Outbound;
 use crate::error::close;
 use crate::protocol::peerjs::*;
+use crate::request::BadInternal;
 use crate::seat::{Frame, Limits, Socket, Spend};
 
 /// What became of a message delivered to this peer's object.
@@ -348,19 +349,20 @@ impl ObjectRequest {
     }
 
     /// Reads the path and query of a request made by [`ObjectRequest::to_url`].
-    pub fn parse(path: &str, query: &str) -> Result<ObjectRequest, String> {
+    pub fn parse(path: &str, query: &str) -> Result<ObjectRequest, BadInternal> {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-        let get = |name: &str| {
+        let get = |name: &'static str| {
             pairs
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
-                .ok_or_else(|| format!("no {name}"))
+                .ok_or(BadInternal::Field(name))
         };
-        let id =
-            |name: &str| get(name).and_then(|v| valid_id(&v).then_some(v).ok_or("bad id".into()));
+        let id = |name: &'static str| {
+            get(name).and_then(|v| valid_id(&v).then_some(v).ok_or(BadInternal::Field(name)))
+        };
         Ok(match path {
             "/join" => ObjectRequest::Join,
             "/list" => ObjectRequest::List,
@@ -372,7 +374,7 @@ impl ObjectRequest {
                 id: id("id")?,
                 present: get("present")? == "1",
             },
-            other => return Err(format!("no such request: {other}")),
+            other => return Err(BadInternal::Path(other.to_owned())),
         })
     }
 }

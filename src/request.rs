@@ -6,8 +6,10 @@
 
 use serde::Serialize;
 
+use std::fmt;
+
 use crate::config::Config;
-use crate::protocol::{PeerId, RoomId, Wire};
+use crate::protocol::{InvalidId, PeerId, RoomId, Wire};
 use crate::role::Role;
 
 /// The WebSocket subprotocol of protocol v1. A client that sends its secrets in the
@@ -128,6 +130,94 @@ pub fn wire_of_object(name: &str) -> Wire {
     Role::of(name).map_or(Wire::V1, |role| role.wire())
 }
 
+/// Why a join's query (or its `Sec-WebSocket-Protocol` header) was refused; its text is the
+/// message of the HTTP 400.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The header offers protocols, but not [`SUBPROTOCOL`].
+    NoSubprotocol,
+    /// A parameter the server reads, given twice (in the query, the header, or both).
+    Repeated(&'static str),
+    BadId(InvalidId),
+    /// `capacity` (or matchbox's `next`) outside `2..=max`.
+    OutOfRange { name: &'static str, max: u32 },
+    ResumeWithoutPeer,
+    /// A matchbox join naming an id or a resume (matchbox ids are assigned).
+    MatchboxId,
+    /// matchbox's `next` with `capacity`.
+    NextWithCapacity,
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryError::NoSubprotocol => write!(
+                f,
+                "Sec-WebSocket-Protocol must offer {SUBPROTOCOL} (the only protocol served here)"
+            ),
+            QueryError::Repeated(name) => write!(f, "`{name}` is given more than once"),
+            QueryError::BadId(e) => e.fmt(f),
+            QueryError::OutOfRange { name, max } => {
+                write!(f, "{name} must be a whole number from 2 to {max}")
+            }
+            QueryError::ResumeWithoutPeer => f.write_str("`resume` needs the `peer` it resumes"),
+            QueryError::MatchboxId => {
+                f.write_str("matchbox ids are assigned by the server: no peer or resume")
+            }
+            QueryError::NextWithCapacity => {
+                f.write_str("`next` sets the group's size: no `capacity` with it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl From<QueryError> for String {
+    fn from(e: QueryError) -> String {
+        e.to_string()
+    }
+}
+
+/// Why an internal request (the Worker's handoff to an object, or a PeerJS object's request to
+/// another) was not read: the object answers 400 and does nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadInternal {
+    /// No request has this path.
+    Path(String),
+    /// A join without its handoff header.
+    NoHeader,
+    /// A field that is missing or does not parse.
+    Field(&'static str),
+    UnknownField(String),
+    Id(InvalidId),
+}
+
+impl fmt::Display for BadInternal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadInternal::Path(path) => write!(f, "not an internal request path: {path:?}"),
+            BadInternal::NoHeader => f.write_str("a join handoff without its header"),
+            BadInternal::Field(name) => write!(f, "a missing or bad {name}"),
+            BadInternal::UnknownField(name) => write!(f, "unknown handoff field {name:?}"),
+            BadInternal::Id(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<InvalidId> for BadInternal {
+    fn from(e: InvalidId) -> Self {
+        BadInternal::Id(e)
+    }
+}
+
+impl From<BadInternal> for String {
+    fn from(e: BadInternal) -> String {
+        e.to_string()
+    }
+}
+
 /// What a matchbox join's query may hold beyond v1's checks: `capacity` and `token` as in v1;
 /// no `peer` (matchbox ids are UUIDs the server assigns) and no `resume` (matchbox has none); and
 /// `next=N`, matchbox's groups of N (2 to `MAX_ROOM_CAPACITY`, not with `capacity`), returned.
@@ -135,24 +225,21 @@ pub fn check_matchbox_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     params: &JoinParams,
     config: &Config,
-) -> Result<Option<u32>, String> {
+) -> Result<Option<u32>, QueryError> {
     if params.peer.is_some() || params.resume.is_some() {
-        return Err("matchbox ids are assigned by the server: no peer or resume".into());
+        return Err(QueryError::MatchboxId);
     }
     let mut next = None;
     for (key, value) in pairs {
         if key == "next" {
             if next.is_some() {
-                return Err("`next` is given more than once".into());
+                return Err(QueryError::Repeated("next"));
             }
-            next = Some(
-                parse_capacity(value, config.max_room_capacity)
-                    .map_err(|e| e.replace("capacity", "next"))?,
-            );
+            next = Some(parse_capacity("next", value, config.max_room_capacity)?);
         }
     }
     if next.is_some() && params.capacity.is_some() {
-        return Err("`next` sets the group's size: no `capacity` with it".into());
+        return Err(QueryError::NextWithCapacity);
     }
     Ok(next)
 }
@@ -194,13 +281,13 @@ impl JoinParams {
     /// Reads the decoded query pairs and the `Sec-WebSocket-Protocol` header, if any. Unknown
     /// parameters are ignored (a client may add its own, e.g. a cache buster); a known one given
     /// twice (in the query, the header, or both) is an error, as is a bad id, a capacity outside
-    /// `2..=MAX_ROOM_CAPACITY`, or a header that does not offer [`SUBPROTOCOL`]. The error is
-    /// the message of the HTTP 400.
+    /// `2..=MAX_ROOM_CAPACITY`, or a header that does not offer [`SUBPROTOCOL`]. The error's
+    /// text is the message of the HTTP 400.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         protocols: Option<&'a str>,
         config: &Config,
-    ) -> Result<JoinParams, String> {
+    ) -> Result<JoinParams, QueryError> {
         let mut params = JoinParams::default();
         let mut seen = [false; 4];
         let mut from_header = Vec::new();
@@ -215,44 +302,42 @@ impl JoinParams {
                 }
             }
             if !params.subprotocol {
-                return Err(format!(
-                    "Sec-WebSocket-Protocol must offer {SUBPROTOCOL} (the only protocol served here)"
-                ));
+                return Err(QueryError::NoSubprotocol);
             }
         }
+        const NAMES: [&str; 4] = ["peer", "capacity", "token", "resume"];
         for (key, value) in pairs.into_iter().chain(from_header) {
-            let slot = match key {
-                "peer" => 0,
-                "capacity" => 1,
-                "token" => 2,
-                "resume" => 3,
-                _ => continue,
+            let Some(slot) = NAMES.iter().position(|name| *name == key) else {
+                continue;
             };
             if std::mem::replace(&mut seen[slot], true) {
-                return Err(format!("`{key}` is given more than once"));
+                return Err(QueryError::Repeated(NAMES[slot]));
             }
             match slot {
-                0 => params.peer = Some(PeerId::parse(value)?),
-                1 => params.capacity = Some(parse_capacity(value, config.max_room_capacity)?),
+                0 => params.peer = Some(PeerId::parse(value).map_err(QueryError::BadId)?),
+                1 => {
+                    let max = config.max_room_capacity;
+                    params.capacity = Some(parse_capacity("capacity", value, max)?);
+                }
                 2 => params.token = Some(value.to_owned()),
                 _ => params.resume = Some(value.to_owned()),
             }
         }
         if params.resume.is_some() && params.peer.is_none() {
-            return Err("`resume` needs the `peer` it resumes".into());
+            return Err(QueryError::ResumeWithoutPeer);
         }
         Ok(params)
     }
 }
 
-fn parse_capacity(value: &str, max: u32) -> Result<u32, String> {
-    let out_of_range = || format!("capacity must be a whole number from 2 to {max}");
+fn parse_capacity(name: &'static str, value: &str, max: u32) -> Result<u32, QueryError> {
+    let out_of_range = QueryError::OutOfRange { name, max };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(out_of_range());
+        return Err(out_of_range);
     }
     match value.parse::<u32>() {
         Ok(n) if (2..=max).contains(&n) => Ok(n),
-        _ => Err(out_of_range()),
+        _ => Err(out_of_range),
     }
 }
 
@@ -397,7 +482,7 @@ impl Handoff {
     /// Reads what [`Handoff::to_request`] built: the request's path and its handoff header. The
     /// values were checked by the Worker; they are checked again, as the object must never act on
     /// a request it cannot read.
-    pub fn parse(path: &str, header: Option<&str>) -> Result<Handoff, String> {
+    pub fn parse(path: &str, header: Option<&str>) -> Result<Handoff, BadInternal> {
         let room = |name: &str| RoomId::parse(name);
         if let Some(name) = path.strip_prefix("/info/") {
             return Ok(Handoff::Info { room: room(name)? });
@@ -409,25 +494,27 @@ impl Handoff {
             return Ok(Handoff::Topics);
         }
         if let Some(group) = path.strip_prefix("/lobby/closed/") {
-            let group = group.parse().map_err(|_| "bad group")?;
+            let group = group.parse().map_err(|_| BadInternal::Field("group"))?;
             return Ok(Handoff::Lobby {
                 closed: Some(group),
             });
         }
         let name = path
             .strip_prefix("/join/")
-            .ok_or_else(|| format!("not a handoff path: {path:?}"))?;
-        let header = header.ok_or("a join handoff without its header")?;
+            .ok_or_else(|| BadInternal::Path(path.to_owned()))?;
+        let header = header.ok_or(BadInternal::NoHeader)?;
         let (mut peer, mut capacity, mut resume) = (None, None, None);
         let (mut subprotocol, mut group) = (false, false);
         for (key, value) in form_urlencoded::parse(header.as_bytes()) {
             match &*key {
                 "peer" => peer = Some(PeerId::parse(&value)?),
-                "capacity" => capacity = Some(value.parse().map_err(|_| "bad capacity")?),
+                "capacity" => {
+                    capacity = Some(value.parse().map_err(|_| BadInternal::Field("capacity"))?)
+                }
                 "resume" => resume = Some(value.into_owned()),
                 "subprotocol" => subprotocol = value == "1",
                 "group" => group = value == "1",
-                other => return Err(format!("unknown handoff field {other:?}")),
+                other => return Err(BadInternal::UnknownField(other.to_owned())),
             }
         }
         Ok(Handoff::Join {
@@ -445,14 +532,14 @@ impl Handoff {
 mod tests {
     use super::*;
 
-    fn params(query: &[(&'static str, &'static str)]) -> Result<JoinParams, String> {
+    fn params(query: &[(&'static str, &'static str)]) -> Result<JoinParams, QueryError> {
         JoinParams::parse(query.iter().copied(), None, &Config::default())
     }
 
     fn with_protocols(
         query: &[(&'static str, &'static str)],
         header: &'static str,
-    ) -> Result<JoinParams, String> {
+    ) -> Result<JoinParams, QueryError> {
         JoinParams::parse(query.iter().copied(), Some(header), &Config::default())
     }
 
@@ -469,13 +556,17 @@ mod tests {
         assert!(!params(&[]).unwrap().subprotocol);
         // Offering protocols without ours: the answer could select none, so refuse clearly.
         let err = with_protocols(&[], "chat, edge-signal.token.x").unwrap_err();
-        assert!(err.contains("edge-signal.v1"), "{err}");
+        assert_eq!(err, QueryError::NoSubprotocol);
+        assert!(err.to_string().contains("edge-signal.v1"), "{err}");
         // The same secret in the query and the header is ambiguous.
         let err =
             with_protocols(&[("token", "t")], "edge-signal.v1,edge-signal.token.t").unwrap_err();
-        assert!(err.contains("more than once"), "{err}");
+        assert_eq!(err, QueryError::Repeated("token"));
         // The header's resume needs the peer it resumes, like the query's.
-        assert!(with_protocols(&[], "edge-signal.v1,edge-signal.resume.s").is_err());
+        assert_eq!(
+            with_protocols(&[], "edge-signal.v1,edge-signal.resume.s"),
+            Err(QueryError::ResumeWithoutPeer)
+        );
     }
 
     #[test]
@@ -632,7 +723,10 @@ mod tests {
             Ok(None)
         );
         let with_peer = params(&[("peer", "alice")]).unwrap();
-        assert!(check_matchbox_query([("peer", "alice")], &with_peer, &c).is_err());
+        assert_eq!(
+            check_matchbox_query([("peer", "alice")], &with_peer, &c),
+            Err(QueryError::MatchboxId)
+        );
     }
 
     #[test]
@@ -645,11 +739,18 @@ mod tests {
         );
         for bad in ["1", "17", "x", "", "-2"] {
             let err = check_matchbox_query([("next", bad)], &none, &c).unwrap_err();
-            assert!(err.contains("next must be"), "{bad}: {err}");
+            assert_eq!(err, QueryError::OutOfRange { name: "next", max: 16 }, "{bad}");
+            assert!(err.to_string().starts_with("next must be"), "{err}");
         }
-        assert!(check_matchbox_query([("next", "2"), ("next", "3")], &none, &c).is_err());
+        assert_eq!(
+            check_matchbox_query([("next", "2"), ("next", "3")], &none, &c),
+            Err(QueryError::Repeated("next"))
+        );
         let with_capacity = params(&[("capacity", "4")]).unwrap();
-        assert!(check_matchbox_query([("next", "2")], &with_capacity, &c).is_err());
+        assert_eq!(
+            check_matchbox_query([("next", "2")], &with_capacity, &c),
+            Err(QueryError::NextWithCapacity)
+        );
         let r1 = RoomId::parse("r1").unwrap();
         // Groups are matchbox rooms, apart for each N; the lobby is no room.
         assert_eq!(group_object_name(&r1, 3, 0), "matchbox/r1/next3/0");
@@ -678,8 +779,9 @@ mod tests {
     fn bad_peer_ids_are_refused() {
         for bad in ["", "a b", "ü", "a/b", &"p".repeat(65)] {
             let bad: &'static str = Box::leak(bad.to_string().into_boxed_str());
-            assert!(
-                params(&[("peer", bad)]).unwrap_err().contains("peer"),
+            assert_eq!(
+                params(&[("peer", bad)]),
+                Err(QueryError::BadId(InvalidId("peer"))),
                 "{bad:?}"
             );
         }
@@ -689,7 +791,8 @@ mod tests {
     fn capacity_must_be_in_range() {
         for bad in ["1", "0", "17", "abc", "", "2.5", "-2", "+3", "99999999999"] {
             let err = params(&[("capacity", bad)]).unwrap_err();
-            assert!(err.contains("from 2 to 16"), "{bad:?}: {err}");
+            assert_eq!(err, QueryError::OutOfRange { name: "capacity", max: 16 }, "{bad:?}");
+            assert!(err.to_string().contains("from 2 to 16"), "{err}");
         }
         assert_eq!(params(&[("capacity", "2")]).unwrap().capacity, Some(2));
         assert_eq!(params(&[("capacity", "16")]).unwrap().capacity, Some(16));
@@ -717,7 +820,7 @@ mod tests {
 
     #[test]
     fn resume_needs_a_peer() {
-        assert!(params(&[("resume", "s")]).unwrap_err().contains("peer"));
+        assert_eq!(params(&[("resume", "s")]), Err(QueryError::ResumeWithoutPeer));
         let p = params(&[("peer", "a"), ("resume", "s")]).unwrap();
         assert_eq!(p.resume.as_deref(), Some("s"));
     }
@@ -745,9 +848,13 @@ mod tests {
 
     #[test]
     fn repeated_parameters_are_refused() {
-        assert!(params(&[("peer", "a"), ("peer", "b")])
-            .unwrap_err()
-            .contains("more than once"));
-        assert!(params(&[("capacity", "2"), ("capacity", "2")]).is_err());
+        assert_eq!(
+            params(&[("peer", "a"), ("peer", "b")]),
+            Err(QueryError::Repeated("peer"))
+        );
+        assert_eq!(
+            params(&[("capacity", "2"), ("capacity", "2")]),
+            Err(QueryError::Repeated("capacity"))
+        );
     }
 }

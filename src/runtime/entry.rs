@@ -230,7 +230,7 @@ async fn room_gate(
     Ok(
         match JoinParams::parse(passed.pairs(), protocols.as_deref(), &passed.config) {
             Ok(params) => Ok((passed, params)),
-            Err(message) => Err(Refusal::BadRequest(message)),
+            Err(e) => Err(Refusal::BadRequest(e.to_string())),
         },
     )
 }
@@ -279,7 +279,7 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
     let next = match check_matchbox_query(passed.pairs(), &params, &passed.config) {
         Ok(next) => next,
         Err(message) => {
-            let refusal = Refusal::BadRequest(message);
+            let refusal = Refusal::BadRequest(message.to_string());
             return refuse(env, refusal, Form::Http, room.as_str(), None);
         }
     };
@@ -327,8 +327,7 @@ async fn join_group(
         group: true,
     };
     let mut group = forming_group(env, &lobby, None).await?;
-    // A few tries: only groups filling under this very join make it go round again.
-    for _ in 0..8 {
+    for _ in 0..crate::lobby::TRIES {
         let response = hand_off(env, &group_object_name(room, n, group), &handoff, req).await?;
         if response.status_code() != HttpError::group_closed().status {
             return Ok(response);

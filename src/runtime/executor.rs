@@ -45,10 +45,12 @@ pub trait Host {
     }
 }
 
-/// Carries out `out` in order, `received` being the text frame the actions answer, if any.
+/// Carries out `out` in order, `received` being the text frame the actions answer, if any. (One
+/// copy for every class: `dyn`, not generic, costs a virtual call per action and saves the
+/// module a copy of this per class.)
 /// Returns false when a send failed (the socket is going away; its close or error event will
 /// follow and make it depart).
-pub fn execute<H: Host>(host: &H, out: Vec<Outbound<WebSocket>>, received: Option<&js_sys::JsString>) -> bool {
+pub fn execute(host: &dyn Host, out: Vec<Outbound<WebSocket>>, received: Option<&js_sys::JsString>) -> bool {
     let mut sent = true;
     for action in out {
         match action {
@@ -83,7 +85,7 @@ pub fn execute<H: Host>(host: &H, out: Vec<Outbound<WebSocket>>, received: Optio
 
 /// `webSocketMessage`, for every class: the frame read into the scratch area, handed to the
 /// host, and its actions carried out, synchronously (no promise per message).
-pub fn on_message<H: Host>(host: &H, ws: WebSocket, message: JsValue) {
+pub fn on_message(host: &dyn Host, ws: WebSocket, message: JsValue) {
     let Some(max_bytes) = host.max_message_bytes() else {
         return;
     };
@@ -95,14 +97,14 @@ pub fn on_message<H: Host>(host: &H, ws: WebSocket, message: JsValue) {
 }
 
 /// `webSocketClose`, for every class: the socket departs, and its close is echoed.
-pub fn on_close<H: Host>(host: &H, ws: WebSocket, code: usize) {
+pub fn on_close(host: &dyn Host, ws: WebSocket, code: usize) {
     let out = host.gone(&ws);
     execute(host, out, None);
     glue::echo_close(&ws, code);
 }
 
 /// `webSocketError`, for every class: the socket departs.
-pub fn on_error<H: Host>(host: &H, ws: WebSocket, error: JsValue) {
+pub fn on_error(host: &dyn Host, ws: WebSocket, error: JsValue) {
     console_error!("websocket error: {error:?}");
     let out = host.gone(&ws);
     execute(host, out, None);

@@ -51,11 +51,11 @@ export function directory(storage, id, present) {
   if (id === undefined) return storage.list().then((m) => JSON.stringify([...m.keys()]));
   return (present ? storage.put(id, true) : storage.delete(id)).then(() => "ok");
 }
-export async function lobby(storage, closed) {
-  const forming = (await storage.get("forming")) ?? 0;
-  if (closed === undefined || closed < forming) return String(forming);
-  await storage.put("forming", closed + 1);
-  return String(closed + 1);
+export function getNumber(storage, key) {
+  return storage.get(key).then((v) => (typeof v === "number" ? v : undefined));
+}
+export function putNumber(storage, key, value) {
+  return storage.put(key, value);
 }
 export function groupFull(storage, mark) {
   if (mark) {
@@ -103,10 +103,14 @@ extern "C" {
         present: bool,
     ) -> Result<js_sys::Promise, JsValue>;
 
-    /// A matchbox lobby (`next=N`): the number of the group forming, as text; with `closed`
-    /// (that group has been full), the next one, recorded. Its storage's one key.
-    #[wasm_bindgen(catch, js_name = lobby)]
-    pub fn lobby(storage: &JsValue, closed: Option<f64>) -> Result<js_sys::Promise, JsValue>;
+    /// `storage.get(key)` resolved to the number stored, or undefined (a matchbox lobby's
+    /// group forming; the decision is `crate::lobby`'s).
+    #[wasm_bindgen(catch, js_name = getNumber)]
+    pub fn get_number(storage: &JsValue, key: &str) -> Result<js_sys::Promise, JsValue>;
+
+    /// `storage.put(key, value)`.
+    #[wasm_bindgen(catch, js_name = putNumber)]
+    pub fn put_number(storage: &JsValue, key: &str, value: f64) -> Result<js_sys::Promise, JsValue>;
 
     /// A matchbox group (`next=N`): whether it has ever been full (its storage's one key); with
     /// `mark`, records that it has (a write the output gate holds the join's answer for).

@@ -29,6 +29,7 @@ use super::{turn_client, ANALYTICS_BINDING};
 use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
+use crate::lobby;
 use crate::observe::Observation;
 use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
 use crate::request::{Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
@@ -157,9 +158,14 @@ impl DurableObject for RoomObject {
             }
             Ok(Handoff::Lobby { closed }) => {
                 let storage = self.state.storage();
-                let promise = glue::lobby(storage.as_raw().as_ref(), closed.map(|g| g as f64))?;
-                let forming = JsFuture::from(promise).await?;
-                Response::ok(forming.as_string().unwrap_or_default())
+                let raw = storage.as_raw().as_ref();
+                let stored = JsFuture::from(glue::get_number(raw, lobby::FORMING_KEY)?).await?;
+                let next = lobby::forming(stored.as_f64().map(|n| n as u64), closed);
+                if next.store {
+                    let put = glue::put_number(raw, lobby::FORMING_KEY, next.group as f64)?;
+                    JsFuture::from(put).await?;
+                }
+                Response::ok(next.group.to_string())
             }
             Ok(Handoff::Topics) => self.subscribe().await,
             Ok(Handoff::Info { room }) => {

@@ -1,12 +1,15 @@
 //! loadgen: the load generator behind `make bench`.
 //!
-//! It speaks two protocols: edge-signal's (also spoken by the JavaScript runtime floor in
-//! `bench/floor.js`) and the PeerJS server's, and measures:
+//! It speaks three protocols: edge-signal's (also spoken by the JavaScript runtime floor in
+//! `bench/floor.js`), the PeerJS server's and y-webrtc's signaling, and measures:
 //! - relay round trips: R rooms × 2 peers, each pair bouncing ~1,500-byte offer/answer
 //!   messages in a closed loop (latency percentiles and messages per second);
 //! - joins: upgrade request to `welcome` (or PeerJS's `OPEN`), sequential and concurrent;
 //! - idle peers: connections held open while the caller reads the server's memory;
-//! - pings: how many exact and spaced pings reach the room's handler (edge only).
+//! - pings: how many exact and spaced pings reach the room's handler (edge only);
+//! - y-webrtc fan-out: T topics × N subscribers of y-webrtc's signaling protocol (this worker's
+//!   `/yjs/{namespace}` and y-webrtc's own server), one publisher per topic in a closed loop
+//!   (delivery latency and deliveries per second; `yjs.rs`).
 //!
 //! `loadgen bench` starts every target, runs every measurement against each in turn (targets
 //! alternate, several runs, medians reported) and writes `docs/benchmarks.md` (see `report.rs`).
@@ -14,6 +17,7 @@
 
 mod history;
 mod report;
+mod yjs;
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +81,25 @@ enum Command {
         #[arg(long)]
         url: String,
     },
+    /// y-webrtc fan-out: `topics` topics of `subscribers` sockets each, one publisher per topic
+    /// in a closed loop for `secs` seconds. `url` is the prefix each topic's namespace is
+    /// appended to (`ws://host:port/yjs` for this worker; any path for y-webrtc's server).
+    Yjs {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 10)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 20)]
+        topics: usize,
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+        /// Bytes of padding in each publish's `data` (an SDP-sized y-webrtc signal by default).
+        #[arg(long, default_value_t = 1500)]
+        size: usize,
+        /// Every socket in one namespace (`{url}/{run}`) instead of one namespace per topic.
+        #[arg(long)]
+        shared_namespace: bool,
+    },
     /// Everything against every target; writes the report.
     Bench {
         #[arg(long, default_value = "docs/benchmarks.md")]
@@ -85,6 +108,9 @@ enum Command {
         runs: usize,
         #[arg(long, default_value_t = 5)]
         relay_secs: u64,
+        /// Seconds of each y-webrtc fan-out run (`runs` × 2 targets × 3 subscriber counts of them).
+        #[arg(long, default_value_t = 3)]
+        yjs_secs: u64,
     },
 }
 
@@ -114,11 +140,39 @@ async fn main() -> Result<(), Error> {
             let r = pings(&url).await?;
             println!("{}", serde_json::to_string(&r)?);
         }
+        Command::Yjs {
+            url,
+            subscribers,
+            topics,
+            secs,
+            size,
+            shared_namespace,
+        } => {
+            let r = yjs::fan_out(
+                &url,
+                subscribers,
+                topics,
+                Duration::from_secs(secs),
+                size,
+                shared_namespace,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&r.to_json())?);
+        }
         Command::Bench {
             out,
             runs,
             relay_secs,
-        } => report::bench(&out, runs, Duration::from_secs(relay_secs)).await?,
+            yjs_secs,
+        } => {
+            report::bench(
+                &out,
+                runs,
+                Duration::from_secs(relay_secs),
+                Duration::from_secs(yjs_secs),
+            )
+            .await?
+        }
     }
     Ok(())
 }

@@ -9,7 +9,10 @@
 //!   baseline of the row above;
 //! - `peerjs`: the PeerJS server (npm `peer`), started from node_modules;
 //! - `edge /peerjs (miniflare)`: this worker's PeerJS endpoint (`docs/peerjs.md`), driven by the
-//!   same PeerJS driver as the PeerJS server, on a Miniflare of its own.
+//!   same PeerJS driver as the PeerJS server, on a Miniflare of its own;
+//! - `y-webrtc server (node)`: y-webrtc's own signaling server (`bin/server.js` of npm
+//!   `y-webrtc`), started from node_modules, measured only in the y-webrtc section, next to
+//!   `edge (miniflare)`'s `/yjs/{namespace}` (`yjs.rs`).
 //!
 //! These machines are noisy: each measurement runs `runs` times, targets alternate within each
 //! run, and the report gives medians. Every figure in the report comes from this run.
@@ -23,10 +26,17 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::history::{self, Summary, HISTORY};
+use crate::yjs::fan_out;
 use crate::{idle, joins, pings, relay, Error, Measured, Proto};
 
 const RELAY_ROOMS: [usize; 3] = [1, 10, 100];
 const IDLE_PEERS: usize = 1000;
+/// The y-webrtc fan-out: subscribers per topic, over `YJS_TOPICS` topics (one namespace per
+/// topic on this worker, so even 50 × 20 stays under `YJS_MAX_CONNECTIONS`, 256 a namespace).
+const YJS_SUBSCRIBERS: [usize; 3] = [2, 10, 50];
+const YJS_TOPICS: usize = 20;
+/// Bytes of padding in each publish's `data`: an SDP-sized y-webrtc signal, as the relay's.
+const YJS_SIZE: usize = 1500;
 
 struct Target {
     name: &'static str,
@@ -209,6 +219,36 @@ fn peerjs() -> Result<Target, Error> {
     })
 }
 
+/// y-webrtc's own signaling server (`node node_modules/y-webrtc/bin/server.js`, port from
+/// `PORT`; it serves any path). Driven by `yjs.rs` only: `proto` is unused.
+fn y_webrtc() -> Result<Target, Error> {
+    let server = "node_modules/y-webrtc/bin/server.js";
+    if !Path::new(server).exists() {
+        return Err(format!(
+            "{server} is missing: run `npm install` (y-webrtc is a devDependency)"
+        )
+        .into());
+    }
+    let port = free_port();
+    let child = spawn(
+        Command::new("node")
+            .arg(server)
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let url = format!("ws://127.0.0.1:{port}");
+    wait_http(&url, "/")?;
+    let pid = child.id();
+    Ok(Target {
+        name: "y-webrtc server (node)",
+        url,
+        proto: Proto::Edge,
+        pid,
+        child,
+    })
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -245,7 +285,24 @@ struct Figures {
     rss_idle_kib: u64,
 }
 
-pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), Error> {
+/// The y-webrtc section's figures, each a list over runs: `[target][subscribers index]`, the
+/// targets being edge (miniflare)'s `/yjs` and y-webrtc's server.
+#[derive(Default)]
+struct YjsFigures {
+    rate: [[Vec<f64>; 3]; 2],
+    p50: [[Vec<f64>; 3]; 2],
+    p99: [[Vec<f64>; 3]; 2],
+    /// Publishes that did not reach every subscriber within 5 s, summed over runs.
+    lost: [u64; 2],
+    secs: u64,
+}
+
+pub async fn bench(
+    out: &str,
+    runs: usize,
+    relay_secs: Duration,
+    yjs_secs: Duration,
+) -> Result<(), Error> {
     let started = chrono_like_now();
     // The module the targets are about to load, sized now: a rebuild while the bench runs must
     // not put another build's size next to these figures.
@@ -262,6 +319,9 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
         peerjs()?,
         miniflare_speaking("edge /peerjs (miniflare)", "edge", Proto::Peerjs, "/peerjs")?,
     ];
+    // Not in `targets`: it speaks only y-webrtc's protocol, so it takes no part in the relay,
+    // join and memory measurements.
+    let y_webrtc = y_webrtc()?;
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
 
     // Memory first, on fresh processes: resident size empty, then with 1,000 idle peers.
@@ -279,7 +339,8 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let steps = (runs * targets.len() * (RELAY_ROOMS.len() + 2)) as u64;
+    let steps = (runs * targets.len() * (RELAY_ROOMS.len() + 2)) as u64
+        + (runs * 2 * YJS_SUBSCRIBERS.len()) as u64;
     let bar = ProgressBar::new(steps).with_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .unwrap()
@@ -311,6 +372,36 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
             figures[i].join_conc_p50.push(conc.pct(0.5));
             figures[i].join_conc_p99.push(conc.pct(0.99));
             bar.inc(1);
+        }
+    }
+
+    // y-webrtc: this worker's `/yjs/{namespace}` (on edge (miniflare)'s Miniflare) and
+    // y-webrtc's own server, the same driver; the two alternate at every subscriber count, and
+    // which goes first alternates every run.
+    let yjs_urls = [
+        (targets[0].name, format!("{}/yjs", targets[0].url)),
+        (y_webrtc.name, format!("{}/yjs", y_webrtc.url)),
+    ];
+    let mut yjs = YjsFigures {
+        secs: yjs_secs.as_secs(),
+        ..YjsFigures::default()
+    };
+    for run in 0..runs {
+        for (k, &n) in YJS_SUBSCRIBERS.iter().enumerate() {
+            let mut order = [0, 1];
+            order.rotate_left(run % 2);
+            for i in order {
+                let (name, url) = &yjs_urls[i];
+                bar.set_message(format!("run {}: {name} y-webrtc N={n}", run + 1));
+                let r = fan_out(url, n, YJS_TOPICS, yjs_secs, YJS_SIZE, false).await?;
+                yjs.rate[i][k].push(r.measured.per_sec());
+                yjs.p50[i][k].push(r.measured.pct(0.5));
+                yjs.p99[i][k].push(r.measured.pct(0.99));
+                yjs.lost[i] += r.lost;
+                bar.inc(1);
+                // Let the server finish closing the sockets before the next target's run.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }
     bar.finish_with_message("measured");
@@ -362,6 +453,7 @@ pub async fn bench(out: &str, runs: usize, relay_secs: Duration) -> Result<(), E
         runs,
         relay_secs,
         &pings,
+        &yjs,
         wasm.len(),
         wasm_gz,
         &started,
@@ -406,6 +498,7 @@ fn render(
     runs: usize,
     relay_secs: Duration,
     pings: &serde_json::Value,
+    yjs: &YjsFigures,
     wasm: usize,
     wasm_gz: usize,
     date: &str,
@@ -421,7 +514,7 @@ fn render(
     s += "Written by `make bench` (`cargo run --release -p loadgen -- bench`) from what it measured in one run; \
           never edited by hand. Re-run it to refresh every figure.\n\n";
     s += &format!(
-        "- date: {date}\n- commit: `{}`\n- machine: {} cores, {}, {}\n- wrangler {}, Miniflare {} (its workerd), PeerJS server (npm `peer`) {}\n- runs: {runs} (targets alternate; medians shown), relay runs of {} s with 1,500-byte offers/answers\n\n",
+        "- date: {date}\n- commit: `{}`\n- machine: {} cores, {}, {}\n- wrangler {}, Miniflare {} (its workerd), PeerJS server (npm `peer`) {}, y-webrtc {}\n- runs: {runs} (targets alternate; medians shown), relay runs of {} s with 1,500-byte offers/answers\n\n",
         sh("git rev-parse --short HEAD"),
         sh("nproc"),
         cpu.trim(),
@@ -429,13 +522,14 @@ fn render(
         sh("node -p \"require('./node_modules/wrangler/package.json').version\""),
         sh("node -p \"require('./node_modules/miniflare/package.json').version\""),
         sh("node -p \"require('./node_modules/peer/package.json').version\""),
+        sh("node -p \"require('./node_modules/y-webrtc/package.json').version\""),
         relay_secs.as_secs(),
     );
     s += "Targets: **edge (miniflare)** is this worker's release build on workerd through Miniflare, with no dev proxy \
           (closest to production); **floor (miniflare)** is `bench/floor.js`, a minimal JavaScript Durable Object relay on \
           the same runtime (what workerd itself costs); **edge (wrangler dev)** is this worker as developers run it, and \
           **floor (wrangler dev)** the same floor under the same dev proxy, its baseline (each \"vs floor\" ratio compares \
-          a target with the floor on its own runtime); **peerjs** is the PeerJS server on Node; **edge /peerjs (miniflare)** is this worker's PeerJS endpoint, driven by the same PeerJS driver (its \"vs floor\" compares a PeerJS message's two objects with the floor's one). All on loopback on one machine, load generator included, so absolute \
+          a target with the floor on its own runtime); **peerjs** is the PeerJS server on Node; **edge /peerjs (miniflare)** is this worker's PeerJS endpoint, driven by the same PeerJS driver (its \"vs floor\" compares a PeerJS message's two objects with the floor's one); **y-webrtc server (node)** is y-webrtc's own signaling server, measured only in the y-webrtc section, next to edge (miniflare)'s `/yjs`. All on loopback on one machine, load generator included, so absolute \
           figures are this machine's; the ratios are the point.\n\n";
 
     s += "What the measured build does on its hot paths (see `src/runtime/room_object.rs`, `src/runtime/glue.rs`, `src/room.rs`): a relay runs \
@@ -498,6 +592,7 @@ fn render(
         );
     }
     s += &peerjs_hop(names, figs);
+    s += &yjs_section(yjs);
     s += &format!("\n## Memory: resident size of the server process\n\n| target | empty | with {IDLE_PEERS} idle peers | per idle peer |\n|---|---:|---:|---:|\n");
     for (i, name) in names.iter().enumerate() {
         let f = &figs[i];
@@ -575,6 +670,50 @@ fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
         join(rooms),
         ratio(join(pj), join(server)),
         ratio(join(pj), join(rooms)),
+    );
+    s
+}
+
+/// The y-webrtc endpoint next to y-webrtc's own server, same driver (`yjs.rs`).
+fn yjs_section(y: &YjsFigures) -> String {
+    let m = |v: &[Vec<f64>; 3], k: usize| median(v[k].clone());
+    let mut s = format!(
+        "\n## y-webrtc: publish fan-out\n\n\
+         This worker's `/yjs/{{namespace}}` (`docs/yjs.md`, on edge (miniflare)'s Miniflare) next to y-webrtc's own \
+         signaling server (`bin/server.js`, Node), driven by the same client (`loadgen yjs`): {YJS_TOPICS} topics \
+         (y-webrtc rooms) of N subscribers each, every socket subscribed (and its subscribe answered: a spaced \
+         `{{ \"type\": \"ping\" }}` round trip after it) before the clock starts. In each topic one subscriber \
+         publishes {YJS_SIZE}-byte `data` (an SDP-sized signal) in a closed loop: the next publish when every \
+         subscriber, the publisher included (both servers send a publish back to its sender), has received the \
+         last. Latency is publish sent → received, over every delivery; the rate is deliveries per second summed \
+         over all subscribers. Runs of {} s. On this worker each topic has a namespace of its own (one Durable \
+         Object each; 50 × {YJS_TOPICS} sockets in one namespace would exceed `YJS_MAX_CONNECTIONS`, 256); \
+         y-webrtc's server has one process for every topic.\n\n\
+         | subscribers per topic | sockets | edge deliveries/s | y-webrtc deliveries/s | edge / node | edge p50 | p99 | y-webrtc p50 | p99 | p50 edge / node |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        y.secs
+    );
+    for (k, n) in YJS_SUBSCRIBERS.iter().enumerate() {
+        let (re, rn) = (m(&y.rate[0], k), m(&y.rate[1], k));
+        let (pe, pn) = (m(&y.p50[0], k), m(&y.p50[1], k));
+        s += &format!(
+            "| {n} | {} | {re:.0} | {rn:.0} | {} | {pe:.2} | {:.2} | {pn:.2} | {:.2} | {} |\n",
+            n * YJS_TOPICS,
+            ratio(re, rn),
+            m(&y.p99[0], k),
+            m(&y.p99[1], k),
+            ratio(pe, pn),
+        );
+    }
+    let at_10 = YJS_SUBSCRIBERS.iter().position(|&n| n == 10).unwrap_or(1);
+    let goal = m(&y.rate[0], at_10) / m(&y.rate[1], at_10);
+    s += &format!(
+        "\nLatencies in ms. The goal (at least 1.0× y-webrtc's deliveries per second at 10 subscribers per topic): \
+         **{}**, {}. Publishes that did not reach every subscriber within 5 s, over all runs: edge {}, y-webrtc {}.\n",
+        ratio(m(&y.rate[0], at_10), m(&y.rate[1], at_10)),
+        if goal >= 1.0 { "met" } else { "not met" },
+        y.lost[0],
+        y.lost[1],
     );
     s
 }
@@ -685,4 +824,33 @@ fn svg_chart(names: &[&str], figs: &[Figures]) -> String {
     }
     s += "</svg>\n";
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_y_webrtc_table_has_a_row_per_subscriber_count_and_the_ratio() {
+        let mut y = YjsFigures {
+            secs: 3,
+            ..YjsFigures::default()
+        };
+        for k in 0..3 {
+            y.rate[0][k] = vec![2000.0, 3000.0, 1000.0];
+            y.rate[1][k] = vec![1000.0];
+            y.p50[0][k] = vec![1.0];
+            y.p50[1][k] = vec![2.0];
+            y.p99[0][k] = vec![3.0];
+            y.p99[1][k] = vec![4.0];
+        }
+        let s = yjs_section(&y);
+        println!("{s}");
+        assert!(
+            s.contains("| 10 | 200 | 2000 | 1000 | 2.00× | 1.00 | 3.00 | 2.00 | 4.00 | 0.50× |"),
+            "{s}"
+        );
+        assert!(s.contains("**2.00×**, met"), "{s}");
+        assert_eq!(s.matches("\n| ").count(), 4, "{s}");
+    }
 }
