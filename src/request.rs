@@ -57,6 +57,9 @@ pub enum Route {
     YjsInfo(RoomId),
     /// `GET /api/yjs/{namespace}/ice-servers`: ICE servers for y-webrtc's `peerOpts`.
     YjsIceServers(RoomId),
+    /// `OPTIONS` on an endpoint other origins may read (the ICE-server endpoints, the join
+    /// check, PeerJS's id and peers): a CORS preflight, answered without touching any object.
+    Preflight,
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
@@ -65,10 +68,26 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route of `method` and `path`. `HEAD` is routed as `GET` (the runtime sends no body
+    /// for it: load balancers probe `/healthz` that way); `OPTIONS` is a preflight where other
+    /// origins may read the answer, and no route elsewhere.
     pub fn parse(method: &str, path: &str) -> Route {
-        if method != "GET" {
-            return Route::NotFound;
+        match method {
+            "GET" | "HEAD" => Route::parse_get(path),
+            "OPTIONS" => match Route::parse_get(path) {
+                Route::JoinCheck(_)
+                | Route::IceServers(_)
+                | Route::PeerJsId(_)
+                | Route::PeerJsPeers(_)
+                | Route::PeerJsIceServers(_)
+                | Route::YjsIceServers(_) => Route::Preflight,
+                _ => Route::NotFound,
+            },
+            _ => Route::NotFound,
         }
+    }
+
+    fn parse_get(path: &str) -> Route {
         let room = |name: &str, make: fn(RoomId) -> Route| match RoomId::parse(name) {
             Ok(id) => make(id),
             Err(message) => Route::BadRoom(message.into()),
@@ -379,6 +398,18 @@ pub fn origin_allowed(origin: Option<&str>, own_origin: &str, allowed: &[String]
     }
 }
 
+/// The `Access-Control-Allow-Origin` of an answer other origins may read, when it mints or
+/// reveals something (ICE servers, PeerJS ids): `*` without `ALLOWED_ORIGINS`; with it, the
+/// request's own `Origin` when that may open sockets here, and none otherwise (so a page on
+/// another origin cannot read the answer).
+pub fn cors_origin(origin: Option<&str>, own_origin: &str, allowed: &[String]) -> Option<String> {
+    if allowed.is_empty() {
+        return Some("*".to_owned());
+    }
+    let origin = origin?;
+    origin_allowed(Some(origin), own_origin, allowed).then(|| origin.trim().to_owned())
+}
+
 /// The body of `GET /api/rooms/{room}`: a count, never the ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomInfo {
@@ -616,6 +647,22 @@ mod tests {
         let r1 = RoomId::parse("r1").unwrap();
         // Pages and scripts are static assets, served before the Worker runs.
         assert_eq!(Route::parse("GET", "/"), Route::NotFound);
+        assert_eq!(Route::parse("HEAD", "/healthz"), Route::Health);
+        assert_eq!(Route::parse("HEAD", "/rooms/r1"), Route::Room(r1.clone()));
+        assert_eq!(Route::parse("POST", "/healthz"), Route::NotFound);
+        for cors in [
+            "/api/rooms/r1/ice-servers",
+            "/api/rooms/r1/check",
+            "/peerjs/k/id",
+            "/peerjs/k/peers",
+            "/peerjs/k/ice-servers",
+            "/api/yjs/n/ice-servers",
+        ] {
+            assert_eq!(Route::parse("OPTIONS", cors), Route::Preflight, "{cors}");
+        }
+        for other in ["/healthz", "/rooms/r1", "/api/rooms/r1", "/yjs/n", "/nope"] {
+            assert_eq!(Route::parse("OPTIONS", other), Route::NotFound, "{other}");
+        }
         assert_eq!(Route::parse("GET", "/healthz"), Route::Health);
         assert_eq!(Route::parse("GET", "/rooms/r1"), Route::Room(r1.clone()));
         assert_eq!(
@@ -844,6 +891,21 @@ mod tests {
             &list
         ));
         assert!(!origin_allowed(Some("null"), own, &list));
+    }
+
+    #[test]
+    fn cors_answers_name_the_origin_once_a_list_is_set() {
+        let own = "https://signal.example.com";
+        let list = vec!["https://app.example.com".to_owned()];
+        assert_eq!(cors_origin(Some("https://evil.example"), own, &[]).as_deref(), Some("*"));
+        assert_eq!(cors_origin(None, own, &[]).as_deref(), Some("*"));
+        assert_eq!(
+            cors_origin(Some("https://app.example.com"), own, &list).as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(cors_origin(Some("https://evil.example"), own, &list), None);
+        assert_eq!(cors_origin(None, own, &list), None);
+        assert_eq!(cors_origin(Some(own), own, &list).as_deref(), Some(own));
     }
 
     #[test]

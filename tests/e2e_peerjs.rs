@@ -336,11 +336,13 @@ async fn http_endpoints_answer_any_origin() {
             Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
             Err(e) => panic!("{path}: {e}"),
         };
+        // ALLOWED_ORIGINS is set: the answer names the allowed origin, not `*`.
         assert_eq!(
             resp.header("access-control-allow-origin"),
-            Some("*"),
+            Some(APP),
             "{path}"
         );
+        assert_eq!(resp.header("vary"), Some("Origin"), "{path}");
     }
 
     assert_eq!(s.get("/peerjs/peerjs").unwrap().0, 400);

@@ -19,8 +19,9 @@ use crate::observe::Observation;
 use crate::peer::ObjectRequest;
 use crate::protocol::{peerjs, yjs, PeerId, RoomId, Wire};
 use crate::request::{
-    check_matchbox_query, group_object_name, lobby_object_name, object_name, origin_allowed,
-    origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER, SUBPROTOCOL,
+    check_matchbox_query, cors_origin, group_object_name, lobby_object_name, object_name,
+    origin_allowed, origin_and_query, query_pairs, Handoff, JoinParams, Route, HANDOFF_HEADER,
+    SUBPROTOCOL,
 };
 use crate::role::Role;
 
@@ -29,6 +30,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     match Route::parse(req.method().as_ref(), &req.path()) {
         Route::Health => Response::ok("ok"),
+        Route::Preflight => preflight(&req, &env).await,
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
         Route::Room(room) if upgrade => join(req, &env, &room).await,
@@ -74,8 +76,12 @@ fn upgrades_only(protocol: &str) -> Result<Response> {
 enum Form {
     /// An HTTP error (`Refusal::http`).
     Http,
-    /// The same, readable from any origin (`Access-Control-Allow-Origin: *`).
+    /// The same, readable from any origin (`Access-Control-Allow-Origin: *`): the join check,
+    /// which says only what the upgrade's status would.
     HttpAnyOrigin,
+    /// The same, readable by the origins that may use this server (`cors_origin`): endpoints
+    /// that mint or reveal something.
+    Cors,
     /// A v1 or matchbox upgrade: HTTP errors, but a refused token is an accepted socket with
     /// the protocol's `unauthorized` error (if it has one) and close 4003, selecting the
     /// subprotocol if it was offered (a browser sees nothing of a refused upgrade).
@@ -86,10 +92,12 @@ enum Form {
     Yjs,
 }
 
-/// What passed the gate: the settings and the decoded query.
+/// What passed the gate: the settings, the decoded query, and the `Access-Control-Allow-Origin`
+/// of the answer, if other origins may read it.
 struct Passed {
     config: Config,
     pairs: Vec<(String, String)>,
+    cors: Option<String>,
 }
 
 impl Passed {
@@ -103,7 +111,8 @@ impl Passed {
 }
 
 /// The gate's common part, in its order: the address's rate (a request over it costs nothing
-/// further), the settings, and, for endpoints that open sockets, the origin.
+/// further), the settings, and, for endpoints that open sockets or mint or reveal anything, the
+/// origin (`ALLOWED_ORIGINS`).
 async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::result::Result<Passed, Refusal>> {
     if !within_join_rate(req, env).await? {
         return Ok(Err(Refusal::RateLimited));
@@ -114,14 +123,32 @@ async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::resul
     };
     let raw_url = req.inner().url();
     let (own_origin, query) = origin_and_query(&raw_url);
-    if check_origin {
-        let origin = req.headers().get("Origin")?;
-        if !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
-            return Ok(Err(Refusal::ForbiddenOrigin));
-        }
+    let origin = req.headers().get("Origin")?;
+    if check_origin && !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
+        return Ok(Err(Refusal::ForbiddenOrigin));
     }
+    let cors = cors_origin(origin.as_deref(), own_origin, &config.allowed_origins);
     let pairs = query_pairs(query);
-    Ok(Ok(Passed { config, pairs }))
+    Ok(Ok(Passed {
+        config,
+        pairs,
+        cors,
+    }))
+}
+
+/// `OPTIONS` on an endpoint other origins may read: the CORS preflight of a `fetch` that sends
+/// `Authorization: Bearer` (204), or 403 for an origin outside `ALLOWED_ORIGINS`.
+async fn preflight(req: &Request, env: &Env) -> Result<Response> {
+    let passed = match gate(req, env, true).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::Http, "preflight", None),
+    };
+    let mut ok = Response::empty()?.with_status(204);
+    let headers = ok.headers_mut();
+    headers.set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
+    headers.set("Access-Control-Allow-Headers", "Authorization")?;
+    headers.set("Access-Control-Max-Age", "86400")?;
+    cors(ok, passed.cors.as_deref())
 }
 
 /// Renders `refusal` as `form` answers, observed under `subject` (a room, a namespace, or
@@ -133,7 +160,7 @@ fn refuse(env: &Env, refusal: Refusal, form: Form, subject: &str, peer: Option<&
         worker::console_error!("{message}");
     }
     let socket_frame: Option<String> = match (&refusal, form) {
-        (Refusal::Config(_), _) | (_, Form::Http | Form::HttpAnyOrigin) => None,
+        (Refusal::Config(_), _) | (_, Form::Http | Form::HttpAnyOrigin | Form::Cors) => None,
         (Refusal::Unauthorized(why), Form::Room { wire, .. }) => Some(
             wire.render(&crate::error::RoomError::Unauthorized((*why).to_owned()).to_message())
                 .unwrap_or_default(),
@@ -150,7 +177,8 @@ fn refuse(env: &Env, refusal: Refusal, form: Form, subject: &str, peer: Option<&
         );
         let response = http_error(&error)?;
         return match form {
-            Form::HttpAnyOrigin => readable_anywhere(response),
+            Form::HttpAnyOrigin => cors(response, Some("*")),
+            // Refused before the origin was known to be allowed: readable by nobody else.
             _ => Ok(response),
         };
     };
@@ -243,7 +271,7 @@ async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response>
         Ok(_) => {
             let mut ok = Response::ok(r#"{"ok":true}"#)?;
             ok.headers_mut().set("Content-Type", "application/json")?;
-            readable_anywhere(ok)
+            cors(ok, Some("*"))
         }
         Err(refusal) => refuse(env, refusal, Form::HttpAnyOrigin, room.as_str(), None),
     }
@@ -390,14 +418,15 @@ enum IceFor<'a> {
 /// are (the TURN username names the token's peer, or a random id), for apps whose signaling has
 /// no place for them. On a signed deployment it needs the room's token, the PeerJS token of
 /// `id` on the key, or the namespace's token (`?token=` or `Authorization: Bearer`), else 401.
-/// Readable from any origin; counted against the join rate.
+/// Behind `ALLOWED_ORIGINS` like a socket, and readable by those origins only (by any without
+/// a list); counted against the join rate.
 async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Response> {
     let subject = match asker {
         IceFor::Room(r) | IceFor::PeerJs(r) | IceFor::Yjs(r) => r.as_str(),
     };
-    let passed = match gate(req, env, false).await? {
+    let passed = match gate(req, env, true).await? {
         Ok(passed) => passed,
-        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, subject, None),
+        Err(refusal) => return refuse(env, refusal, Form::Cors, subject, None),
     };
     let config = &passed.config;
     let token = bearer_or_query(req, &passed)?;
@@ -424,20 +453,28 @@ async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Resp
     let peer = match checked {
         Ok(Some(peer)) => peer,
         Ok(None) => PeerId::from_random(random_bytes()?),
-        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, subject, None),
+        Err(refusal) => {
+            let response = refuse(env, refusal, Form::Cors, subject, None)?;
+            return cors(response, passed.cors.as_deref());
+        }
     };
     let servers = turn_client::ice_servers(config, &peer).await;
     let mut ok = Response::ok(format!(r#"{{"iceServers":{servers}}}"#))?;
     ok.headers_mut().set("Content-Type", "application/json")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
-    readable_anywhere(ok)
+    cors(ok, passed.cors.as_deref())
 }
 
-/// The response with `Access-Control-Allow-Origin: *`.
-fn readable_anywhere(mut response: Response) -> Result<Response> {
-    response
-        .headers_mut()
-        .set("Access-Control-Allow-Origin", "*")?;
+/// The response with `Access-Control-Allow-Origin: <allow>` (and `Vary: Origin` when it names
+/// one), or as it is without one.
+fn cors(mut response: Response, allow: Option<&str>) -> Result<Response> {
+    if let Some(allow) = allow {
+        let headers = response.headers_mut();
+        headers.set("Access-Control-Allow-Origin", allow)?;
+        if allow != "*" {
+            headers.set("Vary", "Origin")?;
+        }
+    }
     Ok(response)
 }
 
@@ -484,25 +521,27 @@ async fn join_peerjs(req: Request, env: &Env) -> Result<Response> {
 
 /// `GET /peerjs/{key}/id`: a fresh id (a v4 UUID, as peerjs-server's), as text.
 async fn peerjs_id(req: &Request, env: &Env) -> Result<Response> {
-    if !within_join_rate(req, env).await? {
-        return refuse(env, Refusal::RateLimited, Form::HttpAnyOrigin, "peerjs", None);
-    }
+    let passed = match gate(req, env, true).await? {
+        Ok(passed) => passed,
+        Err(refusal) => return refuse(env, refusal, Form::Cors, "peerjs", None),
+    };
     let mut ok = Response::ok(crate::protocol::uuid_v4(random_bytes()?))?;
     ok.headers_mut().set("Content-Type", "text/plain")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
-    readable_anywhere(ok)
+    cors(ok, passed.cors.as_deref())
 }
 
 /// `GET /peerjs/{key}/peers`: the key's connected ids from its directory object, when
 /// `PEERJS_DISCOVERY` is on; 401 otherwise, as peerjs-server answers without `allow_discovery`.
 async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response> {
-    let passed = match gate(req, env, false).await? {
+    let passed = match gate(req, env, true).await? {
         Ok(passed) => passed,
-        Err(refusal) => return refuse(env, refusal, Form::HttpAnyOrigin, key.as_str(), None),
+        Err(refusal) => return refuse(env, refusal, Form::Cors, key.as_str(), None),
     };
     if !passed.config.peerjs_discovery {
         let refusal = Refusal::Unauthorized("discovery is off (PEERJS_DISCOVERY)");
-        return refuse(env, refusal, Form::HttpAnyOrigin, key.as_str(), None);
+        let response = refuse(env, refusal, Form::Cors, key.as_str(), None)?;
+        return cors(response, passed.cors.as_deref());
     }
     let directory = Role::Directory {
         key: key.as_str().to_owned(),
@@ -518,7 +557,7 @@ async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response
     let mut ok = Response::ok(listed.text().await?)?;
     ok.headers_mut().set("Content-Type", "application/json")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
-    readable_anywhere(ok)
+    cors(ok, passed.cors.as_deref())
 }
 
 // ==== Plumbing ===============================================================================
