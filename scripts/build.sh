@@ -26,7 +26,13 @@ cargo build --quiet --release --lib --target wasm32-unknown-unknown
 if [ "$OUT" = build ] && [ build/index_bg.wasm -nt "$compiled" ] && [ build/index.js -nt scripts/build.sh ]; then
   exit 0
 fi
-worker-build --release --out-dir "$OUT"
+# Built beside $OUT and moved in at the end, file by file with rename(2): a wrangler dev
+# starting (or reloading) meanwhile reads either the old module or the new one, never a
+# half-written one (seen: "WasmModuleObject::Compile(): expected 4 bytes, fell off end"). The
+# scratch directory is per run, so two builds at once do not write into each other's.
+STAGE="$(mktemp -d "${OUT%/}.stage.XXXXXX")"
+trap 'rm -rf "$STAGE"' EXIT
+worker-build --release --out-dir "$STAGE"
 
 # wasm-opt runs here, not in worker-build (Cargo.toml turns its step off): worker-build's keeps
 # the wasm "name" section (~100 KB), so the module used to be stripped by rustc before
@@ -37,4 +43,14 @@ features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multival
 flags=(-O)
 for f in "${features[@]}"; do flags+=("--enable-$f"); done
 [ "${KEEP_NAMES:-0}" = 1 ] && flags+=(--debuginfo)
-"$WASM_OPT_BIN" "${flags[@]}" "$OUT/index_bg.wasm" -o "$OUT/index_bg.wasm"
+"$WASM_OPT_BIN" "${flags[@]}" "$STAGE/index_bg.wasm" -o "$STAGE/index_bg.wasm"
+
+# The module first, then the glue that loads it, then the shim wrangler starts from.
+mkdir -p "$OUT/worker"
+for f in index_bg.wasm index.js package.json .gitignore; do
+  [ -e "$STAGE/$f" ] && mv -f "$STAGE/$f" "$OUT/$f"
+done
+for f in "$STAGE"/worker/*; do
+  mv -f "$f" "$OUT/worker/"
+done
+# Stale files of an older layout, if any, stay: wrangler reads only what index.js imports.

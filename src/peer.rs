@@ -126,6 +126,7 @@ impl<S: Clone + PartialEq> Peer<S> {
     ) -> (bool, Vec<Outbound<S>>) {
         let mut out = Vec::new();
         self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
+        let mut socket = Socket::new(ws.clone(), &self.limits, now_ms, now_ms);
         if let Some(seat) = &self.seat {
             if seat.token != token {
                 out.push(Outbound::Send {
@@ -142,9 +143,12 @@ impl<S: Clone + PartialEq> Peer<S> {
                 to: seat.socket.conn.clone(),
                 code: close::RESUMED_ELSEWHERE,
             });
+            // The budget goes with the id, as a v1 resume keeps it: a takeover is not a way
+            // to start over with a full one.
+            socket.budget = seat.socket.budget.clone();
         }
         self.seat = Some(Seat {
-            socket: Socket::new(ws.clone(), &self.limits, now_ms, now_ms),
+            socket,
             token: token.to_owned(),
         });
         out.push(Outbound::Send {
@@ -196,7 +200,7 @@ impl<S: Clone + PartialEq> Peer<S> {
             Ok(Message::Relay { kind, dst, payload }) => {
                 let frame = relay_frame(kind, &self.id, &dst, payload);
                 let socket = &mut self.seat.as_mut().expect("seated above").socket;
-                match socket.budget.spend_bytes(&self.limits, frame.len() as u64) {
+                match socket.budget.spend_bytes(&self.limits, frame.len() as u64, 1) {
                     Spend::Allowed => {}
                     Spend::Refused => {
                         out.push(self.error(RATE_LIMITED));

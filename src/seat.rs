@@ -117,12 +117,13 @@ impl Bucket {
         self.refused = (self.refused - amount).max(0.0);
     }
 
-    fn spend(&mut self, cost: f64, burst: f64) -> Spend {
+    /// Spends `cost`; a refusal counts `counted` towards exhaustion.
+    fn spend(&mut self, cost: f64, counted: f64, burst: f64) -> Spend {
         if self.tokens >= cost {
             self.tokens -= cost;
             Spend::Allowed
         } else {
-            self.refused += cost;
+            self.refused += counted;
             if self.refused >= burst {
                 Spend::Exhausted
             } else {
@@ -134,8 +135,10 @@ impl Bucket {
 
 /// A sender's two budgets: messages (every frame costs one) and bytes (a relayed frame costs its
 /// length once per recipient, so a broadcast to 15 peers costs 15 times a direct message). Over
-/// either: `rate_limited` and the message is dropped; far over either: closed with 4006. A short
-/// overshoot only costs a few `rate_limited` errors.
+/// either: `rate_limited` and the message is dropped; far over either: closed with 4006. A
+/// refused frame counts towards that once, whatever its recipients (a refused broadcast to 15
+/// peers delivered nothing), so a short overshoot only costs a few `rate_limited` errors and a
+/// sender has time to back off.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Budget {
     messages: Bucket,
@@ -178,13 +181,19 @@ impl Budget {
     /// One message arrives at `now_ms`.
     pub fn spend_message(&mut self, limits: &Limits, now_ms: u64) -> Spend {
         self.refill(limits, now_ms);
-        self.messages.spend(1.0, limits.rate_burst as f64)
+        self.messages.spend(1.0, 1.0, limits.rate_burst as f64)
     }
 
-    /// `bytes` are about to be delivered (after [`Budget::spend_message`] at the same time).
-    pub fn spend_bytes(&mut self, limits: &Limits, bytes: u64) -> Spend {
-        self.bytes
-            .spend(bytes as f64, limits.rate_bytes_burst as f64)
+    /// A frame of `frame_bytes` is about to be delivered to `recipients` sockets (after
+    /// [`Budget::spend_message`] at the same time): it costs `frame_bytes × recipients`; refused,
+    /// it counts `frame_bytes` towards exhaustion.
+    pub fn spend_bytes(&mut self, limits: &Limits, frame_bytes: u64, recipients: u64) -> Spend {
+        let cost = frame_bytes.saturating_mul(recipients);
+        self.bytes.spend(
+            cost as f64,
+            frame_bytes as f64,
+            limits.rate_bytes_burst as f64,
+        )
     }
 }
 

@@ -361,9 +361,9 @@ impl<C: Clone + PartialEq> Topics<C> {
                 if recipients.is_empty() || publish.topic.is_empty() {
                     return self.attached(i, attach, out);
                 }
-                let bytes = text.len() as u64 * recipients.len() as u64;
+                let (bytes, count) = (text.len() as u64, recipients.len() as u64);
                 let limits = &self.limits;
-                match self.subscribers[i].socket.budget.spend_bytes(limits, bytes) {
+                match self.subscribers[i].socket.budget.spend_bytes(limits, bytes, count) {
                     Spend::Allowed => {}
                     Spend::Refused => {
                         out.push(rate_limited(conn));

@@ -129,3 +129,41 @@ async fn a_broadcaster_is_held_to_its_byte_budget() {
     );
     assert_eq!(carol.recv().await["type"], "message");
 }
+
+/// In a 16-peer room a 60 KB broadcast costs 900 KB of the sender's 1 MiB byte budget; the next
+/// ones are refused with `rate_limited`, and a refusal counts its frame once, not once per
+/// recipient, so the sender is not closed after its second refusal and can back off (hardening,
+/// second round, item 7: it was closed with 4006 after two).
+#[tokio::test]
+async fn a_broadcaster_in_a_full_room_is_refused_before_it_is_closed() {
+    let s = server();
+    let room = unique_room("broadcast16");
+    let (mut p0, _) = s.join(&room, "peer=p0&capacity=16").await;
+    let mut others = Vec::new();
+    for i in 1..16 {
+        let (c, _) = s.join(&room, &format!("peer=p{i}")).await;
+        others.push(c);
+    }
+    for _ in 1..16 {
+        assert_eq!(p0.recv().await["type"], "peer_joined");
+    }
+    let frame = format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(60_000));
+    for _ in 0..6 {
+        p0.send_text(frame.clone()).await;
+    }
+    // Five refusals, and the socket still open: a spaced ping is answered after them.
+    for _ in 0..5 {
+        let v = p0.recv().await;
+        assert_eq!(v["code"], "rate_limited", "{v}");
+    }
+    p0.send_text(r#"{ "type": "ping" }"#).await;
+    assert_eq!(p0.recv().await["type"], "pong");
+    // Every other peer got the one broadcast that fitted.
+    for c in &mut others {
+        let mut v = c.recv().await;
+        while v["type"] == "peer_joined" {
+            v = c.recv().await;
+        }
+        assert_eq!((v["type"].as_str(), v["from"].as_str()), (Some("message"), Some("p0")));
+    }
+}

@@ -421,3 +421,38 @@ async fn a_peer_object_woken_from_hibernation_still_relays() {
         }
     }
 }
+
+/// A takeover with the same token keeps the id's message budget (hardening, second round,
+/// item 8: it used to start over with a full one, so reconnecting lifted the rate limit).
+#[tokio::test]
+async fn a_takeover_keeps_the_message_budget() {
+    let s = server();
+    let k = key();
+    let mut a1 = open(s, &k, "a").await;
+    // The default burst is 500 messages: spend it on messages to itself.
+    let offer = json!({"type": "OFFER", "dst": "a", "payload": 0}).to_string();
+    for _ in 0..500 {
+        a1.send_text(offer.clone()).await;
+    }
+    // Every one handled (they come back to it) before the takeover.
+    for _ in 0..500 {
+        assert_eq!(a1.recv().await["type"], "OFFER");
+    }
+    let mut a2 = socket(s, &k, "a", &token(&k, "a", 0)).await;
+    let mut refused = 0;
+    let mut opened = false;
+    for _ in 0..40 {
+        a2.send_text(offer.clone()).await;
+    }
+    while let Some(event) = a2.next_event_within(std::time::Duration::from_millis(1500)).await {
+        let common::Event::Text(t) = event else { break };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        match v["type"].as_str() {
+            Some("OPEN") => opened = true,
+            Some("ERROR") => refused += 1,
+            _ => {}
+        }
+    }
+    assert!(opened, "the takeover was not seated");
+    assert!(refused > 0, "the takeover started with a full budget");
+}

@@ -254,6 +254,32 @@ fn over_budget_is_refused_then_closed() {
 }
 
 #[test]
+fn a_takeover_keeps_the_budget() {
+    // Issue 21, item 8: taking the id over with the same token must not refill the budget.
+    let mut p = Peer::new(
+        "alice",
+        Limits {
+            rate_burst: 2,
+            rate_per_sec: 1,
+            ..limits()
+        },
+        5000,
+    );
+    p.join("ws1", "t", 0, never);
+    let offer = r#"{"type":"OFFER","dst":"b","payload":{}}"#;
+    for _ in 0..2 {
+        assert!(matches!(
+            &p.frame(&"ws1", Frame::Text(offer), 0)[..],
+            [Outbound::Deliver { .. }]
+        ));
+    }
+    let (seated, _) = p.join("ws2", "t", 0, never);
+    assert!(seated);
+    let refused = p.frame(&"ws2", Frame::Text(offer), 0);
+    assert_eq!(sent(&refused)[0].1["type"], "ERROR", "{refused:?}");
+}
+
+#[test]
 fn another_token_is_refused_while_the_id_is_live() {
     let mut p = alice();
     p.join("ws1", "t1", 0, never);

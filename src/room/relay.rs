@@ -75,8 +75,8 @@ impl<C: Clone> Room<C> {
         } else {
             self.seats.len() - 1
         };
-        let bytes = text.len() as u64 * recipients as u64;
-        let spent = self.seats[sender].budget.spend_bytes(&self.limits, bytes);
+        let budget = &mut self.seats[sender].budget;
+        let spent = budget.spend_bytes(&self.limits, text.len() as u64, recipients as u64);
         if let Some(done) = self.over_budget(sender, spent, &mut out) {
             return done;
         }

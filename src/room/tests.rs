@@ -1008,18 +1008,47 @@ fn bytes_are_budgeted_once_per_recipient() {
     // The bucket refills: a second later, 100 bytes are back.
     h.now += 1000;
     assert_eq!(sent(&h.send("alice", &direct))[0].0, "bob");
-    // Far over (refused a whole burst's worth, net of the refill): closed with 4006.
-    assert_eq!(
-        sent(&h.send("alice", &broadcast))[0].1["code"],
-        "rate_limited"
-    );
-    assert_eq!(
-        sent(&h.send("alice", &broadcast))[0].1["code"],
-        "rate_limited"
-    );
+    // Far over (refused a whole burst's worth, net of the refill): closed with 4006. A refused
+    // frame counts its own 100 bytes once, whatever its recipients: with 200 already counted
+    // (a refused broadcast and a refused direct message, less a second's refill of 100), eight
+    // more refusals reach the burst of 1000.
+    for _ in 0..8 {
+        assert_eq!(
+            sent(&h.send("alice", &broadcast))[0].1["code"],
+            "rate_limited"
+        );
+    }
     let out = h.send("alice", &broadcast);
     assert_eq!(closes(&out), vec![("alice", close::RATE_LIMITED)]);
     assert_eq!(h.peers(), vec!["bob", "carol", "dave"]);
+}
+
+#[test]
+fn a_refused_broadcast_counts_once_so_a_broadcaster_can_back_off() {
+    // Issue 21, item 7: in a 16-peer room, 65 KB broadcasts to 15 peers cost 975 KB each; the
+    // second is refused, and its refusal must not count 15 times (it closed the sender at the
+    // third).
+    let mut h = Harness::with(Limits {
+        default_capacity: 16,
+        max_message_bytes: 65_536,
+        rate_bytes_burst: 1 << 20,
+        rate_bytes_per_sec: 256 << 10,
+        ..limits()
+    });
+    for i in 0..16 {
+        h.join(Box::leak(format!("p{i}").into_boxed_str()));
+    }
+    let broadcast = format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(65_000));
+    assert_eq!(sent(&h.send("p0", &broadcast)).len(), 15);
+    for _ in 0..5 {
+        let out = h.send("p0", &broadcast);
+        assert!(closes(&out).is_empty(), "closed after a few refused broadcasts");
+        assert_eq!(sent(&out)[0].1["code"], "rate_limited");
+    }
+    // Backing off works: four seconds refill the burst, and a broadcast goes through.
+    h.now += 4000;
+    assert_eq!(sent(&h.send("p0", &broadcast)).len(), 15);
+    assert_eq!(h.peers().len(), 16);
 }
 
 #[test]

@@ -87,7 +87,7 @@ impl Dev {
 impl Drop for Dev {
     fn drop(&mut self) {
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .status();
     }
 }
