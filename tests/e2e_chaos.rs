@@ -8,8 +8,14 @@
 //! malformed frames; afterwards every id is held by exactly the socket that says so, and ids
 //! whose holders closed open again for another token.
 //!
+//! The same for the y-webrtc endpoint (`yjs_chaos_leaves_every_topic_consistent`): 150 sockets
+//! over 5 namespaces of the same 8 topic names, subscribing, unsubscribing, publishing, sending
+//! malformed, oversized and binary frames, closing and dropping; no publish reaches a socket
+//! outside its topic or namespace, and afterwards a probe's publish to every topic reaches
+//! exactly the sockets that believe they subscribe to it, with that count as `clients`.
+//!
 //! Seeded: `CHAOS_SEED=<n>` replays a run; `CHAOS_SECS` sets its length (default 15; the PeerJS
-//! run takes half).
+//! run takes half, the y-webrtc run two thirds).
 //!
 //! Always against standalone newest workerd (`make serve`), whose assets service sits in front
 //! of the worker as Cloudflare's asset router does. Under `wrangler dev` 4.86, Miniflare's asset
@@ -20,19 +26,22 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{unique_room, workerd_server as server, Client, Event};
+use futures_util::SinkExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 const ROOMS: usize = 100;
 
-/// The two chaos tests share one server and two cores: one at a time, so each gets the traffic
+/// The chaos tests share one server and two cores: one at a time, so each gets the traffic
 /// its floors expect.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SOCKETS: usize = 500;
@@ -655,5 +664,965 @@ async fn peerjs_chaos_leaves_every_peer_consistent() {
     assert_eq!(
         (got["src"].as_str(), got["payload"].as_str()),
         (Some(a_id.as_str()), Some("after"))
+    );
+}
+
+// --- y-webrtc ------------------------------------------------------------------------------
+
+/// y-webrtc clients (`docs/yjs.md`): how many, over how many namespaces. Every namespace has the
+/// same topic names ([`yjs_topics`]), so a publish that crossed namespaces would land on a topic
+/// its receiver does subscribe to, and only the payload (which names its namespace) tells.
+const YJS_SOCKETS: usize = 150;
+const YJS_NAMESPACES: usize = 5;
+/// The server's defaults (`YJS_MAX_TOPIC_BYTES`, `YJS_MAX_CONNECTIONS`); a client subscribes to
+/// at most the 8 topics of its namespace, within `YJS_MAX_TOPICS` (16), so every subscribe it
+/// sends is accepted whole.
+const YJS_MAX_TOPIC_BYTES: usize = 96;
+const YJS_MAX_CONNECTIONS: u64 = 256;
+/// Not lib0's exact bytes: the namespace's object answers it, in order with the socket's other
+/// frames (exact pings are the runtime's, and racing publishes to the socket they can lose its
+/// close: tests/e2e_lost_close.rs).
+const YJS_PING: &str = r#"{ "type": "ping" }"#;
+/// The longest frame a chaos client publishes on purpose (oversized ones aside): anything
+/// delivered longer is a frame that should have closed its sender.
+const YJS_LONGEST_PUBLISH: usize = 16 * 1024;
+
+/// The topics of every namespace: near-misses of each other (case, a trailing space), names
+/// that need escapes or are not ASCII, and one of exactly `YJS_MAX_TOPIC_BYTES`.
+fn yjs_topics() -> Vec<String> {
+    let topics: Vec<String> = vec![
+        "doc-0".into(),
+        "Doc-0".into(),
+        "doc-0 ".into(),
+        "my-document".into(),
+        "é ✓ 😀 room".into(),
+        r#"a "quoted" \ name"#.into(),
+        "a/b?c=d&e#f".into(),
+        format!("{:-<YJS_MAX_TOPIC_BYTES$}", "long"),
+    ];
+    assert!(topics.iter().all(|t| t.len() <= YJS_MAX_TOPIC_BYTES));
+    assert_eq!(topics[7].len(), YJS_MAX_TOPIC_BYTES);
+    topics
+}
+
+/// `topic` as a JSON string with every UTF-16 unit escaped (`\u0064oc-0`): the same topic.
+fn escaped_all(topic: &str) -> String {
+    let mut out = String::from("\"");
+    for unit in topic.encode_utf16() {
+        out.push_str(&format!("\\u{unit:04x}"));
+    }
+    out.push('"');
+    out
+}
+
+/// What a frame does to the topics, read as `docs/yjs.md` says the server reads it.
+#[derive(Debug, PartialEq)]
+enum YjsEffect {
+    Nothing,
+    Ping,
+    Subscribe(Vec<String>),
+    Unsubscribe(Vec<String>),
+    Publish(String),
+}
+
+fn yjs_effect(frame: &str) -> YjsEffect {
+    // The server reads objects with serde_json too (values raw); duplicate members it refuses,
+    // where this map keeps the last: a frame it accepts reads the same here.
+    let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(frame) else {
+        return YjsEffect::Nothing;
+    };
+    let string = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+    };
+    // The string entries of `topics` a subscribe may add (longer names are refused).
+    let entries = || -> Vec<String> {
+        let Some(raw) = fields.get("topics") else {
+            return Vec::new();
+        };
+        let entries: Vec<&RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
+        entries
+            .iter()
+            .filter_map(|e| serde_json::from_str::<String>(e.get()).ok())
+            .filter(|t| t.len() <= YJS_MAX_TOPIC_BYTES)
+            .collect()
+    };
+    match string("type").as_deref() {
+        Some("ping") => YjsEffect::Ping,
+        Some("subscribe") => YjsEffect::Subscribe(entries()),
+        Some("unsubscribe") => YjsEffect::Unsubscribe(entries()),
+        Some("publish") => match string("topic") {
+            Some(t) if t.len() <= YJS_MAX_TOPIC_BYTES => YjsEffect::Publish(t),
+            _ => YjsEffect::Nothing,
+        },
+        _ => YjsEffect::Nothing,
+    }
+}
+
+/// Checks that the corpus leaves the chaos's beliefs true: no frame pings (which would break a
+/// client's count of its pings), subscribes to, unsubscribes from or publishes to a topic of the
+/// chaos, and no topic it subscribes to is one it publishes to.
+fn yjs_corpus_is_harmless(corpus: &[String], topics: &[String]) {
+    let (mut subscribed, mut published) = (BTreeSet::new(), BTreeSet::new());
+    for frame in corpus {
+        let effect = yjs_effect(frame);
+        let touched = match &effect {
+            YjsEffect::Nothing => vec![],
+            YjsEffect::Ping => panic!("the corpus pings: {frame:.200}"),
+            YjsEffect::Subscribe(t) => {
+                subscribed.extend(t.iter().cloned());
+                t.clone()
+            }
+            YjsEffect::Unsubscribe(t) => t.clone(),
+            YjsEffect::Publish(t) => {
+                published.insert(t.clone());
+                vec![t.clone()]
+            }
+        };
+        assert!(
+            !touched.iter().any(|t| topics.contains(t)),
+            "the corpus touches a topic of the chaos: {frame:.200}"
+        );
+    }
+    assert!(
+        subscribed.is_disjoint(&published),
+        "the corpus publishes to topics it subscribes to: {:?}",
+        subscribed.intersection(&published).collect::<Vec<_>>()
+    );
+}
+
+/// At least 1,000 frames the y-webrtc endpoint must refuse (`error` `bad_request`) or take
+/// without effect on any topic of the chaos: none subscribes, unsubscribes, pings, or publishes
+/// to one of them, nor publishes to a topic another subscribes to (checked). Oversized and
+/// binary frames, which close, are sent apart.
+fn yjs_corpus(rng: &mut StdRng, topics: &[String]) -> Vec<String> {
+    let mut corpus = Vec::new();
+    // Every truncation of valid frames (none is an object).
+    for valid in [
+        r#"{"type":"publish","topic":"doc-0","data":{"from":"corpus","ns":"x","topic":"doc-0","n":1}}"#,
+        r#"{"type":"subscribe","topics":["doc-0","my-document"]}"#,
+        r#"{"type":"unsubscribe","topics":["Doc-0"]}"#,
+    ] {
+        for i in 0..valid.len() {
+            corpus.push(valid[..i].to_owned());
+        }
+    }
+    // Random bytes (sent as text, so made valid UTF-8).
+    for _ in 0..500 {
+        let len = rng.gen_range(0..200);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        corpus.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    // Deep nesting, balanced and not, in a publish nobody subscribes to and in `topics`.
+    for depth in [10, 100, 1000, 10_000, 30_000] {
+        let (open, close) = ("[".repeat(depth), "]".repeat(depth));
+        corpus.push(format!(
+            r#"{{"type":"publish","topic":"nobody","data":{open}{close}}}"#
+        ));
+        corpus.push(format!(
+            r#"{{"type":"publish","topic":"nobody","data":{}}}"#,
+            "{\"a\":".repeat(depth.min(10_000)) // within MAX_MESSAGE_BYTES
+        ));
+        corpus.push(format!(
+            r#"{{"type":"subscribe","topics":[{open}{close}]}}"#
+        ));
+        corpus.push(format!(r#"{{"type":"subscribe","topics":{open}"#));
+    }
+    // The 96-byte topic and one byte more: the longer is refused, and is not the shorter.
+    let long = format!("{}-", topics[7]);
+    let long = Value::from(long).to_string();
+    let odd: Vec<String> = [
+        // Not JSON, not an object, no type, a type the server does not know.
+        "not json",
+        "{",
+        "",
+        r#"{"type":"publish","topic":"nobody","data":1}}"#,
+        r#"{"type":"publish","topic":"nobody","data":01}"#,
+        "[1,2]",
+        r#"[{"type":"subscribe","topics":["doc-0"]}]"#,
+        r#""ping""#,
+        "42",
+        "null",
+        "{}",
+        r#"{"topics":["doc-0"]}"#,
+        r#"{"topic":"doc-0","data":1}"#,
+        r#"{"type":"what"}"#,
+        r#"{"type":"Subscribe","topics":["doc-0"]}"#,
+        r#"{"type":"PUBLISH","topic":"doc-0","data":1}"#,
+        r#"{"type":"pong"}"#,
+        r#"{"type":"error","code":"bad_request","message":"x"}"#,
+        r#"{"type":"announce","from":"x"}"#,
+        r#"{"type":"message","data":1}"#,
+        // Wrong types.
+        r#"{"type":1}"#,
+        r#"{"type":null}"#,
+        r#"{"type":["subscribe"],"topics":["doc-0"]}"#,
+        r#"{"type":"subscribe","topics":"doc-0"}"#,
+        r#"{"type":"subscribe","topics":{"0":"doc-0"}}"#,
+        r#"{"type":"subscribe","topics":7}"#,
+        r#"{"type":"unsubscribe","topics":"doc-0"}"#,
+        r#"{"type":"publish","data":1}"#,
+        r#"{"type":"publish","topic":1,"data":1}"#,
+        r#"{"type":"publish","topic":null,"data":1}"#,
+        r#"{"type":"publish","topic":["doc-0"],"data":1}"#,
+        r#"{"type":"publish","topic":{"doc-0":1},"data":1}"#,
+        // Duplicate members: refused whole (the first of each is a topic of the chaos).
+        r#"{"type":"publish","topic":"doc-0","topic":"nobody","data":1}"#,
+        r#"{"type":"subscribe","topics":["doc-0"],"topics":["quiet"]}"#,
+        r#"{"type":"unsubscribe","topics":["doc-0"],"topics":["nobody"]}"#,
+        r#"{"type":"subscribe","topics":["doc-0"],"type":"what"}"#,
+        // Entries that are not strings: ignored, nothing added or removed.
+        r#"{"type":"subscribe","topics":[1,null,{"t":"doc-0"},["doc-0"],true,2.5]}"#,
+        r#"{"type":"unsubscribe","topics":[false,{"t":"my-document"},["Doc-0"]]}"#,
+        r#"{"type":"subscribe","topics":["\ud800"]}"#,
+        r#"{"type":"subscribe","topics":[]}"#,
+        r#"{"type":"subscribe"}"#,
+        r#"{"type":"unsubscribe","topics":["nobody","never"]}"#,
+        r#"{"type":"publish","topic":"\ud800","data":1}"#,
+        // A publish to nobody, odd in every other way.
+        r#"{"type":"publish","topic":"nobody","data":123456789012345678901234567890e999999}"#,
+        r#"{"type":"publish","topic":"nobody","data":"\ud800","clients":7}"#,
+        r#"{"type":"publish","topic":"","data":1}"#,
+        "\u{0}\u{1}\u{2}",
+        "{\"type\":\"publish\",\"topic\":\"nobody\",\"data\":\"\u{10FFFF}\"}",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([
+        format!(r#"{{"type":"subscribe","topics":[{long}]}}"#),
+        format!(r#"{{"type":"subscribe","topics":[{long},"quiet"]}}"#),
+        format!(r#"{{"type":"publish","topic":{long},"data":1}}"#),
+    ])
+    .collect();
+    for _ in 0..10 {
+        corpus.extend(odd.iter().cloned());
+    }
+    // Exactly MAX_MESSAGE_BYTES: a publish nobody subscribes to (dropped) and an unknown type.
+    for head in [
+        r#"{"type":"publish","topic":"nobody","data":""#,
+        r#"{"type":"what","data":""#,
+    ] {
+        let frame = format!(
+            "{head}{}\"}}",
+            "x".repeat(MAX_MESSAGE_BYTES - head.len() - 2)
+        );
+        assert_eq!(frame.len(), MAX_MESSAGE_BYTES);
+        corpus.push(frame);
+    }
+    assert!(corpus.len() >= 1000, "{} frames", corpus.len());
+    assert!(corpus.iter().all(|f| f.len() <= MAX_MESSAGE_BYTES));
+    yjs_corpus_is_harmless(&corpus, topics);
+    corpus
+}
+
+#[derive(Default)]
+struct YjsTally {
+    actions: AtomicUsize,
+    sockets: AtomicUsize,
+    subscribes: AtomicUsize,
+    unsubscribes: AtomicUsize,
+    published: AtomicUsize,
+    delivered: AtomicUsize,
+    malformed_sent: AtomicUsize,
+    errors: AtomicUsize,
+    oversized: AtomicUsize,
+    binary: AtomicUsize,
+    closed: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+/// What the y-webrtc chaos clients share.
+struct YjsShared {
+    seed: u64,
+    namespaces: Vec<String>,
+    topics: Vec<String>,
+    corpus: Vec<String>,
+    tally: YjsTally,
+}
+
+/// A frame from the server, as far as the chaos reads it (`data` raw: it may hold what
+/// serde_json does not decode into a Value, as a browser's JSON.parse does).
+#[derive(serde::Deserialize)]
+struct YjsIncoming<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    topic: Option<String>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    clients: Option<u64>,
+    code: Option<String>,
+}
+
+/// The part of every chaos publish's `data` that names where it came from.
+#[derive(serde::Deserialize)]
+struct YjsSignature {
+    from: String,
+    ns: String,
+    topic: String,
+    probe: Option<String>,
+}
+
+/// A publish a socket got.
+#[derive(Debug, PartialEq)]
+struct YjsDelivery {
+    topic: usize,
+    from: String,
+    clients: u64,
+    probe: Option<String>,
+}
+
+/// One socket of a y-webrtc chaos client, and what the client believes of it.
+struct YjsSocket {
+    c: Client,
+    /// Its name in its publishes: the client and which of its sockets (`c12.3`).
+    name: String,
+    ns: usize,
+    /// The topics (indices into [`YjsShared::topics`]) it subscribed to and has not left: every
+    /// subscribe it sends is accepted whole.
+    subscribed: BTreeSet<usize>,
+    /// Topics it unsubscribed from, each with the number of pings sent before the unsubscribe:
+    /// publishes of the topic may still arrive until the pong to the next ping.
+    leaving: HashMap<usize, u64>,
+    pings: u64,
+    pongs: u64,
+    /// What it sent last, for failure messages.
+    last_sent: String,
+}
+
+impl YjsSocket {
+    async fn open(sh: &YjsShared, ns: usize, name: String) -> YjsSocket {
+        let path = format!("/yjs/{}", sh.namespaces[ns]);
+        let (c, _) = server()
+            .connect_path(&path, &[])
+            .await
+            .unwrap_or_else(|e| panic!("CHAOS_SEED={}: {path} refused: {e:?}", sh.seed));
+        sh.tally.sockets.fetch_add(1, Ordering::Relaxed);
+        YjsSocket {
+            c,
+            name,
+            ns,
+            subscribed: BTreeSet::new(),
+            leaving: HashMap::new(),
+            pings: 0,
+            pongs: 0,
+            last_sent: String::new(),
+        }
+    }
+
+    fn who(&self, sh: &YjsShared) -> String {
+        format!(
+            "CHAOS_SEED={}: {} on {} (last sent {})",
+            sh.seed, self.name, sh.namespaces[self.ns], self.last_sent
+        )
+    }
+
+    fn note(&mut self, frame: &Message) {
+        let (kind, text) = match frame {
+            Message::Text(t) => ("text", t.as_str()),
+            Message::Binary(b) => ("binary", std::str::from_utf8(b).unwrap_or("")),
+            _ => ("control", ""),
+        };
+        self.last_sent = format!("a {}-byte {kind} frame {:?}", frame.len(), clip(text));
+    }
+
+    async fn send(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.last_sent = format!("a {}-byte text frame {:?}", text.len(), clip(&text));
+        self.c.send_text(text).await;
+    }
+
+    async fn ping(&mut self) {
+        self.send(YJS_PING).await;
+        self.pings += 1;
+    }
+
+    /// Sends a frame the server may close the socket for part-way.
+    async fn push(&mut self, frame: Message) {
+        self.note(&frame);
+        let _ = tokio::time::timeout(common::RECV_TIMEOUT, self.c.ws.send(frame)).await;
+    }
+
+    /// Checks one frame from the server; a publish comes back.
+    fn take(&mut self, sh: &YjsShared, text: &str) -> Option<YjsDelivery> {
+        let frame: YjsIncoming = serde_json::from_str(text).unwrap_or_else(|e| {
+            serde_json::from_str::<Box<RawValue>>(text).unwrap_or_else(|_| {
+                panic!("{}: the server sent non-JSON {text:.300}", self.who(sh))
+            });
+            panic!("{}: an unexpected frame: {e}: {text:.300}", self.who(sh))
+        });
+        match frame.kind.as_str() {
+            "publish" => {
+                assert!(
+                    text.len() <= YJS_LONGEST_PUBLISH,
+                    "{}: a {}-byte publish was delivered",
+                    self.who(sh),
+                    text.len()
+                );
+                let name = frame.topic.as_deref().unwrap_or_else(|| {
+                    panic!("{}: a publish without a topic: {text:.300}", self.who(sh))
+                });
+                let Some(topic) = sh.topics.iter().position(|t| t == name) else {
+                    panic!(
+                        "{}: a publish to {name:?}, which no socket subscribes to: {text:.300}",
+                        self.who(sh)
+                    )
+                };
+                assert!(
+                    self.subscribed.contains(&topic)
+                        || self.leaving.get(&topic).is_some_and(|&p| self.pongs <= p),
+                    "{}: a publish to {name:?}, which this socket is not subscribed to \
+                     (subscribed: {:?}): {text:.300}",
+                    self.who(sh),
+                    self.subscribed
+                        .iter()
+                        .map(|&t| &sh.topics[t])
+                        .collect::<Vec<_>>(),
+                );
+                let clients = frame.clients.unwrap_or(0);
+                assert!(
+                    (1..=YJS_MAX_CONNECTIONS).contains(&clients),
+                    "{}: clients {clients}: {text:.300}",
+                    self.who(sh)
+                );
+                let data = frame.data.map_or("null", RawValue::get);
+                let sig: YjsSignature = serde_json::from_str(data).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: a publish no chaos client sent: {e}: {text:.300}",
+                        self.who(sh)
+                    )
+                });
+                assert_eq!(
+                    sig.ns,
+                    sh.namespaces[self.ns],
+                    "{}: a publish crossed namespaces: {text:.300}",
+                    self.who(sh)
+                );
+                assert_eq!(
+                    sig.topic,
+                    name,
+                    "{}: a publish crossed topics: {text:.300}",
+                    self.who(sh)
+                );
+                assert!(
+                    !sig.from.ends_with("!oversized"),
+                    "{}: an oversized frame was delivered",
+                    self.who(sh)
+                );
+                sh.tally.delivered.fetch_add(1, Ordering::Relaxed);
+                Some(YjsDelivery {
+                    topic,
+                    from: sig.from,
+                    clients,
+                    probe: sig.probe,
+                })
+            }
+            "pong" => {
+                self.pongs += 1;
+                assert!(
+                    self.pongs <= self.pings,
+                    "{}: a pong to no ping",
+                    self.who(sh)
+                );
+                let pongs = self.pongs;
+                self.leaving.retain(|_, p| pongs <= *p);
+                None
+            }
+            "error" => {
+                // Only the corpus is refused: the chaos stays within every limit, and a refused
+                // subscribe, unsubscribe or rate-limited frame would make its beliefs wrong.
+                assert_eq!(
+                    frame.code.as_deref(),
+                    Some("bad_request"),
+                    "{}: {text:.300}",
+                    self.who(sh)
+                );
+                sh.tally.errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            _ => panic!("{}: an unexpected frame: {text:.300}", self.who(sh)),
+        }
+    }
+
+    /// Checks what arrives for `wait_ms`. The socket must stay open.
+    async fn drain(&mut self, sh: &YjsShared, wait_ms: u64) {
+        while let Some(event) = self
+            .c
+            .next_event_within(Duration::from_millis(wait_ms))
+            .await
+        {
+            match event {
+                Event::Text(t) => {
+                    self.take(sh, &t);
+                }
+                Event::Close(close) => panic!("{}: closed by the server: {close:?}", self.who(sh)),
+            }
+        }
+    }
+
+    /// A ping's round trip: everything this socket sent before has been handled, and everything
+    /// the namespace sent it before has been read and checked; those publishes come back.
+    async fn round_trip(&mut self, sh: &YjsShared) -> Vec<YjsDelivery> {
+        self.ping().await;
+        let mut got = Vec::new();
+        while self.pongs < self.pings {
+            match self.c.next_event_within(common::RECV_TIMEOUT).await {
+                Some(Event::Text(t)) => got.extend(self.take(sh, &t)),
+                None => panic!(
+                    "{}: no pong within {:?}",
+                    self.who(sh),
+                    common::RECV_TIMEOUT
+                ),
+                Some(Event::Close(close)) => {
+                    panic!("{}: closed by the server: {close:?}", self.who(sh))
+                }
+            }
+        }
+        got
+    }
+
+    /// The server closes the socket with `code`; what came before is checked.
+    async fn expect_close(mut self, sh: &YjsShared, code: u16, why: &str) {
+        loop {
+            match self.c.next_event_within(common::RECV_TIMEOUT).await {
+                Some(Event::Text(t)) => {
+                    self.take(sh, &t);
+                }
+                Some(Event::Close(close)) => {
+                    assert_eq!(close.map(|(c, _)| c), Some(code), "{}: {why}", self.who(sh));
+                    return;
+                }
+                None => panic!("{}: {why}: not closed", self.who(sh)),
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, topics: &[usize], sh: &YjsShared) {
+        let names: Vec<String> = topics
+            .iter()
+            .map(|&t| Value::from(sh.topics[t].as_str()).to_string())
+            .collect();
+        self.send_subscribe("subscribe", &names).await;
+        for &t in topics {
+            self.subscribed.insert(t);
+            self.leaving.remove(&t);
+        }
+    }
+
+    async fn send_subscribe(&mut self, kind: &str, entries: &[String]) {
+        let frame = format!(r#"{{"type":"{kind}","topics":[{}]}}"#, entries.join(","));
+        self.send(frame).await;
+    }
+
+    /// A publish to `topic` whose data names its sender, namespace and topic.
+    fn publish_frame(&self, sh: &YjsShared, topic: usize, extra: &str) -> String {
+        let name = &sh.topics[topic];
+        let data = format!(
+            r#"{{"from":{},"ns":{},"topic":{}{extra}}}"#,
+            Value::from(self.name.as_str()),
+            Value::from(sh.namespaces[self.ns].as_str()),
+            Value::from(name.as_str()),
+        );
+        format!(
+            r#"{{"type":"publish","topic":{},"data":{data}}}"#,
+            Value::from(name.as_str())
+        )
+    }
+}
+
+/// The first 160 characters of `text`.
+fn clip(text: &str) -> &str {
+    text.char_indices()
+        .nth(160)
+        .map_or(text, |(i, _)| &text[..i])
+}
+
+/// Odd `data` members, relayed as they came.
+const YJS_ODD_DATA: &[&str] = &[
+    r#","odd":123456789012345678901234567890e999999"#,
+    r#","odd":-0.0e-99999"#,
+    r#","odd":"\ud800""#,
+    r#","odd":"\u202e\u200b\ufeff𝕏""#,
+    r#","odd":{"clients":5,"type":"subscribe","topics":["doc-0"]}"#,
+    r#","odd":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QA+/=""#,
+    ",\"odd\":\"\u{10FFFF}\"",
+];
+
+/// One y-webrtc chaos client on namespace `ns`, reconnecting as a fresh socket as often as it
+/// likes. Returns its socket if open at the end, every frame it sent handled and every frame it
+/// was sent read.
+async fn run_yjs_client(
+    i: usize,
+    ns: usize,
+    deadline: Instant,
+    sh: Arc<YjsShared>,
+) -> Option<YjsSocket> {
+    let mut rng =
+        StdRng::seed_from_u64(sh.seed ^ 0x7A5 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let tally = &sh.tally;
+    let topics = sh.topics.len();
+    let mut socket: Option<YjsSocket> = None;
+    let (mut opened, mut n) = (0, 0u64);
+    while Instant::now() < deadline {
+        tally.actions.fetch_add(1, Ordering::Relaxed);
+        let Some(y) = socket.as_mut() else {
+            socket = Some(YjsSocket::open(&sh, ns, format!("c{i}.{opened}")).await);
+            opened += 1;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(20..120))).await;
+            continue;
+        };
+        let roll: u32 = rng.gen_range(0..100);
+        if roll < 20 {
+            // Subscribe to one to three topics (some perhaps held already), now and then with
+            // entries that are not strings (ignored) or names written all in escapes.
+            let picked: Vec<usize> = (0..rng.gen_range(1..=3))
+                .map(|_| rng.gen_range(0..topics))
+                .collect();
+            tally.subscribes.fetch_add(1, Ordering::Relaxed);
+            if rng.gen_bool(0.3) {
+                let mut entries: Vec<String> = picked
+                    .iter()
+                    .map(|&t| {
+                        if rng.gen_bool(0.5) {
+                            escaped_all(&sh.topics[t])
+                        } else {
+                            Value::from(sh.topics[t].as_str()).to_string()
+                        }
+                    })
+                    .collect();
+                entries.insert(rng.gen_range(0..=entries.len()), r#"{"t":"doc-0"}"#.into());
+                entries.push("null".into());
+                y.send_subscribe("subscribe", &entries).await;
+                for &t in &picked {
+                    y.subscribed.insert(t);
+                    y.leaving.remove(&t);
+                }
+            } else {
+                y.subscribe(&picked, &sh).await;
+            }
+        } else if roll < 30 {
+            // Unsubscribe from one to three topics, mostly ones it holds.
+            let held: Vec<usize> = y.subscribed.iter().copied().collect();
+            let picked: Vec<usize> = (0..rng.gen_range(1..=3))
+                .map(|_| {
+                    if held.is_empty() || rng.gen_bool(0.2) {
+                        rng.gen_range(0..topics)
+                    } else {
+                        held[rng.gen_range(0..held.len())]
+                    }
+                })
+                .collect();
+            let entries: Vec<String> = picked
+                .iter()
+                .map(|&t| Value::from(sh.topics[t].as_str()).to_string())
+                .collect();
+            tally.unsubscribes.fetch_add(1, Ordering::Relaxed);
+            y.send_subscribe("unsubscribe", &entries).await;
+            for t in picked {
+                if y.subscribed.remove(&t) {
+                    y.leaving.insert(t, y.pings);
+                }
+            }
+        } else if roll < 58 {
+            // Publish to any topic of the namespace (subscribed or not), in the many ways a
+            // frame can be written.
+            n += 1;
+            let topic = rng.gen_range(0..topics);
+            let mut extra = format!(r#","n":{n}"#);
+            match rng.gen_range(0..10) {
+                0 => extra.push_str(&format!(
+                    r#","pad":"{}""#,
+                    "p".repeat(rng.gen_range(1000..4000))
+                )),
+                1 => extra.push_str(YJS_ODD_DATA[rng.gen_range(0..YJS_ODD_DATA.len())]),
+                2 => extra.push_str(&format!(
+                    r#","deep":{}{}"#,
+                    "[".repeat(500),
+                    "]".repeat(500)
+                )),
+                _ => {}
+            }
+            let plain = y.publish_frame(&sh, topic, &extra);
+            let frame = match rng.gen_range(0..10) {
+                // A `clients` of the sender's own: replaced by the server's count.
+                0 => plain.replacen(
+                    r#""type":"publish","#,
+                    r#""type":"publish","clients":99,"#,
+                    1,
+                ),
+                // The topic written all in escapes.
+                1 => plain.replacen(
+                    &Value::from(sh.topics[topic].as_str()).to_string(),
+                    &escaped_all(&sh.topics[topic]),
+                    1,
+                ),
+                // Spacing, and a member y-webrtc does not send.
+                2 => format!(
+                    " {}\n",
+                    plain.replacen(
+                        r#""type":"publish","#,
+                        r#""type" : "publish" , "extra":[1,{"a":null}],"#,
+                        1
+                    )
+                ),
+                _ => plain,
+            };
+            tally.published.fetch_add(1, Ordering::Relaxed);
+            y.send(frame).await;
+        } else if roll < 80 {
+            tally.malformed_sent.fetch_add(1, Ordering::Relaxed);
+            y.send(sh.corpus[rng.gen_range(0..sh.corpus.len())].clone())
+                .await;
+        } else if roll < 82 {
+            // Over MAX_MESSAGE_BYTES, to a topic: closed with 1009, delivered to nobody.
+            let topic = rng.gen_range(0..topics);
+            let mut y = socket.take().unwrap();
+            y.name.push_str("!oversized");
+            let frame = y.publish_frame(&sh, topic, r#","pad":"""#);
+            let pad = MAX_MESSAGE_BYTES + rng.gen_range(1..2000) - frame.len();
+            let frame =
+                frame.replacen(r#""pad":"""#, &format!(r#""pad":"{}""#, "o".repeat(pad)), 1);
+            assert!(frame.len() > MAX_MESSAGE_BYTES);
+            tally.oversized.fetch_add(1, Ordering::Relaxed);
+            y.push(Message::Text(frame)).await;
+            y.expect_close(&sh, 1009, "a frame over MAX_MESSAGE_BYTES")
+                .await;
+            continue;
+        } else if roll < 84 {
+            // A binary frame: closed with 1003.
+            let mut y = socket.take().unwrap();
+            let frame = y.publish_frame(&sh, rng.gen_range(0..topics), "");
+            tally.binary.fetch_add(1, Ordering::Relaxed);
+            y.push(Message::Binary(frame.into_bytes())).await;
+            y.expect_close(&sh, 1003, "a binary frame").await;
+            continue;
+        } else if roll < 87 {
+            tally.closed.fetch_add(1, Ordering::Relaxed);
+            socket.take().unwrap().c.close().await;
+            continue;
+        } else if roll < 90 {
+            // The TCP connection just goes, without a close frame.
+            tally.dropped.fetch_add(1, Ordering::Relaxed);
+            socket = None;
+            continue;
+        } else {
+            y.ping().await;
+        }
+        let y = socket.as_mut().unwrap();
+        y.drain(&sh, rng.gen_range(20..150)).await;
+    }
+    let mut y = socket?;
+    y.round_trip(&sh).await;
+    Some(y)
+}
+
+/// The sockets `/api/yjs/{ns}` counts.
+fn yjs_sockets(s: &common::Server, ns: &str) -> u64 {
+    let (status, v) = s.get_json(&format!("/api/yjs/{ns}"));
+    assert_eq!(status, 200, "{v}");
+    v["peers"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yjs_chaos_leaves_every_topic_consistent() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let s = server();
+    let (seed, secs) = seed_and_secs("yjs chaos", 15);
+    let secs = secs * 2 / 3;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x7A5);
+    let topics = yjs_topics();
+    let sh = Arc::new(YjsShared {
+        seed,
+        namespaces: (0..YJS_NAMESPACES)
+            .map(|k| unique_room(&format!("yjschaos{k}")))
+            .collect(),
+        corpus: yjs_corpus(&mut rng, &topics),
+        topics,
+        tally: YjsTally::default(),
+    });
+    let tally = &sh.tally;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..YJS_SOCKETS)
+        .map(|i| tokio::spawn(run_yjs_client(i, i % YJS_NAMESPACES, deadline, sh.clone())))
+        .collect();
+    let mut live = Vec::new();
+    for t in tasks {
+        let socket = t
+            .await
+            .unwrap_or_else(|e| panic!("CHAOS_SEED={seed}: a yjs chaos client panicked: {e}"));
+        live.extend(socket);
+    }
+    let count = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+    println!(
+        "yjs chaos: {} actions on {} sockets: {} subscribes, {} unsubscribes, {} publishes \
+         ({} deliveries checked), {} malformed frames ({} errors), {} oversized, {} binary, \
+         {} closed, {} dropped; {} sockets live at the end",
+        count(&tally.actions),
+        count(&tally.sockets),
+        count(&tally.subscribes),
+        count(&tally.unsubscribes),
+        count(&tally.published),
+        count(&tally.delivered),
+        count(&tally.malformed_sent),
+        count(&tally.errors),
+        count(&tally.oversized),
+        count(&tally.binary),
+        count(&tally.closed),
+        count(&tally.dropped),
+        live.len(),
+    );
+    assert!(
+        count(&tally.malformed_sent) >= 1000,
+        "CHAOS_SEED={seed}: too few malformed frames"
+    );
+    // Enough deliveries that "nothing crossed" says something: 15,256 to 22,699 in 10 s runs
+    // alone here (two shared cores), 11,816 right after the other two chaos tests, so the floor
+    // sits well below the slowest.
+    assert!(
+        count(&tally.delivered) > 5_000,
+        "CHAOS_SEED={seed}: too little traffic"
+    );
+    assert!(
+        count(&tally.oversized) > 0 && count(&tally.binary) > 0,
+        "CHAOS_SEED={seed}: no socket closed by the server"
+    );
+
+    // Quiesce: anything still in flight lands, and is checked as during the run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for y in live.iter_mut() {
+        y.round_trip(&sh).await;
+    }
+    let believers = |live: &[YjsSocket], ns: usize, t: usize| {
+        live.iter()
+            .filter(|y| y.ns == ns && y.subscribed.contains(&t))
+            .count() as u64
+    };
+
+    // Settle: a probe subscribed to every topic publishes to each until its own copy says
+    // `clients` is the live sockets that believe they subscribe, plus itself (the departures of
+    // sockets that closed or dropped land asynchronously). Those publishes reach the believers.
+    let all: Vec<usize> = (0..sh.topics.len()).collect();
+    let mut settles: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut probes = Vec::new();
+    for ns in 0..YJS_NAMESPACES {
+        let mut p = YjsSocket::open(&sh, ns, format!("probe{ns}")).await;
+        p.subscribe(&all, &sh).await;
+        for &t in &all {
+            let want = believers(&live, ns, t) + 1;
+            let started = Instant::now();
+            loop {
+                let frame = p.publish_frame(&sh, t, r#","probe":"settle""#);
+                p.send(frame).await;
+                *settles.entry((ns, t)).or_default() += 1;
+                let got = p.round_trip(&sh).await;
+                assert_eq!(got.len(), 1, "{}: its own copy", p.who(&sh));
+                assert_eq!(got[0].topic, t);
+                if got[0].clients == want {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < common::RECV_TIMEOUT,
+                    "CHAOS_SEED={seed}: topic {:?} of {} has {} subscribers; {} live sockets \
+                     believe they subscribe to it, and the probe",
+                    sh.topics[t],
+                    sh.namespaces[ns],
+                    got[0].clients,
+                    want - 1,
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Out of every topic again; the namespace holds the live sockets and the probe.
+        p.send_subscribe(
+            "unsubscribe",
+            &all.iter()
+                .map(|&t| Value::from(sh.topics[t].as_str()).to_string())
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        p.subscribed.clear();
+        assert_eq!(p.round_trip(&sh).await, vec![]);
+        let want = live.iter().filter(|y| y.ns == ns).count() as u64 + 1;
+        let started = Instant::now();
+        loop {
+            let got = yjs_sockets(s, &sh.namespaces[ns]);
+            if got == want {
+                break;
+            }
+            assert!(
+                started.elapsed() < common::RECV_TIMEOUT,
+                "CHAOS_SEED={seed}: {} counts {got} sockets, {} live and the probe",
+                sh.namespaces[ns],
+                want - 1
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        probes.push(p);
+    }
+    // Every live socket got every settling publish of the topics it believes it has, and
+    // nothing else.
+    for y in live.iter_mut() {
+        let got = y.round_trip(&sh).await;
+        let mut per_topic: HashMap<usize, usize> = HashMap::new();
+        for d in &got {
+            assert_eq!(
+                (d.from.as_str(), d.probe.as_deref()),
+                (format!("probe{}", y.ns).as_str(), Some("settle")),
+                "{}: a publish after the chaos ended",
+                y.who(&sh)
+            );
+            *per_topic.entry(d.topic).or_default() += 1;
+        }
+        for &t in &all {
+            let want = if y.subscribed.contains(&t) {
+                settles[&(y.ns, t)]
+            } else {
+                0
+            };
+            assert_eq!(
+                per_topic.get(&t).copied().unwrap_or(0),
+                want,
+                "{}: settling publishes of {:?}",
+                y.who(&sh),
+                sh.topics[t]
+            );
+        }
+    }
+
+    // The check: one publish to each topic from the probe, which subscribes to none, reaches
+    // exactly the live sockets that believe they subscribe to it, counted in `clients`.
+    for p in probes.iter_mut() {
+        for &t in &all {
+            let frame = p.publish_frame(&sh, t, r#","probe":"final""#);
+            p.send(frame).await;
+        }
+        assert_eq!(p.round_trip(&sh).await, vec![], "{}", p.who(&sh));
+    }
+    let counts: HashMap<(usize, usize), u64> = (0..YJS_NAMESPACES)
+        .flat_map(|ns| all.iter().map(move |&t| (ns, t)))
+        .map(|(ns, t)| ((ns, t), believers(&live, ns, t)))
+        .collect();
+    let mut reached = 0;
+    for y in live.iter_mut() {
+        let got = y.round_trip(&sh).await;
+        let want: Vec<YjsDelivery> = y
+            .subscribed
+            .iter()
+            .map(|&t| YjsDelivery {
+                topic: t,
+                from: format!("probe{}", y.ns),
+                clients: counts[&(y.ns, t)],
+                probe: Some("final".into()),
+            })
+            .collect();
+        reached += got.len();
+        assert_eq!(got, want, "{}", y.who(&sh));
+    }
+    // How long the departures of closed and dropped sockets took to land: settling publishes
+    // beyond one a topic were sent while some topic still counted a socket that had gone.
+    let waited = settles.values().sum::<usize>() - settles.len();
+    println!(
+        "yjs chaos: the probes' publishes reached {reached} subscriptions, as believed \
+         ({waited} settling publishes waited for departures)"
     );
 }
