@@ -7,6 +7,7 @@
 //                                                           or .dev.vars, as `make token`)
 //   node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   a PeerJS token (docs/peerjs.md)
 //   node scripts/token.mjs --yjs <namespace> [ttl-seconds]     a y-webrtc token (docs/yjs.md)
+//   node scripts/token.mjs --matchbox <room> [ttl-seconds]     a matchbox token (docs/matchbox.md)
 //
 // Byte for byte the token src/auth.rs mints for the same claims (tests/node/token.test.mjs
 // holds the vector src/auth.rs's unit test holds).
@@ -47,6 +48,15 @@ export function yjsToken(secret, { namespace, ttlSeconds = 600, now = Math.floor
   return sign(secret, { room: `yjs:${namespace}`, exp: exp ?? now + ttlSeconds });
 }
 
+/**
+ * A matchbox token (docs/matchbox.md) for `room`: claim `room` = `matchbox:<room>` (a v1 room's
+ * token does not open the matchbox room of the same name), no `peer` (ids are assigned).
+ */
+export function matchboxToken(secret, { room, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
+  if (!ID.test(room ?? "")) throw new Error("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+  return sign(secret, { room: `matchbox:${room}`, exp: exp ?? now + ttlSeconds });
+}
+
 function sign(secret, claims) {
   const b64url = (s) => Buffer.from(s).toString("base64url");
   const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
@@ -68,11 +78,12 @@ function secretFromEnvironment() {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const peerjs = args[0] === "--peerjs";
-  const yjs = args[0] === "--yjs";
+  const matchbox = args[0] === "--matchbox";
+  const yjs = args[0] === "--yjs" || matchbox; // both: <name> [ttl-seconds]
   const [room, peer, ttl] = peerjs || yjs ? args.slice(1) : args;
   const secret = secretFromEnvironment();
   if (!room || !secret || (peerjs && !peer)) {
-    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]\n       node scripts/token.mjs --yjs <namespace> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
+    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]\n       node scripts/token.mjs --yjs <namespace> [ttl-seconds]\n       node scripts/token.mjs --matchbox <room> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
     process.exit(2);
   }
   try {
@@ -80,7 +91,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const ttlSeconds = (yjs ? peer : ttl) ? Number(yjs ? peer : ttl) : 600;
     console.log(peerjs
       ? peerjsToken(secret, { key: room, id: peer, ttlSeconds })
-      : yjs
+      : matchbox
+        ? matchboxToken(secret, { room, ttlSeconds })
+        : yjs
         ? yjsToken(secret, { namespace: room, ttlSeconds })
         : joinToken(secret, { room, peer: peer || undefined, ttlSeconds }));
   } catch (err) {

@@ -115,6 +115,30 @@ pub fn verify_peerjs(
     Ok(claims)
 }
 
+/// The `room` claim of a matchbox token for `room`: `matchbox:<room>`, so a v1 room's token never
+/// opens the matchbox room of the same name (or its `next=N` groups), nor the other way round.
+pub fn matchbox_room_claim(room: &str) -> String {
+    format!("matchbox:{room}")
+}
+
+/// Checks a matchbox join's `token` (`docs/matchbox.md`): claim `room` = `matchbox:<room>`, and
+/// no `peer` (matchbox ids are assigned by the server).
+pub fn verify_matchbox(
+    token: Option<&str>,
+    secret: &[u8],
+    room: &str,
+    now_s: u64,
+) -> Result<Claims, AuthError> {
+    let claims = verify_signed(token, secret, now_s)?;
+    if claims.room != matchbox_room_claim(room) {
+        return Err(AuthError::WrongRoom);
+    }
+    if claims.peer.is_some() {
+        return Err(AuthError::WrongPeer);
+    }
+    Ok(claims)
+}
+
 /// The `room` claim of a y-webrtc token for `namespace`: `yjs:<namespace>`. As with PeerJS's,
 /// the colon is outside the room alphabet, so it never names a room, and the prefix differs.
 pub fn yjs_room_claim(namespace: &str) -> String {
@@ -410,6 +434,40 @@ mod tests {
     }
 
     #[test]
+    fn matchbox_tokens_have_their_own_claims() {
+        let claims = |room: String, peer: Option<&str>| Claims {
+            room,
+            peer: peer.map(str::to_owned),
+            exp: NOW + 60,
+            nbf: None,
+        };
+        let matchbox = mint(SECRET, &claims(matchbox_room_claim("game"), None));
+        assert!(verify_matchbox(Some(&matchbox), SECRET, "game", NOW).is_ok());
+        assert_eq!(
+            verify_matchbox(Some(&matchbox), SECRET, "other", NOW),
+            Err(AuthError::WrongRoom)
+        );
+        // A v1 room token for the room of the same name opens no matchbox room, nor the other
+        // way round; a matchbox token may not name an id.
+        let room_token = mint(SECRET, &claims("game".into(), None));
+        assert_eq!(
+            verify_matchbox(Some(&room_token), SECRET, "game", NOW),
+            Err(AuthError::WrongRoom)
+        );
+        let game = RoomId::parse("game").unwrap();
+        assert!(verify(Some(&matchbox), SECRET, &game, None, NOW).is_err());
+        let named = mint(SECRET, &claims(matchbox_room_claim("game"), Some("alice")));
+        assert_eq!(
+            verify_matchbox(Some(&named), SECRET, "game", NOW),
+            Err(AuthError::WrongPeer)
+        );
+        for foreign in [yjs_room_claim("game"), peerjs_room_claim("game")] {
+            let token = mint(SECRET, &claims(foreign, None));
+            assert!(verify_matchbox(Some(&token), SECRET, "game", NOW).is_err());
+        }
+    }
+
+    #[test]
     fn yjs_tokens_name_the_namespace_and_never_pass_for_rooms_or_peerjs() {
         let claims = |room: String| Claims {
             room,
@@ -456,6 +514,15 @@ mod tests {
         let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoieWpzOmFwcCIsImV4cCI6MTgwMDAwMDA2MH0.BZ0rynEY7I1g8DrPtHve3jWFmxgNGzjluiz5tDANk_Q";
         let claims = verify_yjs(Some(token), b"test-secret", "app", 1_800_000_000).unwrap();
         assert_eq!(claims.room, "yjs:app");
+        assert_eq!(mint(b"test-secret", &claims), token, "the same bytes as the Node script");
+    }
+
+    #[test]
+    fn a_matchbox_token_made_by_another_implementation_verifies() {
+        // scripts/token.mjs --matchbox game (tests/node/token.test.mjs holds the same vector).
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoibWF0Y2hib3g6Z2FtZSIsImV4cCI6MTgwMDAwMDA2MH0.4ARFABrcX6mPUrd8Dz9CaFTGdsqZV1Zpb39i9UBQl3U";
+        let claims = verify_matchbox(Some(token), b"test-secret", "game", 1_800_000_000).unwrap();
+        assert_eq!(claims.room, "matchbox:game");
         assert_eq!(mint(b"test-secret", &claims), token, "the same bytes as the Node script");
     }
 }

@@ -42,6 +42,9 @@ pub enum Route {
     Matchbox(RoomId),
     /// `GET /api/matchbox/{room}`: a matchbox room's capacity and peer count.
     MatchboxInfo(RoomId),
+    /// `GET /api/matchbox/{room}/ice-servers`: ICE servers for a matchbox game (behind the
+    /// room's matchbox token on a signed deployment).
+    MatchboxIceServers(RoomId),
     /// `GET /peerjs/peerjs?key=..&id=..&token=..`: a PeerJS client's socket (`docs/peerjs.md`).
     PeerJs,
     /// `GET /peerjs/{key}/id`: a fresh PeerJS id, as text.
@@ -77,6 +80,7 @@ impl Route {
             "OPTIONS" => match Route::parse_get(path) {
                 Route::JoinCheck(_)
                 | Route::IceServers(_)
+                | Route::MatchboxIceServers(_)
                 | Route::PeerJsId(_)
                 | Route::PeerJsPeers(_)
                 | Route::PeerJsIceServers(_)
@@ -117,7 +121,10 @@ impl Route {
                 } else if let Some(name) = path.strip_prefix("/matchbox/") {
                     room(name, Route::Matchbox)
                 } else if let Some(name) = path.strip_prefix("/api/matchbox/") {
-                    room(name, Route::MatchboxInfo)
+                    match name.strip_suffix("/ice-servers") {
+                        Some(name) => room(name, Route::MatchboxIceServers),
+                        None => room(name, Route::MatchboxInfo),
+                    }
                 } else if let Some(name) = path.strip_prefix("/api/rooms/") {
                     if let Some(name) = name.strip_suffix("/check") {
                         room(name, Route::JoinCheck)
@@ -737,6 +744,10 @@ mod tests {
             Route::YjsIceServers(RoomId::parse("app").unwrap())
         );
         assert!(matches!(Route::parse("GET", "/yjs/a.b"), Route::BadRoom(_)));
+        assert_eq!(
+            Route::parse("GET", "/api/matchbox/g/ice-servers"),
+            Route::MatchboxIceServers(RoomId::parse("g").unwrap())
+        );
         assert_eq!(
             Route::parse("GET", "/matchbox/r1"),
             Route::Matchbox(RoomId::parse("r1").unwrap())

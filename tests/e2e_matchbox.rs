@@ -6,7 +6,7 @@
 mod common;
 
 use common::{server_with, unique_room, Client, Event, Server};
-use edge_signal::auth::{mint, Claims};
+use edge_signal::auth::{matchbox_room_claim, mint, Claims};
 use serde_json::{json, Value};
 
 const SECRET: &str = "matchbox-test-secret";
@@ -15,7 +15,13 @@ fn server() -> &'static Server {
     server_with(&[("AUTH_SECRET", SECRET)])
 }
 
+/// A matchbox token for `room` (claim `matchbox:<room>`).
 fn token(room: &str, peer: Option<&str>) -> String {
+    claims_token(&matchbox_room_claim(room), peer)
+}
+
+/// A token whose `room` claim is `claim`.
+fn claims_token(claim: &str, peer: Option<&str>) -> String {
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -24,7 +30,7 @@ fn token(room: &str, peer: Option<&str>) -> String {
     mint(
         SECRET.as_bytes(),
         &Claims {
-            room: room.into(),
+            room: claim.into(),
             peer: peer.map(str::to_owned),
             exp,
             nbf: None,
@@ -197,12 +203,15 @@ async fn joins_the_endpoint_cannot_serve_are_refused() {
     let (status, _) = s.get(&format!("/matchbox/{room}")).unwrap();
     assert_eq!(status, 400);
     assert_eq!(s.get("/matchbox/a.b").unwrap().0, 400);
-    // Signed joins: without a token, or with one naming a peer, the socket is closed with
-    // 4003 and no frame (matchbox has no error message).
+    // Signed joins: without a token, with one naming a peer, another room's, or the v1 room
+    // token of the same name (each protocol has its own claims), the socket is closed with
+    // 4003 and no frame (matchbox has no error message); so is a next=N group's.
     let refused = [
         format!("/matchbox/{room}"),
         format!("/matchbox/{room}?token={}", token(&room, Some("alice"))),
         format!("/matchbox/{room}?token={}", token("another-room", None)),
+        format!("/matchbox/{room}?token={}", claims_token(&room, None)),
+        format!("/matchbox/{room}?next=2&token={}", claims_token(&room, None)),
     ];
     for path in refused {
         let (mut c, _) = s.connect_path(&path, &[]).await.expect("upgrade accepted");
@@ -214,13 +223,13 @@ async fn joins_the_endpoint_cannot_serve_are_refused() {
     assert_eq!(s.get_json(&format!("/api/matchbox/{room}")).1["peers"], 0);
 }
 
-/// matchbox has no place for ICE servers: a game fetches them from the room's ice-servers
-/// endpoint, which on a signed deployment needs the room's token.
+/// matchbox has no place for ICE servers: a game fetches them from the matchbox room's
+/// ice-servers endpoint, which on a signed deployment needs the room's matchbox token.
 #[tokio::test]
 async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment() {
     let s = server();
     let room = unique_room("mbice");
-    let path = format!("/api/rooms/{room}/ice-servers");
+    let path = format!("/api/matchbox/{room}/ice-servers");
     let (status, body) = s.get(&path).unwrap();
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("a token is required"), "{body}");
@@ -228,6 +237,13 @@ async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment()
         .get(&format!("{path}?token={}", token("another-room", None)))
         .unwrap();
     assert_eq!(status, 401);
+    // A v1 room token of the same name is not a matchbox token, nor a matchbox token a v1's.
+    let (status, _) = s
+        .get(&format!("{path}?token={}", claims_token(&room, None)))
+        .unwrap();
+    assert_eq!(status, 401);
+    let v1_path = format!("/api/rooms/{room}/ice-servers?token={}", token(&room, None));
+    assert_eq!(s.get(&v1_path).unwrap().0, 401);
     let (status, body) = s
         .get(&format!("{path}?token={}", token(&room, None)))
         .unwrap();
@@ -240,7 +256,7 @@ async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment()
     let bearer = ureq::get(&s.http_url(&path))
         .set(
             "Authorization",
-            &format!("Bearer {}", token(&room, Some("alice"))),
+            &format!("Bearer {}", token(&room, None)),
         )
         .call()
         .unwrap();

@@ -43,6 +43,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::PeerJsPeers(key) => peerjs_peers(&req, &env, &key).await,
         Route::PeerJsIceServers(key) => ice_servers(&req, &env, IceFor::PeerJs(&key)).await,
         Route::Matchbox(room) if upgrade => join_matchbox(req, &env, &room).await,
+        Route::MatchboxIceServers(room) => {
+            ice_servers(&req, &env, IceFor::Matchbox(&room)).await
+        }
         Route::MatchboxInfo(room) => {
             info(&req, &env, object_name(Wire::Matchbox, &room), room).await
         }
@@ -300,7 +303,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 /// A matchbox client's join (`docs/matchbox.md`): the same gate, then the room's matchbox
 /// object. Its id is assigned there; a token may not name one.
 async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let (passed, mut params) = match room_gate(&req, env).await? {
+    let (passed, params) = match room_gate(&req, env).await? {
         Ok(checked) => checked,
         Err(refusal) => return refuse(env, refusal, Form::Http, room.as_str(), None),
     };
@@ -315,15 +318,15 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
         wire: Wire::Matchbox,
         subprotocol: params.subprotocol,
     };
-    let checked = check_room_token(&passed.config, room, params.token.as_deref(), &mut params.peer)
-        .and_then(|()| match params.peer {
-            // matchbox ids are assigned, never named
-            Some(_) => Err(Refusal::Unauthorized(auth::AuthError::WrongPeer.as_str())),
-            None => Ok(()),
-        });
-    if let Err(refusal) = checked {
-        let peer = params.peer.as_ref().map(PeerId::as_str);
-        return refuse(env, refusal, form, room.as_str(), peer);
+    if let Some(secret) = &passed.config.auth_secret {
+        // Its own claim space (`matchbox:<room>`), and no id: matchbox ids are assigned.
+        let now_s = now_ms() / 1000;
+        let verified =
+            auth::verify_matchbox(params.token.as_deref(), secret.as_bytes(), room.as_str(), now_s);
+        if let Err(why) = verified {
+            let refusal = Refusal::Unauthorized(why.as_str());
+            return refuse(env, refusal, form, room.as_str(), None);
+        }
     }
     match next {
         None => {
@@ -409,20 +412,21 @@ async fn join_yjs(req: Request, env: &Env, namespace: &RoomId) -> Result<Respons
 /// Whose ICE servers are asked for.
 enum IceFor<'a> {
     Room(&'a RoomId),
+    Matchbox(&'a RoomId),
     PeerJs(&'a RoomId),
     Yjs(&'a RoomId),
 }
 
-/// `GET /api/rooms/{room}/ice-servers`, `/peerjs/{key}/ice-servers?id=..` and
-/// `/api/yjs/{namespace}/ice-servers`: `{"iceServers":[...]}`, minted now as a `welcome`'s
+/// `GET /api/rooms/{room}/ice-servers`, `/api/matchbox/{room}/ice-servers`,
+/// `/peerjs/{key}/ice-servers?id=..` and `/api/yjs/{namespace}/ice-servers`: `{"iceServers":[...]}`, minted now as a `welcome`'s
 /// are (the TURN username names the token's peer, or a random id), for apps whose signaling has
-/// no place for them. On a signed deployment it needs the room's token, the PeerJS token of
-/// `id` on the key, or the namespace's token (`?token=` or `Authorization: Bearer`), else 401.
+/// no place for them. On a signed deployment it needs the room's token (v1 or matchbox, each
+/// its own kind), the PeerJS token of `id` on the key, or the namespace's token (`?token=` or `Authorization: Bearer`), else 401.
 /// Behind `ALLOWED_ORIGINS` like a socket, and readable by those origins only (by any without
 /// a list); counted against the join rate.
 async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Response> {
     let subject = match asker {
-        IceFor::Room(r) | IceFor::PeerJs(r) | IceFor::Yjs(r) => r.as_str(),
+        IceFor::Room(r) | IceFor::Matchbox(r) | IceFor::PeerJs(r) | IceFor::Yjs(r) => r.as_str(),
     };
     let passed = match gate(req, env, true).await? {
         Ok(passed) => passed,
@@ -442,6 +446,11 @@ async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Resp
             auth::verify_peerjs(token.as_deref(), secret.as_bytes(), key.as_str(), id, now_s)
                 // PeerJS ids may hold spaces, which TURN usernames had better not.
                 .map(|claims| claims.peer.and_then(|p| PeerId::parse(&p).ok()))
+                .map_err(|why| Refusal::Unauthorized(why.as_str()))
+        }
+        (Some(secret), IceFor::Matchbox(room)) => {
+            auth::verify_matchbox(token.as_deref(), secret.as_bytes(), room.as_str(), now_s)
+                .map(|_| None)
                 .map_err(|why| Refusal::Unauthorized(why.as_str()))
         }
         (Some(secret), IceFor::Yjs(namespace)) => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { joinToken, peerjsToken, yjsToken } from "../../scripts/token.mjs";
+import { joinToken, matchboxToken, peerjsToken, yjsToken } from "../../scripts/token.mjs";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
 
@@ -40,4 +40,10 @@ test("y-webrtc tokens: the vector src/auth.rs verifies for namespace \"app\"", (
   const vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoieWpzOmFwcCIsImV4cCI6MTgwMDAwMDA2MH0.BZ0rynEY7I1g8DrPtHve3jWFmxgNGzjluiz5tDANk_Q";
   assert.equal(yjsToken("test-secret", { namespace: "app", exp: 1800000060 }), vector);
   assert.throws(() => yjsToken("s", { namespace: "a:b" }), /namespace must be/);
+});
+
+test("matchbox tokens: the vector src/auth.rs verifies for room \"game\"", () => {
+  // src/auth.rs, a_matchbox_token_made_by_another_implementation_verifies.
+  const vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoibWF0Y2hib3g6Z2FtZSIsImV4cCI6MTgwMDAwMDA2MH0.4ARFABrcX6mPUrd8Dz9CaFTGdsqZV1Zpb39i9UBQl3U";
+  assert.equal(matchboxToken("test-secret", { room: "game", exp: 1800000060 }), vector);
 });
