@@ -24,7 +24,11 @@ const config :Workerd.Config = (
   ],
   sockets = [
     # Overridden with --socket-addr http=HOST:PORT (scripts/serve.mjs: 127.0.0.1:8787).
-    (name = "http", address = "127.0.0.1:8787", http = (), service = "main"),
+    # Behind the documented TLS proxy (docs/self-hosting.md), the proxy's X-Forwarded-Proto says
+    # the browser used https, and the request URL the worker sees (its own origin, which the
+    # origin check accepts) says so too; a request without the header keeps the socket's http.
+    (name = "http", address = "127.0.0.1:8787", service = "main",
+     http = (forwardedProtoHeader = "X-Forwarded-Proto")),
   ],
 );
 
@@ -47,6 +51,7 @@ const edgeSignal :Workerd.Worker = (
     (name = "MAX_MESSAGE_BYTES", fromEnvironment = "MAX_MESSAGE_BYTES"),
     (name = "ICE_SERVERS", fromEnvironment = "ICE_SERVERS"),
     (name = "ALLOWED_ORIGINS", fromEnvironment = "ALLOWED_ORIGINS"),
+    (name = "PUBLIC_ORIGIN", fromEnvironment = "PUBLIC_ORIGIN"),
     (name = "RATE_LIMIT_BURST", fromEnvironment = "RATE_LIMIT_BURST"),
     (name = "RATE_LIMIT_PER_SEC", fromEnvironment = "RATE_LIMIT_PER_SEC"),
     (name = "RATE_LIMIT_BYTES_BURST", fromEnvironment = "RATE_LIMIT_BYTES_BURST"),

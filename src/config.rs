@@ -76,6 +76,11 @@ pub struct Config {
     /// (default 16 per socket: a page opens one per document) and `YJS_MAX_TOPIC_BYTES` (default
     /// 96: a name and a UUID); together they must fit a socket's 2,048-byte attachment.
     pub yjs: TopicLimits,
+    /// `PUBLIC_ORIGIN` (unset by default): the origin browsers reach this server at, e.g.
+    /// `https://signal.example.com`. When set, the origin checks take the server's own origin
+    /// from here rather than from the request's URL, whose host comes from the client's `Host`
+    /// header (a DNS-rebinding page sends its own); unset, the URL's.
+    pub public_origin: Option<String>,
 }
 
 impl Default for Config {
@@ -191,7 +196,20 @@ impl Config {
                 ),
             });
         }
+        let public_origin = match get("PUBLIC_ORIGIN").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => match parse_origins(v) {
+                Ok(mut one) if one.len() == 1 && !v.contains(',') => one.pop(),
+                _ => {
+                    return Err(ConfigError {
+                        var: "PUBLIC_ORIGIN",
+                        message: format!("{v:?} is not one origin like https://signal.example.com"),
+                    })
+                }
+            },
+        };
         Ok(Config {
+            public_origin,
             yjs,
             room_capacity,
             max_room_capacity,
@@ -517,11 +535,26 @@ mod tests {
             ("TURN_SECRET", " "),
             ("PEERJS_EXPIRE_MS", "99"),
             ("PEERJS_DISCOVERY", "yes"),
+            ("YJS_MAX_CONNECTIONS", "0"),
+            ("YJS_MAX_TOPICS", "0"),
+            ("YJS_MAX_TOPIC_BYTES", "x"),
+            // 1,000 topics of 96 bytes cannot fit a 2,048-byte attachment.
+            ("YJS_MAX_TOPICS", "1000"),
+            ("PUBLIC_ORIGIN", "signal.example.com"),
+            ("PUBLIC_ORIGIN", "https://a.example.com,https://b.example.com"),
+            ("PUBLIC_ORIGIN", "https://signal.example.com/"),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var, "{value:?}");
             assert!(err.to_string().contains(var));
         }
+    }
+
+    #[test]
+    fn the_public_origin_is_one_origin() {
+        assert_eq!(config(&[]).unwrap().public_origin, None);
+        let c = config(&[("PUBLIC_ORIGIN", "https://Signal.Example.com")]).unwrap();
+        assert_eq!(c.public_origin.as_deref(), Some("https://signal.example.com"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Origins and CORS on every endpoint that mints or reveals something (hardening, second
 //! round): with `ALLOWED_ORIGINS` set, the ICE-server endpoints (rooms, PeerJS, y-webrtc) and
 //! PeerJS's id refuse other origins (403) and answer allowed ones with that origin, not `*`;
-//! their CORS preflights are answered; `HEAD` is routed as `GET`.
+//! their CORS preflights are answered; `HEAD` is routed as `GET`; with `PUBLIC_ORIGIN` set, the
+//! server's own origin comes from it, never from the client's `Host` header.
 
 mod common;
 
@@ -9,6 +10,7 @@ use common::{server_with, unique_room, Server};
 
 const APP: &str = "https://app.example.com";
 const EVIL: &str = "https://evil.example";
+const PUBLIC: &str = "https://signal.example.com";
 
 fn server() -> &'static Server {
     server_with(&[
@@ -16,6 +18,7 @@ fn server() -> &'static Server {
         // TURN is configured, so the ICE servers hold minted credentials worth protecting.
         ("TURN_SECRET", "origins-test-turn-secret"),
         ("TURN_URLS", "turn:turn.example.com:3478"),
+        ("PUBLIC_ORIGIN", PUBLIC),
     ])
 }
 
@@ -125,4 +128,29 @@ async fn head_is_answered_as_get() {
     let (status, body, _, _) = call(s, "HEAD", &format!("/rooms/{room}"), None);
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(call(s, "HEAD", "/nope", None).0, 404);
+}
+
+/// A DNS-rebinding page reaches the node under its own name: `Host: evil.example`, `Origin:
+/// http://evil.example`. The own-origin rule must not take the client's `Host` for the server's
+/// name: with `PUBLIC_ORIGIN` set, only that origin (and the listed ones) may open sockets.
+#[tokio::test]
+async fn the_own_origin_comes_from_public_origin_not_the_host_header() {
+    let s = server();
+    let room = unique_room("rebind");
+    let path = format!("/rooms/{room}");
+    let rebound = [("Host", "evil.example"), ("Origin", "http://evil.example")];
+    let refused = s.connect_path(&path, &rebound).await.err().expect("refused");
+    assert_eq!(refused.0, 403, "{}", refused.1);
+    // The URL's own origin is no longer the server's either.
+    let local = s.http_url("");
+    let refused = s.connect_path(&path, &[("Origin", &local)]).await.err().expect("refused");
+    assert_eq!(refused.0, 403, "{}", refused.1);
+    // The public origin (the project's own pages) and the listed one open sockets.
+    for origin in [PUBLIC, APP] {
+        let (mut c, _) = s
+            .connect_path(&format!("{path}?peer=p{}", origin.len()), &[("Origin", origin)])
+            .await
+            .unwrap_or_else(|e| panic!("{origin}: {e:?}"));
+        assert_eq!(c.recv().await["type"], "welcome", "{origin}");
+    }
 }

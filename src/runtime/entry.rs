@@ -125,7 +125,9 @@ async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::resul
         Err(e) => return Ok(Err(Refusal::Config(e.to_string()))),
     };
     let raw_url = req.inner().url();
-    let (own_origin, query) = origin_and_query(&raw_url);
+    let (url_origin, query) = origin_and_query(&raw_url);
+    // The URL's host is the client's `Host` header: PUBLIC_ORIGIN, where set, is the truth.
+    let own_origin = config.public_origin.as_deref().unwrap_or(url_origin);
     let origin = req.headers().get("Origin")?;
     if check_origin && !origin_allowed(origin.as_deref(), own_origin, &config.allowed_origins) {
         return Ok(Err(Refusal::ForbiddenOrigin));
