@@ -52,6 +52,8 @@ const edgeSignal :Workerd.Worker = (
     (name = "ICE_SERVERS", fromEnvironment = "ICE_SERVERS"),
     (name = "ALLOWED_ORIGINS", fromEnvironment = "ALLOWED_ORIGINS"),
     (name = "PUBLIC_ORIGIN", fromEnvironment = "PUBLIC_ORIGIN"),
+    (name = "JOIN_RATE_PER_MIN", fromEnvironment = "JOIN_RATE_PER_MIN"),
+    (name = "CLIENT_ADDRESS_HEADER", fromEnvironment = "CLIENT_ADDRESS_HEADER"),
     (name = "RATE_LIMIT_BURST", fromEnvironment = "RATE_LIMIT_BURST"),
     (name = "RATE_LIMIT_PER_SEC", fromEnvironment = "RATE_LIMIT_PER_SEC"),
     (name = "RATE_LIMIT_BYTES_BURST", fromEnvironment = "RATE_LIMIT_BYTES_BURST"),

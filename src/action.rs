@@ -2,7 +2,7 @@
 //! namespace asks its runtime to do, in order. The runtime carries them out in one place
 //! (`runtime/executor.rs`); tests read them as values.
 
-use crate::protocol::{splice, PeerId};
+use crate::protocol::{splice, Forwarding, PeerId};
 
 /// What the caller must do, in the order given. `C` is the caller's socket handle.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +39,21 @@ pub enum Outbound<C> {
 }
 
 impl<C> Outbound<C> {
+    /// The action that hands `to` a frame forwarded as `forwarding` says (spliced into the frame
+    /// being handled, or built).
+    pub fn forwarded(to: C, forwarding: &Forwarding) -> Outbound<C> {
+        match forwarding {
+            Forwarding::Splice(suffix) => Outbound::Forward {
+                to,
+                suffix: suffix.clone(),
+            },
+            Forwarding::Built(frame) => Outbound::Send {
+                to,
+                frame: frame.clone(),
+            },
+        }
+    }
+
     /// The action with a [`Outbound::Forward`] of the frame `received` turned into the
     /// [`Outbound::Send`] it stands for; every other action as it is.
     pub fn render(self, received: &str) -> Outbound<C> {

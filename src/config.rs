@@ -81,6 +81,14 @@ pub struct Config {
     /// from here rather than from the request's URL, whose host comes from the client's `Host`
     /// header (a DNS-rebinding page sends its own); unset, the URL's.
     pub public_origin: Option<String>,
+    /// `JOIN_RATE_PER_MIN` (unset: off): where no `JOIN_LIMITER` binding is bound (a `make
+    /// serve` node), joins and look-ups per client address and minute, counted in the isolate
+    /// (`crate::rate`); over it, HTTP 429 (or the protocol's refusal) before any object.
+    pub join_rate_per_min: Option<u32>,
+    /// `CLIENT_ADDRESS_HEADER` (unset): the header a trusted reverse proxy puts the client's
+    /// address in (`X-Forwarded-For`: its last entry). Unset, the address is Cloudflare's
+    /// `CF-Connecting-IP`, and without that every request shares one bucket.
+    pub client_address_header: Option<String>,
 }
 
 impl Default for Config {
@@ -208,7 +216,25 @@ impl Config {
                 }
             },
         };
+        let join_rate_per_min = match get("JOIN_RATE_PER_MIN").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(parse_int("JOIN_RATE_PER_MIN", v, 1, 1_000_000)? as u32),
+        };
+        let client_address_header = match get("CLIENT_ADDRESS_HEADER").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) if v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+                Some(v.to_owned())
+            }
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "CLIENT_ADDRESS_HEADER",
+                    message: format!("{v:?} is not a header name like X-Forwarded-For"),
+                })
+            }
+        };
         Ok(Config {
+            join_rate_per_min,
+            client_address_header,
             public_origin,
             yjs,
             room_capacity,
@@ -543,6 +569,9 @@ mod tests {
             ("PUBLIC_ORIGIN", "signal.example.com"),
             ("PUBLIC_ORIGIN", "https://a.example.com,https://b.example.com"),
             ("PUBLIC_ORIGIN", "https://signal.example.com/"),
+            ("JOIN_RATE_PER_MIN", "0"),
+            ("JOIN_RATE_PER_MIN", "many"),
+            ("CLIENT_ADDRESS_HEADER", "X-Forwarded-For: 1"),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var, "{value:?}");

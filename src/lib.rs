@@ -19,6 +19,7 @@
 //!   broadcast, resume, sweeps), [`peer`] (a PeerJS peer: one id, messages to other ids, held
 //!   messages) and [`topics`] (a y-webrtc namespace: topics, publish to their subscribers).
 //! - [`role`]: what a Durable Object is for, parsed once from its name.
+//! - [`rate`]: the join rate limit of a node without Cloudflare's binding (`make serve`).
 //! - [`request`]: routes, the checked join (query and `Sec-WebSocket-Protocol`), and the
 //!   handoff from the Worker to an object, built and read in one place.
 //! - [`config`]: `[vars]` and secrets, parsed and checked.
@@ -63,6 +64,7 @@ pub mod lobby;
 pub mod observe;
 pub mod peer;
 pub mod protocol;
+pub mod rate;
 pub mod request;
 pub mod role;
 pub mod room;

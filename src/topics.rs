@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::action::{EventKind, Outbound, RoomEvent};
 use crate::error::close;
 use crate::protocol::yjs::{self, Request};
-use crate::protocol::{Forwarding, PeerId, PONG_FRAME};
+use crate::protocol::{PeerId, PONG_FRAME};
 use crate::seat::{Frame, Limits, Socket, Spend};
 
 /// The most bytes a hibernation attachment may hold on Cloudflare.
@@ -376,16 +376,7 @@ impl<C: Clone + PartialEq> Topics<C> {
                 let forwarding = publish.forwarding(recipients.len());
                 for j in recipients {
                     let to = self.subscribers[j].socket.conn.clone();
-                    out.push(match &forwarding {
-                        Forwarding::Splice(suffix) => Outbound::Forward {
-                            to,
-                            suffix: suffix.clone(),
-                        },
-                        Forwarding::Built(frame) => Outbound::Send {
-                            to,
-                            frame: frame.clone(),
-                        },
-                    });
+                    out.push(Outbound::forwarded(to, &forwarding));
                 }
             }
         }

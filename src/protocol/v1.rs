@@ -56,12 +56,7 @@ impl PartialEq for Relay<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
             && self.to == other.to
-            && self.fields.len() == other.fields.len()
-            && self
-                .fields
-                .iter()
-                .zip(&other.fields)
-                .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get())
+            && json::same_members(&self.fields, &other.fields)
     }
 }
 

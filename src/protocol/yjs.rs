@@ -33,13 +33,7 @@ pub struct Publish<'a> {
 
 impl PartialEq for Publish<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.topic == other.topic
-            && self.fields.len() == other.fields.len()
-            && self
-                .fields
-                .iter()
-                .zip(&other.fields)
-                .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get())
+        self.topic == other.topic && json::same_members(&self.fields, &other.fields)
     }
 }
 

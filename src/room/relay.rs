@@ -4,7 +4,7 @@
 
 use super::{Frame, Outbound, Room, Spend};
 use crate::error::{close, RoomError};
-use crate::protocol::{Forwarding, Inbound, LeaveReason, PONG_FRAME};
+use crate::protocol::{Inbound, LeaveReason, PONG_FRAME};
 
 impl<C: Clone> Room<C> {
     pub(super) fn frame_at(
@@ -84,17 +84,7 @@ impl<C: Clone> Room<C> {
             if target.map_or(i == sender, |t| t != i) {
                 continue;
             }
-            let to = seat.conn.clone();
-            out.push(match &forwarding {
-                Forwarding::Splice(suffix) => Outbound::Forward {
-                    to,
-                    suffix: suffix.clone(),
-                },
-                Forwarding::Built(frame) => Outbound::Send {
-                    to,
-                    frame: frame.clone(),
-                },
-            });
+            out.push(Outbound::forwarded(seat.conn.clone(), &forwarding));
         }
         out
     }

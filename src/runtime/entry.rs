@@ -124,6 +124,9 @@ async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::resul
         Ok(config) => config,
         Err(e) => return Ok(Err(Refusal::Config(e.to_string()))),
     };
+    if !within_node_rate(req, env, &config)? {
+        return Ok(Err(Refusal::RateLimited));
+    }
     let raw_url = req.inner().url();
     let (url_origin, query) = origin_and_query(&raw_url);
     // The URL's host is the client's `Host` header: PUBLIC_ORIGIN, where set, is the truth.
@@ -610,6 +613,34 @@ async fn within_join_rate(req: &Request, env: &Env) -> Result<bool> {
     }
     let address = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
     Ok(glue::within_rate_limit(&binding, &address).await)
+}
+
+thread_local! {
+    /// The node's own join rate limit (`JOIN_RATE_PER_MIN`), for the isolate's life.
+    static NODE_LIMITER: std::cell::RefCell<Option<crate::rate::Limiter>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Where no `JOIN_LIMITER` binding is bound and `JOIN_RATE_PER_MIN` is set (a `make serve`
+/// node): whether the client's address (from `CLIENT_ADDRESS_HEADER`, else `CF-Connecting-IP`)
+/// is within the rate, counted in this isolate.
+fn within_node_rate(req: &Request, env: &Env, config: &Config) -> Result<bool> {
+    let Some(per_min) = config.join_rate_per_min else {
+        return Ok(true);
+    };
+    let bound = worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from(JOIN_LIMITER_BINDING))
+        .is_ok_and(|b| !b.is_undefined());
+    if bound {
+        return Ok(true);
+    }
+    let header = config.client_address_header.as_deref().unwrap_or("CF-Connecting-IP");
+    let value = req.headers().get(header)?.unwrap_or_default();
+    let address = crate::rate::client_address(&value);
+    Ok(NODE_LIMITER.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| crate::rate::Limiter::new(per_min))
+            .allow(address, now_ms())
+    }))
 }
 
 /// The room page (`public/room.html`, which reads the room from its own URL), from the static
