@@ -29,9 +29,10 @@ serve: build
 examples: setup
 	node examples/serve.mjs
 
-# Native unit tests of the room logic, end-to-end tests against a real `wrangler dev` (the chaos
-# test against `make serve`'s standalone newest workerd; the core and hibernation ones against
-# both), Node tests, browser tests in real Chromium and Firefox, then the fuzz run.
+# Native unit tests of the core, end-to-end tests against a real `wrangler dev` (the chaos and
+# proxy tests against `make serve`'s standalone newest workerd; the core, hibernation, matchbox,
+# PeerJS and y-webrtc ones against both), the native matchbox clients in a network namespace,
+# Node tests, browser tests in real Chromium and Firefox, then the fuzz run.
 test: build
 	@bash scripts/setup.sh --browser
 	@echo "test: unit tests, then the end-to-end tests (a fresh checkout compiles them first: a few minutes)"
@@ -67,7 +68,8 @@ test-browser: build
 
 # Bounded runs of the fuzz targets in fuzz/fuzz_targets/ (frame: any bytes through the frame
 # parser and the room; matchbox: the same through the matchbox codec; peerjs: the same through
-# the PeerJS codec and a peer's state; request: the path, query
+# the PeerJS codec and a peer's state; yjs: frames of a namespace's sockets through the y-webrtc
+# codec and the topics; request: the path, query
 # and subprotocol header of a join through the
 # routing, the join checks and the handoff; token: join tokens through auth::verify; restore:
 # attachments through Room::restore), FUZZ_SECONDS each, seeded from fuzz/seeds/<target>.
