@@ -481,7 +481,10 @@ mod tests {
             verify_yjs(Some(&yjs), SECRET, "other", NOW),
             Err(AuthError::WrongRoom)
         );
-        assert_eq!(verify_yjs(None, SECRET, "app", NOW), Err(AuthError::Missing));
+        assert_eq!(
+            verify_yjs(None, SECRET, "app", NOW),
+            Err(AuthError::Missing)
+        );
         let room = RoomId::parse("app").unwrap();
         assert!(verify(Some(&yjs), SECRET, &room, None, NOW).is_err());
         assert!(verify_peerjs(Some(&yjs), SECRET, "app", "a", NOW).is_err());
@@ -514,7 +517,11 @@ mod tests {
         let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoieWpzOmFwcCIsImV4cCI6MTgwMDAwMDA2MH0.BZ0rynEY7I1g8DrPtHve3jWFmxgNGzjluiz5tDANk_Q";
         let claims = verify_yjs(Some(token), b"test-secret", "app", 1_800_000_000).unwrap();
         assert_eq!(claims.room, "yjs:app");
-        assert_eq!(mint(b"test-secret", &claims), token, "the same bytes as the Node script");
+        assert_eq!(
+            mint(b"test-secret", &claims),
+            token,
+            "the same bytes as the Node script"
+        );
     }
 
     #[test]
@@ -523,6 +530,10 @@ mod tests {
         let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoibWF0Y2hib3g6Z2FtZSIsImV4cCI6MTgwMDAwMDA2MH0.4ARFABrcX6mPUrd8Dz9CaFTGdsqZV1Zpb39i9UBQl3U";
         let claims = verify_matchbox(Some(token), b"test-secret", "game", 1_800_000_000).unwrap();
         assert_eq!(claims.room, "matchbox:game");
-        assert_eq!(mint(b"test-secret", &claims), token, "the same bytes as the Node script");
+        assert_eq!(
+            mint(b"test-secret", &claims),
+            token,
+            "the same bytes as the Node script"
+        );
     }
 }

@@ -567,7 +567,10 @@ mod tests {
             // 1,000 topics of 96 bytes cannot fit a 2,048-byte attachment.
             ("YJS_MAX_TOPICS", "1000"),
             ("PUBLIC_ORIGIN", "signal.example.com"),
-            ("PUBLIC_ORIGIN", "https://a.example.com,https://b.example.com"),
+            (
+                "PUBLIC_ORIGIN",
+                "https://a.example.com,https://b.example.com",
+            ),
             ("PUBLIC_ORIGIN", "https://signal.example.com/"),
             ("JOIN_RATE_PER_MIN", "0"),
             ("JOIN_RATE_PER_MIN", "many"),
@@ -583,7 +586,10 @@ mod tests {
     fn the_public_origin_is_one_origin() {
         assert_eq!(config(&[]).unwrap().public_origin, None);
         let c = config(&[("PUBLIC_ORIGIN", "https://Signal.Example.com")]).unwrap();
-        assert_eq!(c.public_origin.as_deref(), Some("https://signal.example.com"));
+        assert_eq!(
+            c.public_origin.as_deref(),
+            Some("https://signal.example.com")
+        );
     }
 
     #[test]

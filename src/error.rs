@@ -259,7 +259,10 @@ mod tests {
         assert_eq!(statuses, [429, 500, 403, 400, 401]);
         let codes: Vec<u16> = all.iter().map(Refusal::close_code).collect();
         assert_eq!(codes, [1008, 1011, 1008, 1008, 4003]);
-        assert_eq!(Refusal::Unauthorized("expired").message(), "unauthorized: expired");
+        assert_eq!(
+            Refusal::Unauthorized("expired").message(),
+            "unauthorized: expired"
+        );
         assert_eq!(Refusal::BadRequest("no".into()).message(), "no");
         for r in &all {
             assert!(!close::reason(r.close_code()).is_empty());

@@ -45,20 +45,50 @@ mod tests {
 
     #[test]
     fn a_new_lobby_forms_group_zero_and_stores_nothing() {
-        assert_eq!(forming(None, None), Forming { group: 0, store: false });
-        assert_eq!(forming(Some(4), None), Forming { group: 4, store: false });
+        assert_eq!(
+            forming(None, None),
+            Forming {
+                group: 0,
+                store: false
+            }
+        );
+        assert_eq!(
+            forming(Some(4), None),
+            Forming {
+                group: 4,
+                store: false
+            }
+        );
     }
 
     #[test]
     fn a_closed_report_of_the_forming_group_moves_the_lobby_on() {
-        assert_eq!(forming(None, Some(0)), Forming { group: 1, store: true });
-        assert_eq!(forming(Some(3), Some(3)), Forming { group: 4, store: true });
+        assert_eq!(
+            forming(None, Some(0)),
+            Forming {
+                group: 1,
+                store: true
+            }
+        );
+        assert_eq!(
+            forming(Some(3), Some(3)),
+            Forming {
+                group: 4,
+                store: true
+            }
+        );
     }
 
     #[test]
     fn a_late_report_of_an_older_group_changes_nothing() {
         // Two joins found group 2 full; the first moved the lobby to 3, the second's report is
         // stale and must not skip group 3.
-        assert_eq!(forming(Some(3), Some(2)), Forming { group: 3, store: false });
+        assert_eq!(
+            forming(Some(3), Some(2)),
+            Forming {
+                group: 3,
+                store: false
+            }
+        );
     }
 }

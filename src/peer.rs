@@ -200,7 +200,10 @@ impl<S: Clone + PartialEq> Peer<S> {
             Ok(Message::Relay { kind, dst, payload }) => {
                 let frame = relay_frame(kind, &self.id, &dst, payload);
                 let socket = &mut self.seat.as_mut().expect("seated above").socket;
-                match socket.budget.spend_bytes(&self.limits, frame.len() as u64, 1) {
+                match socket
+                    .budget
+                    .spend_bytes(&self.limits, frame.len() as u64, 1)
+                {
                     Spend::Allowed => {}
                     Spend::Refused => {
                         out.push(self.error(RATE_LIMITED));

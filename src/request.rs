@@ -167,7 +167,10 @@ pub enum QueryError {
     Repeated(&'static str),
     BadId(InvalidId),
     /// `capacity` (or matchbox's `next`) outside `2..=max`.
-    OutOfRange { name: &'static str, max: u32 },
+    OutOfRange {
+        name: &'static str,
+        max: u32,
+    },
     ResumeWithoutPeer,
     /// A matchbox join naming an id or a resume (matchbox ids are assigned).
     MatchboxId,
@@ -797,7 +800,14 @@ mod tests {
         );
         for bad in ["1", "17", "x", "", "-2"] {
             let err = check_matchbox_query([("next", bad)], &none, &c).unwrap_err();
-            assert_eq!(err, QueryError::OutOfRange { name: "next", max: 16 }, "{bad}");
+            assert_eq!(
+                err,
+                QueryError::OutOfRange {
+                    name: "next",
+                    max: 16
+                },
+                "{bad}"
+            );
             assert!(err.to_string().starts_with("next must be"), "{err}");
         }
         assert_eq!(
@@ -849,7 +859,14 @@ mod tests {
     fn capacity_must_be_in_range() {
         for bad in ["1", "0", "17", "abc", "", "2.5", "-2", "+3", "99999999999"] {
             let err = params(&[("capacity", bad)]).unwrap_err();
-            assert_eq!(err, QueryError::OutOfRange { name: "capacity", max: 16 }, "{bad:?}");
+            assert_eq!(
+                err,
+                QueryError::OutOfRange {
+                    name: "capacity",
+                    max: 16
+                },
+                "{bad:?}"
+            );
             assert!(err.to_string().contains("from 2 to 16"), "{err}");
         }
         assert_eq!(params(&[("capacity", "2")]).unwrap().capacity, Some(2));
@@ -878,7 +895,10 @@ mod tests {
 
     #[test]
     fn resume_needs_a_peer() {
-        assert_eq!(params(&[("resume", "s")]), Err(QueryError::ResumeWithoutPeer));
+        assert_eq!(
+            params(&[("resume", "s")]),
+            Err(QueryError::ResumeWithoutPeer)
+        );
         let p = params(&[("peer", "a"), ("resume", "s")]).unwrap();
         assert_eq!(p.resume.as_deref(), Some("s"));
     }
@@ -908,7 +928,10 @@ mod tests {
     fn cors_answers_name_the_origin_once_a_list_is_set() {
         let own = "https://signal.example.com";
         let list = vec!["https://app.example.com".to_owned()];
-        assert_eq!(cors_origin(Some("https://evil.example"), own, &[]).as_deref(), Some("*"));
+        assert_eq!(
+            cors_origin(Some("https://evil.example"), own, &[]).as_deref(),
+            Some("*")
+        );
         assert_eq!(cors_origin(None, own, &[]).as_deref(), Some("*"));
         assert_eq!(
             cors_origin(Some("https://app.example.com"), own, &list).as_deref(),

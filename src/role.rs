@@ -115,18 +115,44 @@ mod tests {
     fn every_role_reads_back_from_its_name() {
         let r = RoomId::parse("r1").unwrap();
         let roles = [
-            Role::Room { room: r.clone(), wire: Wire::V1 },
-            Role::Room { room: r.clone(), wire: Wire::Matchbox },
-            Role::Group { room: r.clone(), n: 2, group: 7 },
-            Role::Lobby { room: r.clone(), n: 16 },
-            Role::Topics { namespace: r.clone() },
-            Role::Peer { key: "k".into(), id: "a b".into() },
+            Role::Room {
+                room: r.clone(),
+                wire: Wire::V1,
+            },
+            Role::Room {
+                room: r.clone(),
+                wire: Wire::Matchbox,
+            },
+            Role::Group {
+                room: r.clone(),
+                n: 2,
+                group: 7,
+            },
+            Role::Lobby {
+                room: r.clone(),
+                n: 16,
+            },
+            Role::Topics {
+                namespace: r.clone(),
+            },
+            Role::Peer {
+                key: "k".into(),
+                id: "a b".into(),
+            },
             Role::Directory { key: "k".into() },
         ];
         let names: Vec<String> = roles.iter().map(Role::object_name).collect();
         assert_eq!(
             names,
-            ["r1", "matchbox/r1", "matchbox/r1/next2/7", "lobby/r1/next16", "yjs/r1", "peerjs/k/a b", "peerjs/k"]
+            [
+                "r1",
+                "matchbox/r1",
+                "matchbox/r1/next2/7",
+                "lobby/r1/next16",
+                "yjs/r1",
+                "peerjs/k/a b",
+                "peerjs/k"
+            ]
         );
         for role in roles {
             assert_eq!(Role::of(&role.object_name()), Some(role));
@@ -135,7 +161,15 @@ mod tests {
 
     #[test]
     fn names_no_role_makes_are_none() {
-        for name in ["", "a.b", "lobby/r", "lobby/r/nextx", "matchbox/r/next2", "matchbox/r/x/1", "yjs/a.b"] {
+        for name in [
+            "",
+            "a.b",
+            "lobby/r",
+            "lobby/r/nextx",
+            "matchbox/r/next2",
+            "matchbox/r/x/1",
+            "yjs/a.b",
+        ] {
             assert_eq!(Role::of(name), None, "{name}");
         }
     }
@@ -143,8 +177,15 @@ mod tests {
     #[test]
     fn a_namespace_and_a_room_of_one_name_are_different_objects() {
         let n = RoomId::parse("app").unwrap();
-        let topics = Role::Topics { namespace: n.clone() }.object_name();
-        let room = Role::Room { room: n, wire: Wire::V1 }.object_name();
+        let topics = Role::Topics {
+            namespace: n.clone(),
+        }
+        .object_name();
+        let room = Role::Room {
+            room: n,
+            wire: Wire::V1,
+        }
+        .object_name();
         assert_ne!(topics, room);
     }
 }

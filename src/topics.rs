@@ -209,7 +209,12 @@ impl<C: Clone + PartialEq> Topics<C> {
                 to: conn,
                 code: close::ROOM_FULL,
             });
-            out.push(event(EventKind::Reject, peer, Some("room_full"), Some(close::ROOM_FULL)));
+            out.push(event(
+                EventKind::Reject,
+                peer,
+                Some("room_full"),
+                Some(close::ROOM_FULL),
+            ));
             return Admitted { seq: None, out };
         }
         let subscriber = Subscriber {
@@ -238,7 +243,10 @@ impl<C: Clone + PartialEq> Topics<C> {
         frame: Frame<'_>,
         now_ms: u64,
     ) -> Option<Vec<Outbound<C>>> {
-        let i = self.subscribers.iter().position(|s| s.socket.conn == *conn)?;
+        let i = self
+            .subscribers
+            .iter()
+            .position(|s| s.socket.conn == *conn)?;
         Some(self.frame_at(i, frame, now_ms))
     }
 
@@ -261,7 +269,11 @@ impl<C: Clone + PartialEq> Topics<C> {
 
     /// The sweep alarm fired: drops silent sockets, and asks for the next sweep while two or
     /// more sockets share the namespace.
-    pub fn alarm_fired(&mut self, now_ms: u64, pinged: impl Fn(&C) -> Option<u64>) -> Vec<Outbound<C>> {
+    pub fn alarm_fired(
+        &mut self,
+        now_ms: u64,
+        pinged: impl Fn(&C) -> Option<u64>,
+    ) -> Vec<Outbound<C>> {
         self.alarm = Some(false);
         let mut out = self.sweep(now_ms, &pinged);
         self.arm_if_shared(now_ms, &mut out);
@@ -302,7 +314,12 @@ impl<C: Clone + PartialEq> Topics<C> {
                 code,
             });
         }
-        out.push(event(EventKind::Depart, socket_name(gone.seq), Some(reason), code));
+        out.push(event(
+            EventKind::Depart,
+            socket_name(gone.seq),
+            Some(reason),
+            code,
+        ));
         if self.subscribers.is_empty() && self.alarm != Some(false) {
             self.alarm = Some(false);
             out.push(Outbound::DisarmAlarm);
@@ -363,7 +380,11 @@ impl<C: Clone + PartialEq> Topics<C> {
                 }
                 let (bytes, count) = (text.len() as u64, recipients.len() as u64);
                 let limits = &self.limits;
-                match self.subscribers[i].socket.budget.spend_bytes(limits, bytes, count) {
+                match self.subscribers[i]
+                    .socket
+                    .budget
+                    .spend_bytes(limits, bytes, count)
+                {
                     Spend::Allowed => {}
                     Spend::Refused => {
                         out.push(rate_limited(conn));

@@ -164,6 +164,9 @@ async fn a_broadcaster_in_a_full_room_is_refused_before_it_is_closed() {
         while v["type"] == "peer_joined" {
             v = c.recv().await;
         }
-        assert_eq!((v["type"].as_str(), v["from"].as_str()), (Some("message"), Some("p0")));
+        assert_eq!(
+            (v["type"].as_str(), v["from"].as_str()),
+            (Some("message"), Some("p0"))
+        );
     }
 }

@@ -211,7 +211,10 @@ async fn joins_the_endpoint_cannot_serve_are_refused() {
         format!("/matchbox/{room}?token={}", token(&room, Some("alice"))),
         format!("/matchbox/{room}?token={}", token("another-room", None)),
         format!("/matchbox/{room}?token={}", claims_token(&room, None)),
-        format!("/matchbox/{room}?next=2&token={}", claims_token(&room, None)),
+        format!(
+            "/matchbox/{room}?next=2&token={}",
+            claims_token(&room, None)
+        ),
     ];
     for path in refused {
         let (mut c, _) = s.connect_path(&path, &[]).await.expect("upgrade accepted");
@@ -254,10 +257,7 @@ async fn the_ice_servers_endpoint_needs_the_rooms_token_on_a_signed_deployment()
         json!({"iceServers": [{"urls": "stun:stun.cloudflare.com:3478"}]})
     );
     let bearer = ureq::get(&s.http_url(&path))
-        .set(
-            "Authorization",
-            &format!("Bearer {}", token(&room, None)),
-        )
+        .set("Authorization", &format!("Bearer {}", token(&room, None)))
         .call()
         .unwrap();
     assert_eq!(bearer.status(), 200);

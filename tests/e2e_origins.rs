@@ -43,7 +43,9 @@ fn call(
         Err(e) => panic!("{method} {path}: {e}"),
     };
     let status = resp.status();
-    let allow = resp.header("access-control-allow-origin").map(str::to_owned);
+    let allow = resp
+        .header("access-control-allow-origin")
+        .map(str::to_owned);
     let vary = resp.header("vary").map(str::to_owned);
     (status, resp.into_string().unwrap_or_default(), allow, vary)
 }
@@ -107,13 +109,22 @@ async fn preflights_are_answered_for_cors_endpoints() {
             .set("Origin", APP)
             .call()
             .unwrap();
-        let allowed = resp.header("access-control-allow-headers").unwrap_or_default();
-        assert!(allowed.to_ascii_lowercase().contains("authorization"), "{path}: {allowed}");
+        let allowed = resp
+            .header("access-control-allow-headers")
+            .unwrap_or_default();
+        assert!(
+            allowed.to_ascii_lowercase().contains("authorization"),
+            "{path}: {allowed}"
+        );
         let (status, _, allow, _) = call(s, "OPTIONS", path, Some(EVIL));
         assert_eq!(status, 403, "{path}");
         assert_eq!(allow, None, "{path}");
     }
-    for path in [format!("/rooms/{room}"), "/healthz".to_owned(), format!("/yjs/{room}")] {
+    for path in [
+        format!("/rooms/{room}"),
+        "/healthz".to_owned(),
+        format!("/yjs/{room}"),
+    ] {
         assert_eq!(call(s, "OPTIONS", &path, Some(APP)).0, 404, "{path}");
     }
 }
@@ -139,16 +150,27 @@ async fn the_own_origin_comes_from_public_origin_not_the_host_header() {
     let room = unique_room("rebind");
     let path = format!("/rooms/{room}");
     let rebound = [("Host", "evil.example"), ("Origin", "http://evil.example")];
-    let refused = s.connect_path(&path, &rebound).await.err().expect("refused");
+    let refused = s
+        .connect_path(&path, &rebound)
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(refused.0, 403, "{}", refused.1);
     // The URL's own origin is no longer the server's either.
     let local = s.http_url("");
-    let refused = s.connect_path(&path, &[("Origin", &local)]).await.err().expect("refused");
+    let refused = s
+        .connect_path(&path, &[("Origin", &local)])
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(refused.0, 403, "{}", refused.1);
     // The public origin (the project's own pages) and the listed one open sockets.
     for origin in [PUBLIC, APP] {
         let (mut c, _) = s
-            .connect_path(&format!("{path}?peer=p{}", origin.len()), &[("Origin", origin)])
+            .connect_path(
+                &format!("{path}?peer=p{}", origin.len()),
+                &[("Origin", origin)],
+            )
             .await
             .unwrap_or_else(|e| panic!("{origin}: {e:?}"));
         assert_eq!(c.recv().await["type"], "welcome", "{origin}");

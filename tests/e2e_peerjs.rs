@@ -444,7 +444,10 @@ async fn a_takeover_keeps_the_message_budget() {
     for _ in 0..40 {
         a2.send_text(offer.clone()).await;
     }
-    while let Some(event) = a2.next_event_within(std::time::Duration::from_millis(1500)).await {
+    while let Some(event) = a2
+        .next_event_within(std::time::Duration::from_millis(1500))
+        .await
+    {
         let common::Event::Text(t) = event else { break };
         let v: Value = serde_json::from_str(&t).unwrap();
         match v["type"].as_str() {

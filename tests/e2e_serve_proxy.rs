@@ -41,7 +41,10 @@ async fn the_node_limits_joins_per_address_from_the_proxys_header() {
     let statuses: Vec<u16> = (0..PER_MIN + 5)
         .map(|i| check(s, &room, &format!("198.51.100.{i}, 203.0.113.7")))
         .collect();
-    assert!(statuses[..PER_MIN - 2].iter().all(|&c| c == 200), "{statuses:?}");
+    assert!(
+        statuses[..PER_MIN - 2].iter().all(|&c| c == 200),
+        "{statuses:?}"
+    );
     assert_eq!(statuses[PER_MIN + 4], 429, "{statuses:?}");
     assert_eq!(check(s, &room, "203.0.113.8"), 200, "another address");
     // The socket endpoints count too: a join from the limited address is refused.
@@ -61,7 +64,10 @@ async fn the_own_pages_behind_a_tls_proxy_open_sockets() {
     let own_https = format!("https://{host}");
     let path = format!("/rooms/{room}?peer=a");
     let (mut c, _) = s
-        .connect_path(&path, &[("Origin", &own_https), ("X-Forwarded-Proto", "https")])
+        .connect_path(
+            &path,
+            &[("Origin", &own_https), ("X-Forwarded-Proto", "https")],
+        )
         .await
         .expect("the own https origin behind the proxy");
     assert_eq!(c.recv().await["type"], "welcome");

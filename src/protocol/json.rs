@@ -60,8 +60,7 @@ pub(super) type Fields<'a> = Vec<(Key<'a>, &'a RawValue)>;
 /// Whether two objects have the same members, in the same order, with the same raw values.
 pub(super) fn same_members(a: &Fields<'_>, b: &Fields<'_>) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get())
 }

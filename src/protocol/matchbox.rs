@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{FrameError, Forwarding, Inbound, PeerId, ServerMessage};
+use super::{Forwarding, FrameError, Inbound, PeerId, ServerMessage};
 
 #[derive(Deserialize)]
 enum Request<'a> {
@@ -97,7 +97,10 @@ mod tests {
             r#"{"Signal":{"receiver":"x"}}"#,
             r#"{"KeepAlive":null,"Signal":{}}"#,
         ] {
-            assert!(matches!(parse(bad), Err(FrameError::NotMatchbox(_))), "{bad}");
+            assert!(
+                matches!(parse(bad), Err(FrameError::NotMatchbox(_))),
+                "{bad}"
+            );
         }
     }
 

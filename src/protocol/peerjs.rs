@@ -63,9 +63,7 @@ pub struct Join {
 
 impl Join {
     /// Reads the decoded query pairs. The error's text is the `ERROR` frame's message.
-    pub fn parse<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Join, BadJoin> {
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Join, BadJoin> {
         let (mut key, mut id, mut token) = (None, None, None);
         for (name, value) in pairs {
             let slot = match name {

@@ -19,7 +19,10 @@ fn frame_errors_are_typed() {
     assert_eq!(err(r#"{"to":"b"}"#), FrameError::Missing("type"));
     assert_eq!(err(r#"{"type":5}"#), FrameError::NotAString("type"));
     assert_eq!(err(r#"{"type":"x"}"#), FrameError::UnknownType("x".into()));
-    assert_eq!(err(r#"{"type":"offer","to":"b"}"#), FrameError::Missing("sdp"));
+    assert_eq!(
+        err(r#"{"type":"offer","to":"b"}"#),
+        FrameError::Missing("sdp")
+    );
     assert_eq!(
         err(r#"{"type":"message","data":1,"data":2}"#),
         FrameError::Repeated("data")

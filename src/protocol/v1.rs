@@ -9,7 +9,7 @@
 use serde_json::value::RawValue;
 
 use super::json::{self, Key};
-use super::{FrameError, Forwarding, Inbound, PeerId};
+use super::{Forwarding, FrameError, Inbound, PeerId};
 
 /// The relayed kinds of client frame (`docs/protocol.md`, "Relaying").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

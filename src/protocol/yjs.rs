@@ -10,7 +10,7 @@
 //! JSON it arrived as.
 
 use super::json::{self, Fields};
-use super::{FrameError, Forwarding};
+use super::{Forwarding, FrameError};
 
 /// A client frame, read only as far as the topics need.
 #[derive(Debug, PartialEq)]
@@ -110,7 +110,10 @@ mod tests {
         );
         assert_eq!(parse(r#"{"type":"ping"}"#), Ok(Request::Ping));
         assert_eq!(parse(r#" { "type" : "ping" } "#), Ok(Request::Ping));
-        assert_eq!(publish(r#"{"type":"publish","topic":"a","data":1}"#).topic, "a");
+        assert_eq!(
+            publish(r#"{"type":"publish","topic":"a","data":1}"#).topic,
+            "a"
+        );
         // As y-webrtc's server: no topics is none, and entries that are not strings are skipped.
         assert_eq!(
             parse(r#"{"type":"subscribe"}"#),

@@ -1042,7 +1042,10 @@ fn a_refused_broadcast_counts_once_so_a_broadcaster_can_back_off() {
     assert_eq!(sent(&h.send("p0", &broadcast)).len(), 15);
     for _ in 0..5 {
         let out = h.send("p0", &broadcast);
-        assert!(closes(&out).is_empty(), "closed after a few refused broadcasts");
+        assert!(
+            closes(&out).is_empty(),
+            "closed after a few refused broadcasts"
+        );
         assert_eq!(sent(&out)[0].1["code"], "rate_limited");
     }
     // Backing off works: four seconds refill the burst, and a broadcast goes through.

@@ -43,9 +43,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::PeerJsPeers(key) => peerjs_peers(&req, &env, &key).await,
         Route::PeerJsIceServers(key) => ice_servers(&req, &env, IceFor::PeerJs(&key)).await,
         Route::Matchbox(room) if upgrade => join_matchbox(req, &env, &room).await,
-        Route::MatchboxIceServers(room) => {
-            ice_servers(&req, &env, IceFor::Matchbox(&room)).await
-        }
+        Route::MatchboxIceServers(room) => ice_servers(&req, &env, IceFor::Matchbox(&room)).await,
         Route::MatchboxInfo(room) => {
             info(&req, &env, object_name(Wire::Matchbox, &room), room).await
         }
@@ -57,9 +55,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .object_name();
             info(&req, &env, name, namespace).await
         }
-        Route::YjsIceServers(namespace) => {
-            ice_servers(&req, &env, IceFor::Yjs(&namespace)).await
-        }
+        Route::YjsIceServers(namespace) => ice_servers(&req, &env, IceFor::Yjs(&namespace)).await,
         Route::PeerJs => upgrades_only("PeerJS"),
         Route::Matchbox(_) => upgrades_only("matchbox"),
         Route::Yjs(_) => upgrades_only("y-webrtc"),
@@ -116,7 +112,11 @@ impl Passed {
 /// The gate's common part, in its order: the address's rate (a request over it costs nothing
 /// further), the settings, and, for endpoints that open sockets or mint or reveal anything, the
 /// origin (`ALLOWED_ORIGINS`).
-async fn gate(req: &Request, env: &Env, check_origin: bool) -> Result<std::result::Result<Passed, Refusal>> {
+async fn gate(
+    req: &Request,
+    env: &Env,
+    check_origin: bool,
+) -> Result<std::result::Result<Passed, Refusal>> {
     if !within_join_rate(req, env).await? {
         return Ok(Err(Refusal::RateLimited));
     }
@@ -161,7 +161,13 @@ async fn preflight(req: &Request, env: &Env) -> Result<Response> {
 
 /// Renders `refusal` as `form` answers, observed under `subject` (a room, a namespace, or
 /// "peerjs") and `peer`.
-fn refuse(env: &Env, refusal: Refusal, form: Form, subject: &str, peer: Option<&str>) -> Result<Response> {
+fn refuse(
+    env: &Env,
+    refusal: Refusal,
+    form: Form,
+    subject: &str,
+    peer: Option<&str>,
+) -> Result<Response> {
     let analytics = env.analytics_engine(ANALYTICS_BINDING).ok();
     let reason = refusal.code();
     if let Refusal::Config(message) = &refusal {
@@ -233,8 +239,14 @@ fn check_room_token(
     let Some(secret) = &config.auth_secret else {
         return Ok(());
     };
-    let claims = auth::verify(token, secret.as_bytes(), room, peer.as_ref(), now_ms() / 1000)
-        .map_err(|why| Refusal::Unauthorized(why.as_str()))?;
+    let claims = auth::verify(
+        token,
+        secret.as_bytes(),
+        room,
+        peer.as_ref(),
+        now_ms() / 1000,
+    )
+    .map_err(|why| Refusal::Unauthorized(why.as_str()))?;
     if let Some(claimed) = claims.peer {
         // `verify` checked the claim against the id alphabet.
         *peer = PeerId::parse(&claimed).ok();
@@ -295,9 +307,12 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         wire: Wire::V1,
         subprotocol: params.subprotocol,
     };
-    if let Err(refusal) =
-        check_room_token(&passed.config, room, params.token.as_deref(), &mut params.peer)
-    {
+    if let Err(refusal) = check_room_token(
+        &passed.config,
+        room,
+        params.token.as_deref(),
+        &mut params.peer,
+    ) {
         let peer = params.peer.as_ref().map(PeerId::as_str);
         return refuse(env, refusal, form, room.as_str(), peer);
     }
@@ -326,8 +341,12 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
     if let Some(secret) = &passed.config.auth_secret {
         // Its own claim space (`matchbox:<room>`), and no id: matchbox ids are assigned.
         let now_s = now_ms() / 1000;
-        let verified =
-            auth::verify_matchbox(params.token.as_deref(), secret.as_bytes(), room.as_str(), now_s);
+        let verified = auth::verify_matchbox(
+            params.token.as_deref(),
+            secret.as_bytes(),
+            room.as_str(),
+            now_s,
+        );
         if let Err(why) = verified {
             let refusal = Refusal::Unauthorized(why.as_str());
             return refuse(env, refusal, form, room.as_str(), None);
@@ -399,7 +418,12 @@ async fn join_yjs(req: Request, env: &Env, namespace: &RoomId) -> Result<Respons
     };
     if let Some(secret) = &passed.config.auth_secret {
         let token = passed.get("token");
-        let verified = auth::verify_yjs(token, secret.as_bytes(), namespace.as_str(), now_ms() / 1000);
+        let verified = auth::verify_yjs(
+            token,
+            secret.as_bytes(),
+            namespace.as_str(),
+            now_ms() / 1000,
+        );
         if let Err(why) = verified {
             let refusal = Refusal::Unauthorized(why.as_str());
             return refuse(env, refusal, Form::Yjs, namespace.as_str(), None);
@@ -458,11 +482,14 @@ async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Resp
                 .map(|_| None)
                 .map_err(|why| Refusal::Unauthorized(why.as_str()))
         }
-        (Some(secret), IceFor::Yjs(namespace)) => {
-            auth::verify_yjs(token.as_deref(), secret.as_bytes(), namespace.as_str(), now_s)
-                .map(|_| None)
-                .map_err(|why| Refusal::Unauthorized(why.as_str()))
-        }
+        (Some(secret), IceFor::Yjs(namespace)) => auth::verify_yjs(
+            token.as_deref(),
+            secret.as_bytes(),
+            namespace.as_str(),
+            now_s,
+        )
+        .map(|_| None)
+        .map_err(|why| Refusal::Unauthorized(why.as_str())),
     };
     let peer = match checked {
         Ok(Some(peer)) => peer,
@@ -510,8 +537,13 @@ async fn join_peerjs(req: Request, env: &Env) -> Result<Response> {
     };
     if let Some(secret) = &passed.config.auth_secret {
         let now_s = now_ms() / 1000;
-        let verified =
-            auth::verify_peerjs(Some(&join.token), secret.as_bytes(), &join.key, &join.id, now_s);
+        let verified = auth::verify_peerjs(
+            Some(&join.token),
+            secret.as_bytes(),
+            &join.key,
+            &join.id,
+            now_s,
+        );
         if let Err(why) = verified {
             let refusal = Refusal::Unauthorized(why.as_str());
             return refuse(env, refusal, Form::PeerJs, "peerjs", None);
@@ -633,7 +665,10 @@ fn within_node_rate(req: &Request, env: &Env, config: &Config) -> Result<bool> {
     if bound {
         return Ok(true);
     }
-    let header = config.client_address_header.as_deref().unwrap_or("CF-Connecting-IP");
+    let header = config
+        .client_address_header
+        .as_deref()
+        .unwrap_or("CF-Connecting-IP");
     let value = req.headers().get(header)?.unwrap_or_default();
     let address = crate::rate::client_address(&value);
     Ok(NODE_LIMITER.with(|cell| {

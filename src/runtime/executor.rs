@@ -21,7 +21,12 @@ pub trait Host {
     fn max_message_bytes(&self) -> Option<usize>;
 
     /// A frame from `ws` at `now_ms`: the actions it asks for (`None`: not a seated socket).
-    fn frame(&self, ws: &WebSocket, frame: Frame<'_>, now_ms: u64) -> Option<Vec<Outbound<WebSocket>>>;
+    fn frame(
+        &self,
+        ws: &WebSocket,
+        frame: Frame<'_>,
+        now_ms: u64,
+    ) -> Option<Vec<Outbound<WebSocket>>>;
 
     /// `ws` closed or failed: the actions its departure asks for.
     fn gone(&self, ws: &WebSocket) -> Vec<Outbound<WebSocket>>;
@@ -50,7 +55,11 @@ pub trait Host {
 /// module a copy of this per class.)
 /// Returns false when a send failed (the socket is going away; its close or error event will
 /// follow and make it depart).
-pub fn execute(host: &dyn Host, out: Vec<Outbound<WebSocket>>, received: Option<&js_sys::JsString>) -> bool {
+pub fn execute(
+    host: &dyn Host,
+    out: Vec<Outbound<WebSocket>>,
+    received: Option<&js_sys::JsString>,
+) -> bool {
     let mut sent = true;
     for action in out {
         match action {

@@ -110,7 +110,8 @@ extern "C" {
 
     /// `storage.put(key, value)`.
     #[wasm_bindgen(catch, js_name = putNumber)]
-    pub fn put_number(storage: &JsValue, key: &str, value: f64) -> Result<js_sys::Promise, JsValue>;
+    pub fn put_number(storage: &JsValue, key: &str, value: f64)
+        -> Result<js_sys::Promise, JsValue>;
 
     /// A matchbox group (`next=N`): whether it has ever been full (its storage's one key); with
     /// `mark`, records that it has (a write the output gate holds the join's answer for).

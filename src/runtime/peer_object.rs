@@ -104,7 +104,10 @@ impl DurableObject for PeerObject {
         let is_peer = self.peer.borrow().is_some();
         match request {
             ObjectRequest::Join if is_peer => {
-                let token = req.headers().get(crate::peer::TOKEN_HEADER)?.unwrap_or_default();
+                let token = req
+                    .headers()
+                    .get(crate::peer::TOKEN_HEADER)?
+                    .unwrap_or_default();
                 self.join(config, &token)
             }
             ObjectRequest::Deliver { src, hold } if is_peer => {
@@ -188,7 +191,12 @@ impl Host for PeerObject {
         self.config.as_ref().ok().map(|c| c.max_message_bytes)
     }
 
-    fn frame(&self, ws: &WebSocket, frame: Frame<'_>, now: u64) -> Option<Vec<Outbound<WebSocket>>> {
+    fn frame(
+        &self,
+        ws: &WebSocket,
+        frame: Frame<'_>,
+        now: u64,
+    ) -> Option<Vec<Outbound<WebSocket>>> {
         let (out, unseated) = {
             let mut guard = self.peer.borrow_mut();
             let peer = guard.as_mut()?;

@@ -200,7 +200,10 @@ impl DurableObject for RoomObject {
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
         let pinged = |ws: &WebSocket| glue::last_auto_response_ms(&self.state, ws);
-        let out = match (self.room.borrow_mut().as_mut(), self.topics.borrow_mut().as_mut()) {
+        let out = match (
+            self.room.borrow_mut().as_mut(),
+            self.topics.borrow_mut().as_mut(),
+        ) {
             (Some(room), _) => room.alarm_fired(now, pinged),
             (None, Some(topics)) => topics.alarm_fired(now, pinged),
             (None, None) => return Response::ok("misconfigured"),
@@ -259,7 +262,12 @@ impl Host for RoomObject {
         self.config.as_ref().ok().map(|c| c.max_message_bytes)
     }
 
-    fn frame(&self, ws: &WebSocket, frame: Frame<'_>, now: u64) -> Option<Vec<Outbound<WebSocket>>> {
+    fn frame(
+        &self,
+        ws: &WebSocket,
+        frame: Frame<'_>,
+        now: u64,
+    ) -> Option<Vec<Outbound<WebSocket>>> {
         // The sender's seat by socket identity: no attachment to decode on the relay path.
         // Should the runtime ever hand over another object for the same socket, the attachment
         // says who it is.
@@ -427,7 +435,11 @@ impl RoomObject {
             return http_error(&HttpError::bad_request("this object is not a namespace"));
         }
         // A namespace rebuilt after an eviction asks storage whether its sweep alarm is set.
-        let unknown = self.topics.borrow().as_ref().is_some_and(Topics::alarm_unknown);
+        let unknown = self
+            .topics
+            .borrow()
+            .as_ref()
+            .is_some_and(Topics::alarm_unknown);
         if unknown {
             let set = alarm::get(&self.state.storage()).await?.is_some();
             if let Some(topics) = self.topics.borrow_mut().as_mut() {

@@ -69,14 +69,21 @@ fn error_code(frame: &str) -> String {
 fn a_publish_reaches_every_subscriber_the_sender_included_with_the_count() {
     let mut t = namespace(3);
     text(&mut t, 1, r#"{"type":"subscribe","topics":["doc"]}"#);
-    text(&mut t, 2, r#"{"type":"subscribe","topics":["doc","other"]}"#);
+    text(
+        &mut t,
+        2,
+        r#"{"type":"subscribe","topics":["doc","other"]}"#,
+    );
     let publish = r#"{"type":"publish","topic":"doc","data":{"type":"announce","from":"x"}}"#;
     let out = sent(&text(&mut t, 1, publish));
     let expected = splice(publish, r#","clients":2}"#);
     assert_eq!(out, vec![(1, expected.clone()), (2, expected)]);
     // Socket 3 subscribes to nothing, so it receives nothing, but may publish.
     let out = sent(&text(&mut t, 3, publish));
-    assert_eq!(out.iter().map(|(to, _)| *to).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        out.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert!(text(&mut t, 3, r#"{"type":"publish","topic":"none","data":1}"#).is_empty());
 }
 
@@ -91,7 +98,12 @@ fn unsubscribing_and_leaving_change_the_count() {
     assert_eq!(t.subscribers_of("doc"), 2);
     let counts = |out: Vec<(Conn, String)>| -> Vec<(Conn, Value)> {
         out.into_iter()
-            .map(|(to, f)| (to, serde_json::from_str::<Value>(&f).unwrap()["clients"].clone()))
+            .map(|(to, f)| {
+                (
+                    to,
+                    serde_json::from_str::<Value>(&f).unwrap()["clients"].clone(),
+                )
+            })
             .collect()
     };
     let publish = r#"{"type":"publish","topic":"doc","data":0}"#;
@@ -101,7 +113,10 @@ fn unsubscribing_and_leaving_change_the_count() {
     );
     // Socket 1 (seq 0) goes: it is nobody's recipient any more, and the count says so.
     assert!(t.depart(0).iter().all(|o| matches!(o, Outbound::Event(_))));
-    assert_eq!(counts(sent(&text(&mut t, 2, publish))), vec![(2, Value::from(1))]);
+    assert_eq!(
+        counts(sent(&text(&mut t, 2, publish))),
+        vec![(2, Value::from(1))]
+    );
 }
 
 #[test]
@@ -109,7 +124,11 @@ fn topics_apart() {
     let mut t = namespace(2);
     text(&mut t, 1, r#"{"type":"subscribe","topics":["a"]}"#);
     text(&mut t, 2, r#"{"type":"subscribe","topics":["b"]}"#);
-    let out = sent(&text(&mut t, 1, r#"{"type":"publish","topic":"a","data":1}"#));
+    let out = sent(&text(
+        &mut t,
+        1,
+        r#"{"type":"publish","topic":"a","data":1}"#,
+    ));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, 1);
 }
@@ -129,14 +148,28 @@ fn subscriptions_are_attached_and_survive_a_restore() {
     assert_eq!(attached[0].topics, vec!["a", "b"]);
     text(&mut t, 2, r#"{"type":"subscribe","topics":["a"]}"#);
     let sockets = vec![
-        (2, Attachment { seq: 1, seen_ms: 1, topics: vec!["a".into()] }),
+        (
+            2,
+            Attachment {
+                seq: 1,
+                seen_ms: 1,
+                topics: vec!["a".into()],
+            },
+        ),
         (1, attached[0].clone()),
     ];
     let mut restored = Topics::restore(limits(), topic_limits(), sockets, 5);
     assert!(restored.alarm_unknown());
     assert_eq!(restored.subscribers_of("a"), 2);
-    assert_eq!(restored.topics_of(0), Some(&["a".to_owned(), "b".to_owned()][..]));
-    let out = sent(&text(&mut restored, 2, r#"{"type":"publish","topic":"a","data":1}"#));
+    assert_eq!(
+        restored.topics_of(0),
+        Some(&["a".to_owned(), "b".to_owned()][..])
+    );
+    let out = sent(&text(
+        &mut restored,
+        2,
+        r#"{"type":"publish","topic":"a","data":1}"#,
+    ));
     assert_eq!(out.len(), 2);
     // A newcomer after the restore gets a seq no restored socket has.
     assert_eq!(restored.admit(3, 6, never).seq, Some(2));
@@ -149,28 +182,50 @@ fn bounds_are_answered_with_errors_and_the_socket_stays() {
     let refused = t.admit(4, 0, never);
     assert_eq!(refused.seq, None);
     assert_eq!(error_code(&sent(&refused.out)[0].1), "room_full");
-    assert!(refused.out.contains(&Outbound::Close { to: 4, code: close::ROOM_FULL }));
+    assert!(refused.out.contains(&Outbound::Close {
+        to: 4,
+        code: close::ROOM_FULL
+    }));
     // Topics: four at most, the fifth refused once per frame, the others kept.
-    let out = sent(&text(&mut t, 1, r#"{"type":"subscribe","topics":["a","b","c","d","e","f"]}"#));
+    let out = sent(&text(
+        &mut t,
+        1,
+        r#"{"type":"subscribe","topics":["a","b","c","d","e","f"]}"#,
+    ));
     assert_eq!(out.len(), 1);
     assert_eq!(error_code(&out[0].1), "too_many_topics");
     assert_eq!(t.topics_of(0).unwrap().len(), 4);
     // Topic length.
     let long = "x".repeat(97);
-    let out = sent(&text(&mut t, 2, &format!(r#"{{"type":"subscribe","topics":["{long}","ok"]}}"#)));
+    let out = sent(&text(
+        &mut t,
+        2,
+        &format!(r#"{{"type":"subscribe","topics":["{long}","ok"]}}"#),
+    ));
     assert_eq!(error_code(&out[0].1), "bad_request");
     assert_eq!(t.topics_of(1).unwrap(), &["ok".to_owned()][..]);
     // Bad frames: bad_request, socket kept.
-    for bad in ["nope", "[]", r#"{"type":"x"}"#, r#"{"type":"subscribe","topics":5}"#] {
+    for bad in [
+        "nope",
+        "[]",
+        r#"{"type":"x"}"#,
+        r#"{"type":"subscribe","topics":5}"#,
+    ] {
         let out = sent(&text(&mut t, 2, bad));
         assert_eq!(error_code(&out[0].1), "bad_request", "{bad}");
     }
     assert_eq!(t.len(), 3);
     // Binary and oversized frames close the socket.
     let out = t.frame_from(&3, Frame::Binary(3), 1).unwrap();
-    assert!(out.contains(&Outbound::Close { to: 3, code: close::UNSUPPORTED_DATA }));
+    assert!(out.contains(&Outbound::Close {
+        to: 3,
+        code: close::UNSUPPORTED_DATA
+    }));
     let out = t.frame_from(&2, Frame::TooBig, 1).unwrap();
-    assert!(out.contains(&Outbound::Close { to: 2, code: close::MESSAGE_TOO_BIG }));
+    assert!(out.contains(&Outbound::Close {
+        to: 2,
+        code: close::MESSAGE_TOO_BIG
+    }));
     assert_eq!(t.len(), 1);
 }
 
@@ -195,36 +250,62 @@ fn escaped_topics_stop_at_the_attachment_limit() {
                 assert!(text.len() <= ATTACHMENT_MAX_BYTES, "{}", text.len());
             }
         }
-        if sent(&out).iter().any(|(_, f)| error_code(f) == "too_many_topics") {
+        if sent(&out)
+            .iter()
+            .any(|(_, f)| error_code(f) == "too_many_topics")
+        {
             refused = true;
             break;
         }
     }
     assert!(refused, "the attachment limit refused a topic");
     let kept = t.topics_of(0).unwrap().to_vec();
-    let worst = Attachment { seq: u64::MAX, seen_ms: u64::MAX, topics: kept };
+    let worst = Attachment {
+        seq: u64::MAX,
+        seen_ms: u64::MAX,
+        topics: kept,
+    };
     assert!(worst.to_text().len() <= ATTACHMENT_MAX_BYTES);
 }
 
 #[test]
 fn the_default_limits_fit_the_attachment_and_too_large_ones_do_not() {
-    assert!(TopicLimits { max_connections: 1, max_topics: 16, max_topic_bytes: 96 }.fit_attachment());
-    assert!(!TopicLimits { max_connections: 1, max_topics: 16, max_topic_bytes: 200 }.fit_attachment());
+    assert!(TopicLimits {
+        max_connections: 1,
+        max_topics: 16,
+        max_topic_bytes: 96
+    }
+    .fit_attachment());
+    assert!(!TopicLimits {
+        max_connections: 1,
+        max_topics: 16,
+        max_topic_bytes: 200
+    }
+    .fit_attachment());
 }
 
 #[test]
 fn silent_sockets_are_swept_and_the_alarm_follows_the_count() {
     let mut t = Topics::new(limits(), topic_limits());
     let first = t.admit(1, 0, never);
-    assert!(!first.out.iter().any(|o| matches!(o, Outbound::ArmAlarm { .. })));
+    assert!(!first
+        .out
+        .iter()
+        .any(|o| matches!(o, Outbound::ArmAlarm { .. })));
     let second = t.admit(2, 0, never);
     assert!(second.out.contains(&Outbound::ArmAlarm { at: 30_000 }));
     // Socket 2 pings (auto-answered) at 50 s; socket 1 says nothing.
     let pinged = |c: &Conn| (*c == 2).then_some(50_000);
     let out = t.alarm_fired(61_000, pinged);
-    assert!(out.contains(&Outbound::Close { to: 1, code: close::TIMEOUT }));
+    assert!(out.contains(&Outbound::Close {
+        to: 1,
+        code: close::TIMEOUT
+    }));
     assert_eq!(t.len(), 1);
-    assert!(!out.iter().any(|o| matches!(o, Outbound::ArmAlarm { .. })), "one socket: no sweep");
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::ArmAlarm { .. })),
+        "one socket: no sweep"
+    );
     // An armed alarm is deleted when the last socket goes.
     let mut t = namespace(2);
     assert!(!t.depart(0).contains(&Outbound::DisarmAlarm));
@@ -241,8 +322,14 @@ fn budgets_refuse_then_close() {
     let ping = r#"{ "type":"ping" }"#;
     assert_eq!(sent(&text(&mut t, 1, ping))[0].1, PONG_FRAME);
     assert_eq!(sent(&text(&mut t, 1, ping))[0].1, PONG_FRAME);
-    assert_eq!(error_code(&sent(&text(&mut t, 1, ping))[0].1), "rate_limited");
+    assert_eq!(
+        error_code(&sent(&text(&mut t, 1, ping))[0].1),
+        "rate_limited"
+    );
     let out = text(&mut t, 1, ping);
-    assert!(out.contains(&Outbound::Close { to: 1, code: close::RATE_LIMITED }));
+    assert!(out.contains(&Outbound::Close {
+        to: 1,
+        code: close::RATE_LIMITED
+    }));
     assert!(t.is_empty());
 }
