@@ -1,41 +1,128 @@
-//! matchbox's `next=N` groups (`docs/matchbox.md`): the decisions, natively tested; the runtime
-//! holds only the storage calls and the requests.
+//! matchbox's `next=N` groups (`docs/matchbox.md`): which group a join goes to, decided by the
+//! lobby object of a room and N. Plain Rust, natively tested; the runtime holds the requests
+//! and one stored number.
 //!
-//! A lobby object per room and N names the group forming (a number stored under
-//! [`FORMING_KEY`]); a join goes to that group's object, which alone decides whether it takes
-//! the peer (yes while it has never been full) and answers 409 otherwise; the Worker then tells
-//! the lobby that group is closed and tries the one it names, at most [`TRIES`] times.
+//! The lobby hands out seats, not only the group forming: it counts the joins it sent to each
+//! open group and has not heard back about (`inflight`), and what each group said it held when
+//! it last seated someone (`seated`), and sends a join to the lowest group where those leave
+//! room. So joins that arrive together spread over as many groups as they fill (a burst of 200
+//! `next=2` joins: 100 groups in one round, where every join used to chase the same group), and
+//! a seat freed before its group filled still goes to the next newcomer: the group alone
+//! decides (once it has been full it takes nobody and answers 409), and its count, reported
+//! with each join it seats, corrects the lobby's. The Worker reports each outcome back.
 
-/// The lobby's one storage key.
+/// The lobby's one storage key: the lowest group that may still be open.
 pub const FORMING_KEY: &str = "forming";
 
-/// How many groups one join tries before answering 503 `busy`: only groups filling under this
-/// very join make it go round again.
+/// How many groups one join tries before answering 503 `busy`: more than one only when the
+/// lobby's counts were stale (after an eviction, or a group filled by joins it misjudged).
 pub const TRIES: usize = 8;
 
-/// What the lobby answers and whether it must store its answer first.
+/// A pick the lobby has not heard back about within this long is taken as failed (its report
+/// was lost with the Worker's isolate), so its seat is offered again.
+pub const INFLIGHT_MS: u64 = 10_000;
+
+/// What the group a join was sent to answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Forming {
-    /// The group forming now.
-    pub group: u64,
-    /// Store `group` under [`FORMING_KEY`] before answering.
-    pub store: bool,
+pub enum Outcome {
+    /// Seated: the group now holds `count` peers.
+    Seated { count: u32 },
+    /// 409: the group has been full; it takes nobody.
+    Closed,
+    /// Anything else (the join's own refusal, an error): the seat was not taken.
+    Failed,
 }
 
-/// The group forming, from what the lobby's storage holds (`None` for a new lobby) and the group
-/// a join found closed, if any. A report of a group older than the one forming changes nothing
-/// (another join already moved the lobby on); a report of the one forming moves it to the next.
-pub fn forming(stored: Option<u64>, closed: Option<u64>) -> Forming {
-    let forming = stored.unwrap_or(0);
-    match closed {
-        Some(closed) if closed >= forming => Forming {
-            group: closed + 1,
-            store: true,
-        },
-        _ => Forming {
-            group: forming,
-            store: false,
-        },
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Group {
+    id: u64,
+    /// When each join in flight to it was picked (ms).
+    inflight: Vec<u64>,
+    seated: u32,
+}
+
+/// The groups of one room and N.
+#[derive(Clone, Debug)]
+pub struct Lobby {
+    n: u32,
+    /// The lowest group that may still be open (stored: survives an eviction).
+    forming: u64,
+    /// Groups at or above `forming` the lobby knows of.
+    groups: Vec<Group>,
+}
+
+impl Lobby {
+    /// A lobby for groups of `n`, from what its storage holds (`None` for a new one).
+    pub fn new(n: u32, stored_forming: Option<u64>) -> Self {
+        Lobby {
+            n: n.max(1),
+            forming: stored_forming.unwrap_or(0),
+            groups: Vec::new(),
+        }
+    }
+
+    pub fn forming(&self) -> u64 {
+        self.forming
+    }
+
+    /// The group the next join goes to, counted as in flight there from `now_ms`.
+    pub fn pick(&mut self, now_ms: u64) -> u64 {
+        let n = self.n as usize;
+        let mut id = self.forming;
+        loop {
+            let group = self.group(id);
+            group
+                .inflight
+                .retain(|&at| now_ms.saturating_sub(at) < INFLIGHT_MS);
+            if group.inflight.len() + (group.seated as usize) < n {
+                group.inflight.push(now_ms);
+                return id;
+            }
+            id += 1;
+        }
+    }
+
+    /// What group `id` answered to a join [`Lobby::pick`] sent it. Returns the new `forming`
+    /// when it moved (to be stored).
+    pub fn answered(&mut self, id: u64, outcome: Outcome) -> Option<u64> {
+        let n = self.n;
+        let group = self.group(id);
+        // The oldest pick: which one it was does not matter, only how many are left.
+        if !group.inflight.is_empty() {
+            group.inflight.remove(0);
+        }
+        match outcome {
+            Outcome::Seated { count } => group.seated = count.min(n),
+            Outcome::Closed => group.seated = n,
+            Outcome::Failed => {}
+        }
+        let before = self.forming;
+        // Full groups at the bottom are done: the lowest open one is forming.
+        while let Some(i) = self.groups.iter().position(|g| g.id == self.forming) {
+            if self.groups[i].seated < n {
+                break;
+            }
+            self.groups.swap_remove(i);
+            self.forming += 1;
+        }
+        // Reports about groups the lobby has moved past change nothing.
+        self.groups.retain(|g| g.id >= self.forming);
+        (self.forming != before).then_some(self.forming)
+    }
+
+    fn group(&mut self, id: u64) -> &mut Group {
+        let i = match self.groups.iter().position(|g| g.id == id) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group {
+                    id,
+                    inflight: Vec::new(),
+                    seated: 0,
+                });
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[i]
     }
 }
 
@@ -44,51 +131,76 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_lobby_forms_group_zero_and_stores_nothing() {
-        assert_eq!(
-            forming(None, None),
-            Forming {
-                group: 0,
-                store: false
+    fn a_burst_spreads_over_as_many_groups_as_it_fills() {
+        let mut lobby = Lobby::new(2, None);
+        let picks: Vec<u64> = (0..200).map(|_| lobby.pick(0)).collect();
+        for g in 0..100 {
+            assert_eq!(picks.iter().filter(|&&p| p == g).count(), 2, "group {g}");
+        }
+        // Every group seats both of its joins; the lobby moves past all of them.
+        let mut stored = None;
+        for (k, g) in picks.iter().enumerate() {
+            let count = if picks[..k].contains(g) { 2 } else { 1 };
+            if let Some(f) = lobby.answered(*g, Outcome::Seated { count }) {
+                stored = Some(f);
             }
-        );
-        assert_eq!(
-            forming(Some(4), None),
-            Forming {
-                group: 4,
-                store: false
-            }
-        );
+        }
+        assert_eq!(lobby.forming(), 100);
+        assert_eq!(stored, Some(100));
+        assert_eq!(lobby.pick(1), 100);
     }
 
     #[test]
-    fn a_closed_report_of_the_forming_group_moves_the_lobby_on() {
-        assert_eq!(
-            forming(None, Some(0)),
-            Forming {
-                group: 1,
-                store: true
-            }
-        );
-        assert_eq!(
-            forming(Some(3), Some(3)),
-            Forming {
-                group: 4,
-                store: true
-            }
-        );
+    fn sequential_joins_fill_one_group_at_a_time() {
+        let mut lobby = Lobby::new(3, None);
+        for count in 1..=3 {
+            let g = lobby.pick(0);
+            assert_eq!(g, 0);
+            let moved = lobby.answered(g, Outcome::Seated { count });
+            assert_eq!(moved, (count == 3).then_some(1));
+        }
+        assert_eq!(lobby.pick(0), 1);
     }
 
     #[test]
-    fn a_late_report_of_an_older_group_changes_nothing() {
-        // Two joins found group 2 full; the first moved the lobby to 3, the second's report is
-        // stale and must not skip group 3.
-        assert_eq!(
-            forming(Some(3), Some(2)),
-            Forming {
-                group: 3,
-                store: false
-            }
-        );
+    fn a_seat_freed_before_the_group_filled_goes_to_the_next_newcomer() {
+        let mut lobby = Lobby::new(2, None);
+        let g = lobby.pick(0);
+        lobby.answered(g, Outcome::Seated { count: 1 });
+        // That peer left (the lobby is not told): the next join still goes to group 0, and the
+        // group's own count says one seat is still free.
+        let g = lobby.pick(0);
+        assert_eq!(g, 0);
+        lobby.answered(g, Outcome::Seated { count: 1 });
+        assert_eq!(lobby.pick(0), 0, "still room in group 0");
+    }
+
+    #[test]
+    fn a_failed_or_lost_join_gives_its_seat_back() {
+        let mut lobby = Lobby::new(2, None);
+        let (a, b) = (lobby.pick(0), lobby.pick(0));
+        assert_eq!((a, b), (0, 0));
+        assert_eq!(lobby.pick(0), 1, "group 0 has two in flight");
+        lobby.answered(b, Outcome::Failed);
+        assert_eq!(lobby.pick(0), 0, "the failed join's seat is free again");
+        // A pick never reported on is given up after INFLIGHT_MS.
+        let mut lobby = Lobby::new(2, None);
+        lobby.pick(0);
+        lobby.pick(0);
+        assert_eq!(lobby.pick(INFLIGHT_MS - 1), 1);
+        assert_eq!(lobby.pick(INFLIGHT_MS), 0);
+    }
+
+    #[test]
+    fn a_stale_lobby_learns_from_409_and_moves_on() {
+        // After an eviction the lobby knows only `forming`; that group has filled since.
+        let mut lobby = Lobby::new(2, Some(5));
+        let g = lobby.pick(0);
+        assert_eq!(g, 5);
+        assert_eq!(lobby.answered(g, Outcome::Closed), Some(6));
+        assert_eq!(lobby.pick(0), 6);
+        // A late report about group 5 changes nothing.
+        assert_eq!(lobby.answered(5, Outcome::Seated { count: 1 }), None);
+        assert_eq!(lobby.forming(), 6);
     }
 }

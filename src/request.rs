@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::fmt;
 
 use crate::config::Config;
+use crate::lobby::Outcome;
 use crate::protocol::{InvalidId, PeerId, RoomId, Wire};
 use crate::role::Role;
 
@@ -454,9 +455,11 @@ pub enum Handoff {
     Info {
         room: RoomId,
     },
-    /// To a lobby object: which group is forming; with `closed`, that group has been full.
+    /// To a matchbox lobby (`crate::lobby`): with `answered`, what a group said to a join the
+    /// lobby sent it; the answer is the group the (next) join goes to, unless the report was of
+    /// a seat taken or a join failed (then the lobby only counts it).
     Lobby {
-        closed: Option<u64>,
+        answered: Option<(u64, Outcome)>,
     },
     /// To a y-webrtc namespace's object: a checked socket (the namespace is the object's).
     Topics,
@@ -483,11 +486,16 @@ impl Handoff {
     pub fn to_request(&self) -> (String, Option<String>) {
         match self {
             Handoff::Info { room } => (format!("https://room.internal/info/{room}"), None),
-            Handoff::Lobby { closed: None } => ("https://room.internal/lobby".into(), None),
+            Handoff::Lobby { answered } => {
+                let path = match answered {
+                    None => "lobby".to_owned(),
+                    Some((g, Outcome::Seated { count })) => format!("lobby/{g}/seated/{count}"),
+                    Some((g, Outcome::Closed)) => format!("lobby/{g}/closed"),
+                    Some((g, Outcome::Failed)) => format!("lobby/{g}/failed"),
+                };
+                (format!("https://room.internal/{path}"), None)
+            }
             Handoff::Topics => ("https://room.internal/topics".into(), None),
-            Handoff::Lobby {
-                closed: Some(group),
-            } => (format!("https://room.internal/lobby/closed/{group}"), None),
             Handoff::Join {
                 room,
                 peer,
@@ -529,15 +537,25 @@ impl Handoff {
             return Ok(Handoff::Info { room: room(name)? });
         }
         if path == "/lobby" {
-            return Ok(Handoff::Lobby { closed: None });
+            return Ok(Handoff::Lobby { answered: None });
         }
         if path == "/topics" {
             return Ok(Handoff::Topics);
         }
-        if let Some(group) = path.strip_prefix("/lobby/closed/") {
-            let group = group.parse().map_err(|_| BadInternal::Field("group"))?;
+        if let Some(rest) = path.strip_prefix("/lobby/") {
+            let mut parts = rest.split('/');
+            let group = parts.next().and_then(|g| g.parse().ok());
+            let group = group.ok_or(BadInternal::Field("group"))?;
+            let outcome = match (parts.next(), parts.next(), parts.next()) {
+                (Some("seated"), Some(count), None) => Outcome::Seated {
+                    count: count.parse().map_err(|_| BadInternal::Field("count"))?,
+                },
+                (Some("closed"), None, None) => Outcome::Closed,
+                (Some("failed"), None, None) => Outcome::Failed,
+                _ => return Err(BadInternal::Path(path.to_owned())),
+            };
             return Ok(Handoff::Lobby {
-                closed: Some(group),
+                answered: Some((group, outcome)),
             });
         }
         let name = path
@@ -629,8 +647,16 @@ mod tests {
         let (url, header) = bare.to_request();
         assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(bare));
         for lobby in [
-            Handoff::Lobby { closed: None },
-            Handoff::Lobby { closed: Some(7) },
+            Handoff::Lobby { answered: None },
+            Handoff::Lobby {
+                answered: Some((7, Outcome::Closed)),
+            },
+            Handoff::Lobby {
+                answered: Some((0, Outcome::Seated { count: 3 })),
+            },
+            Handoff::Lobby {
+                answered: Some((u64::MAX, Outcome::Failed)),
+            },
             Handoff::Topics,
         ] {
             let (url, header) = lobby.to_request();

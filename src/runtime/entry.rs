@@ -15,6 +15,7 @@ use super::{
 use crate::auth;
 use crate::config::Config;
 use crate::error::{close, HttpError, Refusal};
+use crate::lobby::Outcome;
 use crate::observe::Observation;
 use crate::peer::ObjectRequest;
 use crate::protocol::{peerjs, yjs, PeerId, RoomId, Wire};
@@ -26,7 +27,7 @@ use crate::request::{
 use crate::role::Role;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     match Route::parse(req.method().as_ref(), &req.path()) {
         Route::Health => Response::ok("ok"),
@@ -42,7 +43,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::PeerJsId(_) => peerjs_id(&req, &env).await,
         Route::PeerJsPeers(key) => peerjs_peers(&req, &env, &key).await,
         Route::PeerJsIceServers(key) => ice_servers(&req, &env, IceFor::PeerJs(&key)).await,
-        Route::Matchbox(room) if upgrade => join_matchbox(req, &env, &room).await,
+        Route::Matchbox(room) if upgrade => join_matchbox(req, &env, &ctx, &room).await,
         Route::MatchboxIceServers(room) => ice_servers(&req, &env, IceFor::Matchbox(&room)).await,
         Route::MatchboxInfo(room) => {
             info(&req, &env, object_name(Wire::Matchbox, &room), room).await
@@ -322,7 +323,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
 
 /// A matchbox client's join (`docs/matchbox.md`): the same gate, then the room's matchbox
 /// object. Its id is assigned there; a token may not name one.
-async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
+async fn join_matchbox(req: Request, env: &Env, ctx: &Context, room: &RoomId) -> Result<Response> {
     let (passed, params) = match room_gate(&req, env).await? {
         Ok(checked) => checked,
         Err(refusal) => return refuse(env, refusal, Form::Http, room.as_str(), None),
@@ -357,16 +358,19 @@ async fn join_matchbox(req: Request, env: &Env, room: &RoomId) -> Result<Respons
             let name = object_name(Wire::Matchbox, room);
             hand_off(env, &name, &Handoff::join(room, &params), &req).await
         }
-        Some(n) => join_group(env, room, n, params.subprotocol, &req).await,
+        Some(n) => join_group(env, ctx, room, n, params.subprotocol, &req).await,
     }
 }
 
-/// matchbox's `next=N` (docs/matchbox.md): the room's lobby object names the group forming,
-/// and the join goes to that group's object, which alone decides whether it takes the peer. A
-/// group that has been full answers 409; the lobby is told and names the next. Two object
-/// requests per join, none per message.
+/// matchbox's `next=N` (docs/matchbox.md): the lobby object of the room and N picks the group
+/// (`crate::lobby`, which spreads joins that arrive together over as many groups as they fill),
+/// and the join goes to that group's object, which alone decides whether it takes the peer. The
+/// outcome is reported back to the lobby: a group that has been full (409) at once, for the
+/// next pick; a seat taken or a failed join after the answer (`wait_until`), so the join does
+/// not wait for it. Three object requests per join, none per message.
 async fn join_group(
     env: &Env,
+    ctx: &Context,
     room: &RoomId,
     n: u32,
     subprotocol: bool,
@@ -381,20 +385,39 @@ async fn join_group(
         subprotocol,
         group: true,
     };
-    let mut group = forming_group(env, &lobby, None).await?;
+    let mut group = ask_lobby(env, &lobby, None).await?;
     for _ in 0..crate::lobby::TRIES {
         let response = hand_off(env, &group_object_name(room, n, group), &handoff, req).await?;
-        if response.status_code() != HttpError::group_closed().status {
-            return Ok(response);
+        let outcome = match response.status_code() {
+            101 => {
+                let count = response
+                    .headers()
+                    .get(super::room_object::GROUP_COUNT_HEADER)?;
+                let count = count.and_then(|c| c.parse().ok()).unwrap_or(n);
+                Outcome::Seated { count }
+            }
+            409 => Outcome::Closed,
+            _ => Outcome::Failed,
+        };
+        if outcome == Outcome::Closed {
+            group = ask_lobby(env, &lobby, Some((group, outcome))).await?;
+            continue;
         }
-        group = forming_group(env, &lobby, Some(group)).await?;
+        let (env, lobby) = (env.clone(), lobby.clone());
+        ctx.wait_until(async move {
+            if let Err(e) = ask_lobby(&env, &lobby, Some((group, outcome))).await {
+                worker::console_error!("lobby {lobby}: the report of a join was lost: {e}");
+            }
+        });
+        return Ok(response);
     }
     http_error(&HttpError::busy())
 }
 
-/// The group the lobby object `lobby` says is forming (after `closed`, when given).
-async fn forming_group(env: &Env, lobby: &str, closed: Option<u64>) -> Result<u64> {
-    let (url, _) = Handoff::Lobby { closed }.to_request();
+/// Tells the lobby object `lobby` what a group answered (if anything) and reads its answer:
+/// the group the next join goes to (`0` when it only counted the report).
+async fn ask_lobby(env: &Env, lobby: &str, answered: Option<(u64, Outcome)>) -> Result<u64> {
+    let (url, _) = Handoff::Lobby { answered }.to_request();
     let text = env
         .durable_object(ROOMS_BINDING)?
         .id_from_name(lobby)?
@@ -403,8 +426,12 @@ async fn forming_group(env: &Env, lobby: &str, closed: Option<u64>) -> Result<u6
         .await?
         .text()
         .await?;
-    text.parse()
-        .map_err(|_| worker::Error::RustError(format!("lobby {lobby} answered {text:?}")))
+    match text.as_str() {
+        "ok" => Ok(0),
+        _ => text
+            .parse()
+            .map_err(|_| worker::Error::RustError(format!("lobby {lobby} answered {text:?}"))),
+    }
 }
 
 // ==== y-webrtc ===============================================================================

@@ -29,13 +29,17 @@ use super::{turn_client, ANALYTICS_BINDING};
 use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
-use crate::lobby;
+use crate::lobby::{self, Lobby, Outcome};
 use crate::observe::Observation;
 use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
 use crate::request::{Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
 use crate::role::Role;
 use crate::room::{Frame, JoinRequest, Room, SweepAlarm};
 use crate::topics::{self, Topics};
+
+/// The header of a group's answer to a seated join: how many peers it now holds (read by the
+/// Worker and reported to the lobby).
+pub const GROUP_COUNT_HEADER: &str = "X-Edge-Signal-Group-Count";
 
 /// `#[durable_object(alarm)]` exports the constructor, `fetch` and `alarm` through workers-rs;
 /// the three socket handlers are exported below by hand, so that the relay path can be synchronous.
@@ -59,6 +63,10 @@ pub struct RoomObject {
     /// For a matchbox group (`next=N`): whether it has ever been full (then it takes nobody);
     /// `None` until read from storage.
     group_full: Cell<Option<bool>>,
+    /// For a matchbox lobby: its groups (`crate::lobby`), loaded from storage by the first
+    /// request; `n` is the group size, from the object's name.
+    lobby: RefCell<Option<Lobby>>,
+    lobby_n: Option<u32>,
 }
 
 impl DurableObject for RoomObject {
@@ -123,6 +131,11 @@ impl DurableObject for RoomObject {
             analytics,
             suffixes: RefCell::default(),
             group_full: Cell::new(None),
+            lobby: RefCell::new(None),
+            lobby_n: match role {
+                Some(Role::Lobby { n, .. }) => Some(n),
+                _ => None,
+            },
         }
     }
 
@@ -156,17 +169,7 @@ impl DurableObject for RoomObject {
                 }
                 Ok(response)
             }
-            Ok(Handoff::Lobby { closed }) => {
-                let storage = self.state.storage();
-                let raw = storage.as_raw().as_ref();
-                let stored = JsFuture::from(glue::get_number(raw, lobby::FORMING_KEY)?).await?;
-                let next = lobby::forming(stored.as_f64().map(|n| n as u64), closed);
-                if next.store {
-                    let put = glue::put_number(raw, lobby::FORMING_KEY, next.group as f64)?;
-                    JsFuture::from(put).await?;
-                }
-                Response::ok(next.group.to_string())
-            }
+            Ok(Handoff::Lobby { answered }) => self.lobby(answered).await,
             Ok(Handoff::Topics) => self.subscribe().await,
             Ok(Handoff::Info { room }) => {
                 let (capacity, peers) = match (&*self.room.borrow(), &*self.topics.borrow()) {
@@ -425,8 +428,48 @@ impl RoomObject {
             // A refused socket only carries the error and the close: no need to hibernate it.
             Err(_) => server.accept()?,
         }
+        let seated = outcome.result.is_ok();
         executor::execute(self, outcome.out, None);
-        Response::from_websocket(client)
+        let mut response = Response::from_websocket(client)?;
+        if group && seated {
+            // What the lobby is told the group holds (crate::lobby).
+            let count = self.len().to_string();
+            response.headers_mut().set(GROUP_COUNT_HEADER, &count)?;
+        }
+        Ok(response)
+    }
+
+    /// A matchbox lobby (`next=N`): takes the report of a join's outcome, if any, and answers
+    /// the group the next join goes to (`crate::lobby`), or `ok` for a report that needs none.
+    async fn lobby(&self, answered: Option<(u64, Outcome)>) -> Result<Response> {
+        let Some(n) = self.lobby_n else {
+            return http_error(&HttpError::bad_request("this object is not a lobby"));
+        };
+        let storage = self.state.storage();
+        let raw = storage.as_raw().as_ref();
+        if self.lobby.borrow().is_none() {
+            let stored = JsFuture::from(glue::get_number(raw, lobby::FORMING_KEY)?).await?;
+            let stored = stored.as_f64().map(|f| f as u64);
+            // Another request may have loaded it meanwhile: keep that one.
+            self.lobby
+                .borrow_mut()
+                .get_or_insert_with(|| Lobby::new(n, stored));
+        }
+        let (moved, pick) = {
+            let mut guard = self.lobby.borrow_mut();
+            let lobby = guard.as_mut().expect("loaded above");
+            let moved = answered.and_then(|(group, outcome)| lobby.answered(group, outcome));
+            let pick = match answered {
+                None | Some((_, Outcome::Closed)) => Some(lobby.pick(now_ms())),
+                Some(_) => None,
+            };
+            (moved, pick)
+        };
+        if let Some(forming) = moved {
+            // Not awaited: the output gate holds this answer until the write is durable.
+            let _ = glue::put_number(raw, lobby::FORMING_KEY, forming as f64)?;
+        }
+        Response::ok(pick.map_or_else(|| "ok".to_owned(), |g| g.to_string()))
     }
 
     /// Seats a y-webrtc socket in this namespace (or refuses it: full) and answers the upgrade.
