@@ -24,7 +24,10 @@ function connected(page, n) {
   return until(page, (n) => {
     const tiles = [...document.querySelectorAll(".tile.remote")];
     // The chat goes over the data channels, which may open a moment after the call connects.
-    const channels = [...window.edgeSignal.room.peers.values()].map((p) => p.channel?.readyState);
+    // Polled from right after navigation: the page's module may not have run yet.
+    const peers = window.edgeSignal?.room?.peers;
+    if (!peers) return false;
+    const channels = [...peers.values()].map((p) => p.channel?.readyState);
     return tiles.length === n && tiles.every((t) => t.dataset.state === "connected") &&
       channels.length === n && channels.every((c) => c === "open") && tiles.map((t) => t.dataset.state);
   }, n, { what: `${n} connected peer(s) with open data channels` });
