@@ -220,8 +220,10 @@ fn binary_oversized_and_goodbye_close() {
     );
 }
 
-#[test]
-fn over_budget_is_refused_then_closed() {
+const OFFER_TO_B: &str = r#"{"type":"OFFER","dst":"b","payload":{}}"#;
+
+/// alice, seated on "ws1" with a burst of two messages, having spent both on offers to b.
+fn alice_with_her_burst_spent() -> Peer<Conn> {
     let mut p = Peer::new(
         "alice",
         Limits {
@@ -232,15 +234,19 @@ fn over_budget_is_refused_then_closed() {
         5000,
     );
     p.join("ws1", "t", 0, never);
-    let offer = r#"{"type":"OFFER","dst":"b","payload":{}}"#;
-    assert!(matches!(
-        &p.frame(&"ws1", Frame::Text(offer), 0)[..],
-        [Outbound::Deliver { .. }]
-    ));
-    assert!(matches!(
-        &p.frame(&"ws1", Frame::Text(offer), 0)[..],
-        [Outbound::Deliver { .. }]
-    ));
+    for _ in 0..2 {
+        assert!(matches!(
+            &p.frame(&"ws1", Frame::Text(OFFER_TO_B), 0)[..],
+            [Outbound::Deliver { .. }]
+        ));
+    }
+    p
+}
+
+#[test]
+fn over_budget_is_refused_then_closed() {
+    let mut p = alice_with_her_burst_spent();
+    let offer = OFFER_TO_B;
     let refused = p.frame(&"ws1", Frame::Text(offer), 0);
     assert_eq!(sent(&refused)[0].1["type"], "ERROR");
     // Refused a whole burst's worth: closed.
@@ -256,23 +262,8 @@ fn over_budget_is_refused_then_closed() {
 #[test]
 fn a_takeover_keeps_the_budget() {
     // Issue 21, item 8: taking the id over with the same token must not refill the budget.
-    let mut p = Peer::new(
-        "alice",
-        Limits {
-            rate_burst: 2,
-            rate_per_sec: 1,
-            ..limits()
-        },
-        5000,
-    );
-    p.join("ws1", "t", 0, never);
-    let offer = r#"{"type":"OFFER","dst":"b","payload":{}}"#;
-    for _ in 0..2 {
-        assert!(matches!(
-            &p.frame(&"ws1", Frame::Text(offer), 0)[..],
-            [Outbound::Deliver { .. }]
-        ));
-    }
+    let mut p = alice_with_her_burst_spent();
+    let offer = OFFER_TO_B;
     let (seated, _) = p.join("ws2", "t", 0, never);
     assert!(seated);
     let refused = p.frame(&"ws2", Frame::Text(offer), 0);
