@@ -40,7 +40,10 @@ worker-build --release --out-dir "$STAGE"
 # section. Now rustc keeps both, wasm-bindgen reads the features, and this run drops the names.
 # The features are worker-build's list: what workerd supports, no newer encodings.
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
-flags=(-O)
+# -Oz with GUFA (whole-module flow analysis) run to a fixed point: about 1 KB smaller gzipped
+# than plain -O for 10 s more, once per changed module. The producers and target_features
+# sections only describe the build to tools; nothing at run time reads them.
+flags=(-Oz --gufa --converge --strip-producers --strip-target-features)
 for f in "${features[@]}"; do flags+=("--enable-$f"); done
 [ "${KEEP_NAMES:-0}" = 1 ] && flags+=(--debuginfo)
 "$WASM_OPT_BIN" "${flags[@]}" "$STAGE/index_bg.wasm" -o "$STAGE/index_bg.wasm"

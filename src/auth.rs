@@ -174,8 +174,11 @@ fn verify_signed(token: Option<&str>, secret: &[u8], now_s: u64) -> Result<Claim
             .decode(part)
             .map_err(|_| AuthError::Malformed)
     };
+    // Read as text, like every other JSON the worker reads: one copy of serde_json's parser
+    // (`from_slice` would link a second one, for byte input).
+    let json = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| AuthError::Malformed);
     let header: Header =
-        serde_json::from_slice(&decode(header)?).map_err(|_| AuthError::Malformed)?;
+        serde_json::from_str(&json(decode(header)?)?).map_err(|_| AuthError::Malformed)?;
     if header.alg != "HS256" {
         return Err(AuthError::Malformed);
     }
@@ -187,7 +190,7 @@ fn verify_signed(token: Option<&str>, secret: &[u8], now_s: u64) -> Result<Claim
         .map_err(|_| AuthError::BadSignature)?;
 
     let claims: Claims =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| AuthError::Malformed)?;
+        serde_json::from_str(&json(decode(payload)?)?).map_err(|_| AuthError::Malformed)?;
     if now_s >= claims.exp {
         return Err(AuthError::Expired);
     }

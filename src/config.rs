@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use crate::seat::Limits;
 use crate::topics::TopicLimits;
-use crate::turn::{is_turn_url, CloudflareTurn, RestTurn, TurnConfig, CLOUDFLARE_API_URL};
+use crate::turn::{
+    is_turn_url, CloudflareTurn, Json, RestTurn, TurnConfig, Urls, CLOUDFLARE_API_URL,
+};
 
 /// The default `ICE_SERVERS`: Cloudflare's public STUN server, reachable from anywhere the worker
 /// is, and enough for peers that are not both behind symmetric NATs.
@@ -36,7 +38,7 @@ pub struct Config {
     /// `MAX_MESSAGE_BYTES` (default 65536: SDP for many tracks with room to spare).
     pub max_message_bytes: usize,
     /// `ICE_SERVERS`: a JSON array of `RTCIceServer`s, checked, for `welcome`.
-    pub ice_servers: serde_json::Value,
+    pub ice_servers: Json,
     /// `ALLOWED_ORIGINS`: origins allowed to open sockets; empty means any origin.
     pub allowed_origins: Vec<String>,
     /// `AUTH_SECRET` (a secret): when set, joins need a signed token.
@@ -291,15 +293,7 @@ struct IceServer {
     credential: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum Urls {
-    One(String),
-    Many(Vec<String>),
-}
-
-fn parse_ice_servers(value: &str) -> Result<serde_json::Value, ConfigError> {
+fn parse_ice_servers(value: &str) -> Result<Json, ConfigError> {
     let err = |message: String| ConfigError {
         var: "ICE_SERVERS",
         message,
@@ -310,11 +304,10 @@ fn parse_ice_servers(value: &str) -> Result<serde_json::Value, ConfigError> {
         ))
     })?;
     for server in &servers {
-        let urls: Vec<&String> = match &server.urls {
-            Urls::One(u) => vec![u],
-            Urls::Many(us) if !us.is_empty() => us.iter().collect(),
-            Urls::Many(_) => return Err(err("`urls` must not be empty".into())),
-        };
+        let urls = server.urls.all();
+        if urls.is_empty() {
+            return Err(err("`urls` must not be empty".into()));
+        }
         for url in urls {
             if !["stun:", "stuns:", "turn:", "turns:"]
                 .iter()
@@ -326,7 +319,7 @@ fn parse_ice_servers(value: &str) -> Result<serde_json::Value, ConfigError> {
             }
         }
     }
-    Ok(serde_json::from_str(value).expect("checked above"))
+    Ok(Json::parse(value.trim()).expect("checked above"))
 }
 
 /// At most one TURN scheme, complete: half a configuration is an error, not TURN silently off.
@@ -507,7 +500,7 @@ mod tests {
         assert_eq!(c.max_room_capacity, 8);
         assert_eq!(c.max_message_bytes, 10000);
         assert_eq!(
-            c.ice_servers,
+            serde_json::from_str::<serde_json::Value>(c.ice_servers.get()).unwrap(),
             serde_json::json!([{"urls": ["turn:t.example.com"], "username": "u", "credential": "c"}])
         );
         assert_eq!(
@@ -701,7 +694,7 @@ mod tests {
     fn empty_lists_are_allowed() {
         assert_eq!(
             config(&[("ICE_SERVERS", "[]")]).unwrap().ice_servers,
-            serde_json::json!([])
+            Json::parse("[]").unwrap()
         );
         assert!(config(&[("ALLOWED_ORIGINS", " ")])
             .unwrap()

@@ -86,7 +86,7 @@ pub struct JoinRequest<'a> {
     /// Only used when this join opens an empty room.
     pub capacity: Option<u32>,
     /// The `ice_servers` of this peer's `welcome`.
-    pub ice_servers: &'a serde_json::Value,
+    pub ice_servers: &'a crate::turn::Json,
     /// The resume secret the client presented (`?resume=`), if any.
     pub resume: Option<&'a str>,
     /// A fresh random secret for this seat, sent in `welcome.resume`.
@@ -172,7 +172,7 @@ impl<C: Clone> Room<C> {
             }
         }
         // In join order, which a resume does not change.
-        kept.sort_by_key(|s| s.order);
+        kept.sort_unstable_by_key(|s| s.order);
         let next_seq = kept.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let mut room = Room::new(limits);
         if !kept.is_empty() {

@@ -143,7 +143,7 @@ impl<C: Clone + PartialEq> Topics<C> {
                 topics: att.topics,
             });
         }
-        topics.subscribers.sort_by_key(|s| s.seq);
+        topics.subscribers.sort_unstable_by_key(|s| s.seq);
         if !topics.subscribers.is_empty() {
             topics.alarm = None;
         }

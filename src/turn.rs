@@ -18,8 +18,8 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::protocol::PeerId;
 
@@ -29,6 +29,92 @@ pub const CLOUDFLARE_API_URL: &str = "https://rtc.live.cloudflare.com/v1";
 /// After a failed or timed-out call to the credentials API, joins go out with STUN only and
 /// without asking again for this long.
 pub const RETRY_AFTER_FAILURE_MS: u64 = 5_000;
+
+/// JSON text checked once and then handed out as it is: one `RTCIceServer` entry, or the array
+/// of them that `welcome.ice_servers` and the ICE-server endpoints carry. Text rather than a
+/// `serde_json::Value`: nothing looks inside after the check, and `Value`'s tree (parse, clone,
+/// print, drop) was the largest piece of serde_json in the wasm.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Json(Box<RawValue>);
+
+impl Json {
+    /// `text`, which must be one JSON value.
+    pub fn parse(text: &str) -> Result<Json, serde_json::Error> {
+        serde_json::from_str(text).map(Json)
+    }
+
+    /// What `value` serializes to.
+    pub fn of(value: &impl Serialize) -> Json {
+        Json(serde_json::value::to_raw_value(value).expect("plain structs always serialize"))
+    }
+
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+/// `urls` of an `RTCIceServer`: one URL or a list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, which buffers the value first and linked serde's
+/// whole buffering deserializer for this one field.
+impl<'de> Deserialize<'de> for Urls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct UrlsVisitor;
+        impl<'de> serde::de::Visitor<'de> for UrlsVisitor {
+            type Value = Urls;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a URL or a list of URLs")
+            }
+            fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Urls, E> {
+                Ok(Urls::One(url.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Urls, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(url) = seq.next_element::<String>()? {
+                    urls.push(url);
+                }
+                Ok(Urls::Many(urls))
+            }
+        }
+        d.deserialize_any(UrlsVisitor)
+    }
+}
+
+impl Urls {
+    pub fn all(&self) -> &[String] {
+        match self {
+            Urls::One(url) => std::slice::from_ref(url),
+            Urls::Many(urls) => urls,
+        }
+    }
+}
+
+/// An `RTCIceServer` with credentials, as handed out.
+#[derive(Serialize)]
+struct Credentialed<'a, U: Serialize> {
+    urls: U,
+    username: &'a str,
+    credential: &'a str,
+}
 
 /// Which scheme mints TURN credentials, if any.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,10 +148,14 @@ impl std::fmt::Debug for RestTurn {
 
 impl RestTurn {
     /// The `RTCIceServer` entry for `peer`, valid until `now_s + ttl_s`.
-    pub fn ice_server(&self, peer: &PeerId, now_s: u64) -> Value {
+    pub fn ice_server(&self, peer: &PeerId, now_s: u64) -> Json {
         let username = format!("{}:{}", now_s + self.ttl_s, peer);
         let credential = rest_credential(self.secret.as_bytes(), &username);
-        json!({ "urls": self.urls, "username": username, "credential": credential })
+        Json::of(&Credentialed {
+            urls: &self.urls,
+            username: &username,
+            credential: &credential,
+        })
     }
 }
 
@@ -118,7 +208,7 @@ impl CloudflareTurn {
     }
 
     pub fn request_body(&self) -> String {
-        json!({ "ttl": self.ttl_s }).to_string()
+        format!(r#"{{"ttl":{}}}"#, self.ttl_s)
     }
 
     /// How long an answer is handed out: half its TTL.
@@ -130,7 +220,7 @@ impl CloudflareTurn {
 /// The TURN entries of an answer of `generate-ice-servers` (HTTP 201, `{"iceServers": [...]}`):
 /// those with a username and credential. Its STUN entries are left out: `ICE_SERVERS` has the
 /// STUN servers this deployment wants.
-pub fn parse_cloudflare_answer(body: &str) -> Result<Vec<Value>, String> {
+pub fn parse_cloudflare_answer(body: &str) -> Result<Vec<Json>, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -138,7 +228,7 @@ pub fn parse_cloudflare_answer(body: &str) -> Result<Vec<Value>, String> {
     }
     #[derive(Deserialize)]
     struct Entry {
-        urls: Value,
+        urls: Urls,
         username: Option<String>,
         credential: Option<String>,
     }
@@ -149,17 +239,15 @@ pub fn parse_cloudflare_answer(body: &str) -> Result<Vec<Value>, String> {
         let (Some(username), Some(credential)) = (entry.username, entry.credential) else {
             continue;
         };
-        let urls_ok = match &entry.urls {
-            Value::String(url) => is_turn_url(url),
-            Value::Array(urls) => {
-                !urls.is_empty() && urls.iter().all(|u| u.as_str().is_some_and(is_turn_url))
-            }
-            _ => false,
-        };
-        if !urls_ok {
-            return Err(format!("unexpected urls in the answer: {}", entry.urls));
+        let urls = entry.urls.all();
+        if urls.is_empty() || !urls.iter().all(|u| is_turn_url(u)) {
+            return Err(format!("unexpected urls in the answer: {urls:?}"));
         }
-        servers.push(json!({ "urls": entry.urls, "username": username, "credential": credential }));
+        servers.push(Json::of(&Credentialed {
+            urls: &entry.urls,
+            username: &username,
+            credential: &credential,
+        }));
     }
     if servers.is_empty() {
         return Err("the answer has no TURN server with credentials".into());
@@ -177,7 +265,7 @@ pub enum TurnCache {
     #[default]
     Empty,
     /// Credentials to hand out until `until_ms`.
-    Fresh { servers: Vec<Value>, until_ms: u64 },
+    Fresh { servers: Vec<Json>, until_ms: u64 },
     /// The last call failed: STUN only until `until_ms`.
     Failed { until_ms: u64 },
 }
@@ -186,7 +274,7 @@ pub enum TurnCache {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lookup {
     /// Hand these out.
-    Hit(Vec<Value>),
+    Hit(Vec<Json>),
     /// Ask the API (and [`TurnCache::store`] the outcome).
     Fetch,
     /// The API failed a moment ago: STUN only, without asking.
@@ -205,7 +293,7 @@ impl TurnCache {
     }
 
     /// Records the outcome of a call made at `now_ms`.
-    pub fn store(&mut self, outcome: &Result<Vec<Value>, String>, now_ms: u64, cache_ms: u64) {
+    pub fn store(&mut self, outcome: &Result<Vec<Json>, String>, now_ms: u64, cache_ms: u64) {
         *self = match outcome {
             Ok(servers) => TurnCache::Fresh {
                 servers: servers.clone(),
@@ -218,11 +306,30 @@ impl TurnCache {
     }
 }
 
-/// `welcome.ice_servers`: the configured servers, then the minted TURN entries.
-pub fn with_turn(configured: &Value, turn: Vec<Value>) -> Value {
-    let mut all = configured.as_array().cloned().unwrap_or_default();
-    all.extend(turn);
-    Value::Array(all)
+/// `welcome.ice_servers`: the configured servers (a checked JSON array), then the minted TURN
+/// entries.
+pub fn with_turn(configured: &Json, turn: Vec<Json>) -> Json {
+    if turn.is_empty() {
+        return configured.clone();
+    }
+    let listed = configured.get().trim();
+    let inner = listed
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .expect("ICE_SERVERS is checked to be an array")
+        .trim();
+    let mut all =
+        String::with_capacity(listed.len() + turn.iter().map(|t| t.get().len() + 1).sum::<usize>());
+    all.push('[');
+    all.push_str(inner);
+    for (i, entry) in turn.iter().enumerate() {
+        if i > 0 || !inner.is_empty() {
+            all.push(',');
+        }
+        all.push_str(entry.get());
+    }
+    all.push(']');
+    Json::parse(&all).expect("an array of checked values")
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ mod tests {
             peer: peer.clone(),
             capacity: 2,
             peers: vec![],
-            ice_servers: serde_json::json!([]),
+            ice_servers: crate::turn::Json::parse("[]").unwrap(),
             resume: "s".into(),
             resumed: false,
         };

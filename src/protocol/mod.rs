@@ -181,7 +181,7 @@ impl ErrorCode {
 }
 
 /// Frames the server sends to a client. Each is one JSON object in one text frame.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First frame on an accepted socket: who you are, who is already here (in join order), and
@@ -192,7 +192,7 @@ pub enum ServerMessage {
         capacity: u32,
         peers: Vec<PeerId>,
         /// `RTCIceServer` objects (`urls`, optional `username`, `credential`).
-        ice_servers: serde_json::Value,
+        ice_servers: crate::turn::Json,
         /// The secret that lets a new socket take this seat over after a network blip:
         /// reconnect with `?peer=<peer>&resume=<resume>`. A new one comes with every welcome.
         resume: String,

@@ -30,7 +30,7 @@ fn pid(s: &str) -> PeerId {
 struct Harness {
     room: Room<Conn>,
     name: RoomId,
-    ice: Value,
+    ice: crate::turn::Json,
     /// The clock, in ms.
     now: u64,
 }
@@ -44,7 +44,7 @@ impl Harness {
         Harness {
             room: Room::new(limits),
             name: RoomId::parse("r1").unwrap(),
-            ice: serde_json::from_str(ICE).unwrap(),
+            ice: crate::turn::Json::parse(ICE).unwrap(),
             now: 0,
         }
     }

@@ -8,7 +8,7 @@
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
-use super::{glue, http_error, load_config, now_ms, random_bytes, record, turn_client};
+use super::{get_text, glue, http_error, load_config, now_ms, random_bytes, record, turn_client};
 use super::{
     ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, PEERS_BINDING, ROOMS_BINDING,
 };
@@ -418,14 +418,7 @@ async fn join_group(
 /// the group the next join goes to (`0` when it only counted the report).
 async fn ask_lobby(env: &Env, lobby: &str, answered: Option<(u64, Outcome)>) -> Result<u64> {
     let (url, _) = Handoff::Lobby { answered }.to_request();
-    let text = env
-        .durable_object(ROOMS_BINDING)?
-        .id_from_name(lobby)?
-        .get_stub()?
-        .fetch_with_str(&url)
-        .await?
-        .text()
-        .await?;
+    let text = get_text(env, ROOMS_BINDING, lobby, &url).await?;
     match text.as_str() {
         "ok" => Ok(0),
         _ => text
@@ -620,14 +613,14 @@ async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response
         key: key.as_str().to_owned(),
     }
     .object_name();
-    let mut listed = env
-        .durable_object(PEERS_BINDING)?
-        .id_from_name(&directory)?
-        .get_stub()?
-        .fetch_with_str(&ObjectRequest::List.to_url())
-        .await?;
-    // The object's response has immutable headers: a new one, to add CORS.
-    let mut ok = Response::ok(listed.text().await?)?;
+    let listed = get_text(
+        env,
+        PEERS_BINDING,
+        &directory,
+        &ObjectRequest::List.to_url(),
+    )
+    .await?;
+    let mut ok = Response::ok(listed)?;
     ok.headers_mut().set("Content-Type", "application/json")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
     cors(ok, passed.cors.as_deref())

@@ -23,6 +23,12 @@ extern "C" {
         this: &StateWithAutoResponseTimestamps,
         ws: &web_sys::WebSocket,
     ) -> Option<js_sys::Date>;
+
+    /// `crypto.getRandomValues(buf)`: the runtime's CSPRNG, filling `buf` (wasm-bindgen copies
+    /// the bytes back). Called directly rather than through the `getrandom` crate, whose
+    /// environment detection and error texts were about 1 KB of the gzipped wasm.
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
+    pub fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
 }
 
 #[wasm_bindgen(inline_js = r#"
@@ -46,6 +52,9 @@ export function copyFrame(message) {
 }
 export function postText(stub, url, body) {
   return stub.fetch(url, { method: "POST", body }).then((r) => r.text());
+}
+export function getText(stub, url) {
+  return stub.fetch(url).then((r) => r.text());
 }
 export function directory(storage, id, present) {
   if (id === undefined) return storage.list().then((m) => JSON.stringify([...m.keys()]));
@@ -92,6 +101,11 @@ extern "C" {
     /// `Stub::fetch_with_request`, which makes it when first polled.
     #[wasm_bindgen(catch, js_name = postText)]
     pub fn post_text(stub: &JsValue, url: &str, body: &str) -> Result<JsValue, JsValue>;
+
+    /// `stub.fetch(url)` resolved to the answer's text (`worker`'s `Response::text` linked
+    /// about 3 KB of body-stream handling for two small answers).
+    #[wasm_bindgen(catch, js_name = getText)]
+    pub fn get_text(stub: &JsValue, url: &str) -> Result<js_sys::Promise, JsValue>;
 
     /// A key's directory of PeerJS ids in its object's storage: with `id`, records that it is
     /// connected (`present`) or not; without, the ids as a JSON array. Resolves to the text

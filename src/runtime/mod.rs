@@ -103,10 +103,20 @@ pub fn now_ms() -> u64 {
     worker::js_sys::Date::now() as u64
 }
 
+/// The text of what the object `name` of the namespace `binding` answers to `GET url`.
+pub async fn get_text(env: &Env, binding: &str, name: &str, url: &str) -> Result<String> {
+    let stub = env
+        .durable_object(binding)?
+        .id_from_name(name)?
+        .get_stub()?
+        .into_rpc::<JsValue>();
+    let text = worker::wasm_bindgen_futures::JsFuture::from(glue::get_text(&stub, url)?).await?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
 /// 16 bytes from the runtime's CSPRNG (crypto.getRandomValues).
 pub fn random_bytes() -> Result<[u8; 16]> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| worker::Error::RustError(format!("getrandom: {e}")))?;
+    glue::get_random_values(&mut bytes)?;
     Ok(bytes)
 }

@@ -10,11 +10,11 @@ use worker::console_error;
 use super::now_ms;
 use crate::config::Config;
 use crate::protocol::PeerId;
-use crate::turn::{self, CloudflareTurn, Lookup, TurnCache, TurnConfig};
+use crate::turn::{self, CloudflareTurn, Json, Lookup, TurnCache, TurnConfig};
 
 /// `welcome.ice_servers` for `peer`. Never fails: without TURN credentials the join goes on
 /// with the rest.
-pub async fn ice_servers(config: &Config, peer: &PeerId) -> serde_json::Value {
+pub async fn ice_servers(config: &Config, peer: &PeerId) -> Json {
     match &config.turn {
         TurnConfig::Off => config.ice_servers.clone(),
         TurnConfig::Rest(rest) => turn::with_turn(
@@ -33,7 +33,7 @@ thread_local! {
 }
 
 /// Cached credentials, or a time-boxed call to Cloudflare's API; empty after a failure.
-async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<serde_json::Value> {
+async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<Json> {
     match TURN_CACHE.with(|c| c.borrow().lookup(now_ms())) {
         Lookup::Hit(servers) => return servers,
         Lookup::Skip => return Vec::new(),
@@ -45,14 +45,9 @@ async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<serde_json::Value> {
     match outcome {
         Ok(servers) => servers,
         Err(error) => {
-            console_error!(
-                "{}",
-                serde_json::json!({
-                    "event": "turn_error",
-                    "error": error,
-                    "ms": now_ms().saturating_sub(started),
-                })
-            );
+            let error = serde_json::to_string(&error).expect("a string always serializes");
+            let ms = now_ms().saturating_sub(started);
+            console_error!(r#"{{"event":"turn_error","error":{error},"ms":{ms}}}"#);
             Vec::new()
         }
     }
@@ -62,7 +57,7 @@ async fn cloudflare_credentials(cf: &CloudflareTurn) -> Vec<serde_json::Value> {
 /// `web_sys` directly: `worker::RequestInit` links serializers for every `cf` option that this
 /// call does not use (the same switch for the Worker's forwarded join request took the gzipped
 /// wasm from 158,124 to 151,499 bytes).
-async fn call_cloudflare(cf: &CloudflareTurn) -> Result<Vec<serde_json::Value>, String> {
+async fn call_cloudflare(cf: &CloudflareTurn) -> Result<Vec<Json>, String> {
     use futures_util::future::{select, Either};
     use worker::wasm_bindgen_futures::JsFuture;
     use worker::web_sys;

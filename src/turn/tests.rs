@@ -1,4 +1,14 @@
 use super::*;
+use serde_json::{json, Value};
+
+/// The tree of a handed-out value, to compare regardless of spacing.
+fn tree(j: &Json) -> Value {
+    serde_json::from_str(j.get()).unwrap()
+}
+
+fn text(v: Value) -> Json {
+    Json::of(&v)
+}
 
 fn peer(id: &str) -> PeerId {
     PeerId::parse(id).unwrap()
@@ -31,7 +41,7 @@ fn rest_entry_names_the_expiry_and_the_peer() {
     };
     let entry = turn.ice_server(&peer("alice"), 1_767_222_000);
     assert_eq!(
-        entry,
+        tree(&entry),
         json!({
             "urls": ["turn:turn.example.com:3478", "turns:turn.example.com:5349"],
             "username": "1767225600:alice",
@@ -40,8 +50,8 @@ fn rest_entry_names_the_expiry_and_the_peer() {
     );
     // Another peer, another credential.
     assert_ne!(
-        turn.ice_server(&peer("bob"), 1_767_222_000)["credential"],
-        entry["credential"]
+        tree(&turn.ice_server(&peer("bob"), 1_767_222_000))["credential"],
+        tree(&entry)["credential"]
     );
 }
 
@@ -93,7 +103,11 @@ fn cloudflare_answer_keeps_the_turn_entries() {
         {"urls":["turn:turn.cloudflare.com:3478?transport=udp","turns:turn.cloudflare.com:5349?transport=tcp"],
          "username":"u-1","credential":"c-1"}]}"#;
     assert_eq!(
-        parse_cloudflare_answer(body).unwrap(),
+        parse_cloudflare_answer(body)
+            .unwrap()
+            .iter()
+            .map(tree)
+            .collect::<Vec<_>>(),
         vec![json!({
             "urls": ["turn:turn.cloudflare.com:3478?transport=udp", "turns:turn.cloudflare.com:5349?transport=tcp"],
             "username": "u-1",
@@ -134,7 +148,9 @@ fn cache_hands_out_for_its_time_and_backs_off_after_a_failure() {
     );
     assert_eq!(cache.lookup(1_000 + RETRY_AFTER_FAILURE_MS), Lookup::Fetch);
 
-    let servers = vec![json!({"urls":"turn:t","username":"u","credential":"c"})];
+    let servers = vec![text(
+        json!({"urls":"turn:t","username":"u","credential":"c"}),
+    )];
     cache.store(&Ok(servers.clone()), 10_000, 60_000);
     assert_eq!(cache.lookup(10_000), Lookup::Hit(servers.clone()));
     assert_eq!(cache.lookup(69_999), Lookup::Hit(servers));
@@ -143,14 +159,35 @@ fn cache_hands_out_for_its_time_and_backs_off_after_a_failure() {
 
 #[test]
 fn turn_entries_follow_the_configured_servers() {
-    let configured = json!([{"urls": "stun:stun.cloudflare.com:3478"}]);
-    let turn = vec![json!({"urls": "turn:t", "username": "u", "credential": "c"})];
+    let configured = text(json!([{"urls": "stun:stun.cloudflare.com:3478"}]));
+    let turn = vec![text(
+        json!({"urls": "turn:t", "username": "u", "credential": "c"}),
+    )];
     assert_eq!(
-        with_turn(&configured, turn),
+        tree(&with_turn(&configured, turn)),
         json!([
             {"urls": "stun:stun.cloudflare.com:3478"},
             {"urls": "turn:t", "username": "u", "credential": "c"}
         ])
     );
-    assert_eq!(with_turn(&json!([]), vec![]), json!([]));
+    assert_eq!(with_turn(&text(json!([])), vec![]).get(), "[]");
+    // Spacing in ICE_SERVERS is kept; what is appended still makes one array.
+    let spaced = Json::parse(" [ {\"urls\": \"stun:s\"} ] ").unwrap();
+    let joined = with_turn(&spaced, vec![text(json!({"urls": "turn:t"}))]);
+    assert_eq!(
+        tree(&joined),
+        json!([{"urls": "stun:s"}, {"urls": "turn:t"}])
+    );
+    let empty = Json::parse("[ ]").unwrap();
+    let joined = with_turn(
+        &empty,
+        vec![
+            text(json!({"urls": "turn:a"})),
+            text(json!({"urls": "turn:b"})),
+        ],
+    );
+    assert_eq!(
+        tree(&joined),
+        json!([{"urls": "turn:a"}, {"urls": "turn:b"}])
+    );
 }
