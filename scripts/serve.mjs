@@ -11,12 +11,15 @@
 //   config binds each with `fromEnvironment`, and a [vars] entry the config does not bind is an
 //   error here, not a setting silently ignored;
 // - writes target/serve/assets.json (the assets service's settings: public/_headers' text).
-// Durable Object storage goes to $STATE_DIR (default target/serve/state).
+// Durable Object storage goes to $STATE_DIR (default target/serve/state). The files of objects
+// that hold nothing are deleted before workerd starts and every $RECLAIM_INTERVAL_S seconds
+// (default 300; 0: never) while it runs (scripts/reclaim.mjs).
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
+import { canReclaim, reclaim } from "./reclaim.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CONFIG = join(ROOT, "serve", "workerd.capnp");
@@ -35,6 +38,17 @@ export function boundFromEnvironment() {
   return new Set([...readFileSync(CONFIG, "utf8").matchAll(/fromEnvironment = "([A-Z0-9_]+)"/g)].map((m) => m[1]));
 }
 
+/** The Durable Object storage directory: `stateDir`, or target/serve/state. */
+export function stateDirectory(stateDir) {
+  return resolve(stateDir ?? join(ROOT, "target", "serve", "state"));
+}
+
+/** RECLAIM_INTERVAL_S as milliseconds (0: off); a value that does not parse is an error. */
+export function reclaimInterval(value = "300") {
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new Error(`RECLAIM_INTERVAL_S must be a number of seconds (0: off), not ${JSON.stringify(value)}`);
+  return Number(value) * 1000;
+}
+
 /**
  * Starts workerd; returns the child process. `options`: host, port, stateDir, env (the
  * environment on top of wrangler.toml's vars), envName, stdio.
@@ -47,7 +61,7 @@ export function serve({ host = "127.0.0.1", port = 8787, stateDir, env = process
   mkdirSync(join(ROOT, "target", "serve"), { recursive: true });
   const headers = readFileSync(join(ROOT, "public", "_headers"), "utf8");
   writeFileSync(join(ROOT, "target", "serve", "assets.json"), JSON.stringify({ headers }));
-  const state = resolve(stateDir ?? join(ROOT, "target", "serve", "state"));
+  const state = stateDirectory(stateDir);
   mkdirSync(state, { recursive: true });
   return spawn(WORKERD, [
     "serve", CONFIG, "--experimental", ...(process.env.WORKERD_VERBOSE ? ["--verbose"] : []),
@@ -61,8 +75,22 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const envName = i > 0 ? process.argv[i + 1] : undefined;
   const host = process.env.HOST || "127.0.0.1";
   const port = Number(process.env.PORT || 8787);
-  const child = serve({ host, port, stateDir: process.env.STATE_DIR, envName });
+  const interval = reclaimInterval(process.env.RECLAIM_INTERVAL_S || undefined);
+  const state = stateDirectory(process.env.STATE_DIR);
+  // One reclaim pass at a time; its line only when it deleted something.
+  let pass = Promise.resolve();
+  const reclaimPass = () => (pass = reclaim(state).then(
+    ({ files, bytes }) => files && console.error(`serve: reclaimed ${files} file${files === 1 ? "" : "s"} of objects that hold nothing (${bytes} bytes)`),
+    (err) => console.error(`serve: reclaim failed: ${err.message}`),
+  ));
+  if (interval && !canReclaim()) console.error("serve: no /proc here: the files of empty objects are not reclaimed (Linux only)");
+  if (interval) await reclaimPass();
+  const child = serve({ host, port, stateDir: state, envName });
   console.error(`serve: workerd on http://${host}:${port} (one node; state in ${process.env.STATE_DIR || "target/serve/state"})`);
+  if (interval) {
+    const next = () => setTimeout(() => reclaimPass().then(next), interval).unref();
+    next();
+  }
   // workerd drains on SIGTERM, and open (hibernatable) sockets can keep it draining for good:
   // after 5 s it is killed.
   for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -71,5 +99,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
     });
   }
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // A pass under way finishes first (a file it set aside goes back or away).
+  child.on("exit", (code, signal) => pass.finally(() => process.exit(code ?? (signal ? 1 : 0))));
 }

@@ -28,12 +28,25 @@ pub enum Outbound<C> {
     /// Delete the object's alarm: nothing is left for it to do, and no alarm may outlive that.
     DisarmAlarm,
     /// Hand `frame` to the object of the PeerJS peer `dst` (held there for a while if `hold`
-    /// and that peer is not connected).
+    /// and that peer is not connected). Its answer goes back to the topology
+    /// (`Peer::answered`).
     Deliver {
         dst: String,
         frame: String,
         hold: bool,
+        /// The first message to `dst` in a while: it may start that peer's object, and counts
+        /// against the sender's join rate as a join would.
+        wakes: bool,
+        /// A kind PeerJS holds: if the recipient drops it, the sender hears `EXPIRE`.
+        expire: bool,
     },
+    /// Keep `frame` for this object's absent peer, after those kept before, outside the
+    /// topology's memory (a PeerJS message held until its recipient connects).
+    Park { frame: String },
+    /// Send every kept frame to `to`, in the order kept, and forget them.
+    Unpark { to: C },
+    /// Forget every kept frame (they expired).
+    DropParked,
     /// Observability: a log line and a data point (`crate::observe`).
     Event(RoomEvent),
 }

@@ -16,6 +16,9 @@ use crate::protocol::peerjs::*;
 use crate::request::BadInternal;
 use crate::seat::{Frame, Limits, Socket, Spend};
 
+mod reach;
+pub use reach::{Reach, Route};
+
 /// What became of a message delivered to this peer's object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
@@ -27,6 +30,13 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// The delivery an object's answer names (`None` for "gone" and anything else).
+    pub fn of(answer: &str) -> Option<Delivery> {
+        [Delivery::Sent, Delivery::Held, Delivery::Dropped]
+            .into_iter()
+            .find(|d| d.as_str() == answer)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Delivery::Sent => "sent",
@@ -42,9 +52,12 @@ struct Seat<S> {
     token: String,
 }
 
+/// A message held for this peer. Its text is kept by the runtime ([`Outbound::Park`]), outside
+/// this state: held messages are the bulk of a peer's memory, and the runtime's memory is
+/// returned once they go, where the wasm module's never shrinks.
 struct Held {
     src: String,
-    frame: String,
+    bytes: usize,
 }
 
 /// One PeerJS peer (a key and an id): its socket, if connected, and the messages held for it.
@@ -56,6 +69,8 @@ pub struct Peer<S> {
     held: Vec<Held>,
     held_bytes: usize,
     expire_at: Option<u64>,
+    /// What this peer's own messages may do to others' objects.
+    reach: Reach,
 }
 
 impl<S: Clone + PartialEq> Peer<S> {
@@ -68,6 +83,7 @@ impl<S: Clone + PartialEq> Peer<S> {
             held: Vec::new(),
             held_bytes: 0,
             expire_at: None,
+            reach: Reach::new(0),
         }
     }
 
@@ -155,11 +171,9 @@ impl<S: Clone + PartialEq> Peer<S> {
             to: ws.clone(),
             frame: OPEN_FRAME.into(),
         });
-        for held in self.held.drain(..) {
-            out.push(Outbound::Send {
-                to: ws.clone(),
-                frame: held.frame,
-            });
+        if !self.held.is_empty() {
+            self.held.clear();
+            out.push(Outbound::Unpark { to: ws.clone() });
         }
         self.held_bytes = 0;
         if self.expire_at.take().is_some() {
@@ -216,12 +230,17 @@ impl<S: Clone + PartialEq> Peer<S> {
                         to: socket.conn.clone(),
                         frame,
                     });
-                } else {
-                    out.push(Outbound::Deliver {
+                    return out;
+                }
+                match self.reach.route(&dst, frame.len(), kind.held(), now_ms) {
+                    Some(Route { wakes, hold }) => out.push(Outbound::Deliver {
                         dst,
                         frame,
-                        hold: kind.held(),
-                    });
+                        hold,
+                        wakes,
+                        expire: kind.held(),
+                    }),
+                    None => out.push(self.error(TOO_MANY_IDS)),
                 }
             }
         }
@@ -270,8 +289,9 @@ impl<S: Clone + PartialEq> Peer<S> {
         self.held_bytes += frame.len();
         self.held.push(Held {
             src: src.to_owned(),
-            frame,
+            bytes: frame.len(),
         });
+        out.push(Outbound::Park { frame });
         if self.expire_at.is_none() {
             let at = now_ms + self.expire_ms;
             self.expire_at = Some(at);
@@ -297,14 +317,15 @@ impl<S: Clone + PartialEq> Peer<S> {
                 senders.push(held.src);
             }
         }
-        senders
-            .into_iter()
-            .map(|src| Outbound::Deliver {
-                frame: relay_frame(Kind::Expire, &self.id, &src, None),
-                dst: src,
-                hold: false,
-            })
-            .collect()
+        let mut out = vec![Outbound::DropParked];
+        out.extend(senders.into_iter().map(|src| Outbound::Deliver {
+            frame: relay_frame(Kind::Expire, &self.id, &src, None),
+            dst: src,
+            hold: false,
+            wakes: false,
+            expire: false,
+        }));
+        out
     }
 
     /// The socket closed or failed. Nobody is told (PeerJS peers learn of departures from
@@ -315,9 +336,49 @@ impl<S: Clone + PartialEq> Peer<S> {
         }
     }
 
-    /// How many messages are held.
-    pub fn held(&self) -> usize {
-        self.held.len()
+    /// How many messages are held, and their bytes.
+    pub fn held(&self) -> (usize, usize) {
+        (self.held.len(), self.held.iter().map(|h| h.bytes).sum())
+    }
+
+    /// The answer of `dst`'s object to a message of `bytes` this peer sent it (as
+    /// [`Outbound::Deliver`] with `hold` and `expire`): releases or keeps its parked bytes, and
+    /// tells this peer's socket `EXPIRE` when a message PeerJS would hold was dropped.
+    pub fn answered(
+        &mut self,
+        dst: &str,
+        bytes: usize,
+        (hold, expire): (bool, bool),
+        delivery: Delivery,
+        now_ms: u64,
+    ) -> Vec<Outbound<S>> {
+        if hold {
+            self.reach.answered(
+                dst,
+                bytes,
+                delivery == Delivery::Held,
+                self.expire_ms,
+                now_ms,
+            );
+        }
+        match (&self.seat, expire && delivery == Delivery::Dropped) {
+            (Some(seat), true) => vec![Outbound::Send {
+                to: seat.socket.conn.clone(),
+                frame: relay_frame(Kind::Expire, dst, &self.id, None),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The client's join rate refused a message's wake ([`Outbound::Deliver`]'s `wakes`): no
+    /// more wakes until the bucket refills; when the message was `dropped` for it, the socket
+    /// is told.
+    pub fn wake_refused(&mut self, now_ms: u64, dropped: bool) -> Vec<Outbound<S>> {
+        self.reach.wakes_refused(now_ms);
+        match &self.seat {
+            Some(_) if dropped => vec![self.error(TOO_MANY_IDS)],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -387,6 +448,8 @@ impl ObjectRequest {
 }
 
 const RATE_LIMITED: &str = "rate_limited: over the message or byte budget; the message was dropped";
+const TOO_MANY_IDS: &str =
+    "rate_limited: messages to too many new ids at once; the message was dropped";
 
 #[cfg(test)]
 mod tests;

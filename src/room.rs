@@ -171,8 +171,14 @@ impl<C: Clone> Room<C> {
                 None => kept.push(seat),
             }
         }
-        // In join order, which a resume does not change.
-        kept.sort_unstable_by_key(|s| s.order);
+        // In join order, which a resume does not change (each put in its place: a sort would
+        // link a sort's code for this).
+        let mut ordered: Vec<Seat<C>> = Vec::with_capacity(kept.len());
+        for seat in kept {
+            let at = ordered.partition_point(|s| s.order < seat.order);
+            ordered.insert(at, seat);
+        }
+        let kept = ordered;
         let next_seq = kept.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let mut room = Room::new(limits);
         if !kept.is_empty() {

@@ -137,13 +137,17 @@ impl<C: Clone + PartialEq> Topics<C> {
         for (conn, att) in sockets {
             let socket = Socket::new(conn, &topics.limits, att.seen_ms, now_ms);
             topics.next_seq = topics.next_seq.max(att.seq + 1);
-            topics.subscribers.push(Subscriber {
-                seq: att.seq,
-                socket,
-                topics: att.topics,
-            });
+            // In seq order, each put in its place (a sort would link a sort's code for this).
+            let at = topics.subscribers.partition_point(|s| s.seq < att.seq);
+            topics.subscribers.insert(
+                at,
+                Subscriber {
+                    seq: att.seq,
+                    socket,
+                    topics: att.topics,
+                },
+            );
         }
-        topics.subscribers.sort_unstable_by_key(|s| s.seq);
         if !topics.subscribers.is_empty() {
             topics.alarm = None;
         }

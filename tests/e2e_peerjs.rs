@@ -459,3 +459,90 @@ async fn a_takeover_keeps_the_message_budget() {
     assert!(opened, "the takeover was not seated");
     assert!(refused > 0, "the takeover started with a full budget");
 }
+
+/// Frames arriving within `ms`, parsed.
+async fn frames_within(c: &mut Client, ms: u64) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut out = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match c.next_event_within(left).await {
+            Some(common::Event::Text(t)) => out.push(serde_json::from_str(&t).unwrap()),
+            Some(other) => panic!("{other:?}"),
+            None => break,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn one_sender_wakes_a_bounded_number_of_absent_ids() {
+    let s = server();
+    let k = key();
+    let mut a = open(s, &k, "a").await;
+    for i in 0..40 {
+        a.send_json(json!({"type": "OFFER", "dst": format!("ghost-{i}"), "payload": {}}))
+            .await;
+    }
+    // 32 wake (and expire, one per ghost), 8 are refused at once; the socket stays.
+    let frames = frames_within(&mut a, EXPIRE_MS + 2500).await;
+    let refused = frames
+        .iter()
+        .filter(|f| f["type"] == "ERROR")
+        .inspect(|f| {
+            assert!(f["payload"]["msg"]
+                .as_str()
+                .unwrap()
+                .contains("too many new ids"))
+        })
+        .count();
+    let expired = frames.iter().filter(|f| f["type"] == "EXPIRE").count();
+    assert_eq!((refused, expired, frames.len()), (8, 32, 40), "{frames:?}");
+    // An id already reached is not a wake.
+    a.send_json(json!({"type": "CANDIDATE", "dst": "ghost-3", "payload": {}}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "EXPIRE", "src": "ghost-3", "dst": "a"})
+    );
+}
+
+#[tokio::test]
+async fn one_sender_parks_a_bounded_number_of_bytes() {
+    let s = server();
+    let k = key();
+    let mut a = open(s, &k, "a").await;
+    let big = "x".repeat(60 << 10);
+    let started = std::time::Instant::now();
+    for i in 0..6 {
+        a.send_json(json!({"type": "OFFER", "dst": format!("late-{i}"), "payload": big}))
+            .await;
+    }
+    // Four fit the 256 KiB a sender may park; the other two are not held, and come back as
+    // EXPIRE at once rather than after the expiry.
+    let first = a.recv().await;
+    let second = a.recv().await;
+    assert!(
+        started.elapsed().as_millis() < EXPIRE_MS as u128,
+        "{first} {second}"
+    );
+    let mut early = vec![first, second];
+    early.sort_by_key(|f| f["src"].as_str().unwrap().to_owned());
+    assert_eq!(
+        early,
+        vec![
+            json!({"type": "EXPIRE", "src": "late-4", "dst": "a"}),
+            json!({"type": "EXPIRE", "src": "late-5", "dst": "a"})
+        ]
+    );
+    // The four held ones reach their peers when they connect.
+    for i in 0..4 {
+        let id = format!("late-{i}");
+        let mut late = socket(s, &k, &id, &token(&k, &id, 0)).await;
+        assert_eq!(late.recv().await, json!({"type": "OPEN"}));
+        assert_eq!(
+            late.recv().await["payload"].as_str().unwrap().len(),
+            big.len()
+        );
+    }
+    a.expect_silence(EXPIRE_MS + 500).await;
+}

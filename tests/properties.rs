@@ -369,7 +369,11 @@ impl World {
                 Outbound::DisarmAlarm => self.alarm = None,
                 Outbound::Event(_) => {}
                 Outbound::Forward { .. } => unreachable!("rendered into a Send by `apply`"),
-                Outbound::Attach { .. } | Outbound::Deliver { .. } => {
+                Outbound::Attach { .. }
+                | Outbound::Deliver { .. }
+                | Outbound::Park { .. }
+                | Outbound::Unpark { .. }
+                | Outbound::DropParked => {
                     panic!("a room never asks for {action:?}")
                 }
             }

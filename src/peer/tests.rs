@@ -162,16 +162,32 @@ fn a_join_opens_and_a_relay_goes_to_the_recipients_object() {
         1,
     );
     match &out[..] {
-        [Outbound::Deliver { dst, frame, hold }] => {
+        [Outbound::Deliver {
+            dst,
+            frame,
+            hold,
+            wakes,
+            expire,
+        }] => {
             assert_eq!(dst, "bob");
-            assert!(hold);
+            // The first message to bob: it may start his object.
+            assert!(*hold && *wakes && *expire);
             // src is ours, whatever the client wrote.
             assert_eq!(json(frame)["src"], "alice");
         }
         other => panic!("{other:?}"),
     }
     let out = p.frame(&"ws1", Frame::Text(r#"{"type":"LEAVE","dst":"bob"}"#), 2);
-    assert!(matches!(&out[..], [Outbound::Deliver { hold: false, .. }]));
+    // LEAVE is not held, and bob was reached a moment ago: no wake.
+    assert!(matches!(
+        &out[..],
+        [Outbound::Deliver {
+            hold: false,
+            wakes: false,
+            expire: false,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -338,21 +354,44 @@ fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
     let mut p = alice();
     let (d, out) = p.incoming("bob", "offer1".into(), true, 100, never);
     assert_eq!(d, Delivery::Held);
-    assert_eq!(out, vec![Outbound::ArmAlarm { at: 5100 }]);
+    assert_eq!(
+        out,
+        vec![
+            Outbound::Park {
+                frame: "offer1".into()
+            },
+            Outbound::ArmAlarm { at: 5100 }
+        ]
+    );
     let (d, out) = p.incoming("bob", "cand1".into(), true, 200, never);
-    assert_eq!((d, out), (Delivery::Held, vec![]));
+    assert_eq!(
+        (d, out),
+        (
+            Delivery::Held,
+            vec![Outbound::Park {
+                frame: "cand1".into()
+            }]
+        )
+    );
     p.incoming("carol", "offer2".into(), true, 300, never);
     let (d, _) = p.incoming("bob", "leave".into(), false, 300, never);
     assert_eq!(d, Delivery::Dropped);
-    assert_eq!(p.held(), 3);
+    assert_eq!(p.held(), (3, "offer1cand1offer2".len()));
     // Early: armed again.
     assert_eq!(p.alarm(5000), vec![Outbound::ArmAlarm { at: 5100 }]);
     let out = p.alarm(5100);
-    let expired: Vec<(String, Value)> = out
+    assert_eq!(out[0], Outbound::DropParked);
+    let expired: Vec<(String, Value)> = out[1..]
         .iter()
         .map(|a| match a {
-            Outbound::Deliver { dst, frame, hold } => {
-                assert!(!hold);
+            Outbound::Deliver {
+                dst,
+                frame,
+                hold,
+                wakes,
+                expire,
+            } => {
+                assert!(!*hold && !*wakes && !*expire);
                 (dst.clone(), json(frame))
             }
             other => panic!("{other:?}"),
@@ -371,7 +410,7 @@ fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
             ),
         ]
     );
-    assert_eq!(p.held(), 0);
+    assert_eq!(p.held(), (0, 0));
     assert!(p.alarm(9000).is_empty());
 }
 
@@ -381,15 +420,18 @@ fn a_join_gets_the_held_messages_in_order_after_open() {
     p.incoming("bob", r#"{"n":1}"#.into(), true, 0, never);
     p.incoming("bob", r#"{"n":2}"#.into(), true, 1, never);
     let (_, out) = p.join("ws1", "t", 2, never);
+    // OPEN, then what was kept, in the order kept (the runtime keeps the texts).
     assert_eq!(
-        sent(&out),
+        out,
         vec![
-            ("ws1", json(OPEN_FRAME)),
-            ("ws1", json(r#"{"n":1}"#)),
-            ("ws1", json(r#"{"n":2}"#))
+            Outbound::Send {
+                to: "ws1",
+                frame: OPEN_FRAME.into()
+            },
+            Outbound::Unpark { to: "ws1" },
+            Outbound::DisarmAlarm
         ]
     );
-    assert_eq!(out.last(), Some(&Outbound::DisarmAlarm));
     assert!(p.alarm(10_000).is_empty());
     let (d, out) = p.incoming("bob", "x".into(), true, 3, never);
     assert_eq!(d, Delivery::Sent);
@@ -471,4 +513,87 @@ fn object_requests_round_trip() {
     }
     assert!(ObjectRequest::parse("/deliver", "src=a%2Fb&hold=1").is_err());
     assert!(ObjectRequest::parse("/nope", "").is_err());
+}
+
+#[test]
+fn a_sender_wakes_a_bounded_number_of_ids() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{}}}}"#);
+    let mut refused = 0;
+    let mut woke = 0;
+    for i in 0..40 {
+        let out = p.frame(&"ws1", Frame::Text(&offer(&format!("p{i}"))), 0);
+        match &out[..] {
+            [Outbound::Deliver { wakes: true, .. }] => woke += 1,
+            [Outbound::Send { frame, .. }] => {
+                assert!(frame.contains("too many new ids"), "{frame}");
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((woke, refused), (32, 8));
+    // An id reached a moment ago costs nothing; the socket stays.
+    let out = p.frame(&"ws1", Frame::Text(&offer("p3")), 0);
+    assert!(matches!(&out[..], [Outbound::Deliver { wakes: false, .. }]));
+    // The client's join rate said no: no more wakes until the bucket refills.
+    assert!(p.wake_refused(2000, false).is_empty());
+    let out = p.frame(&"ws1", Frame::Text(&offer("q")), 2000);
+    assert!(matches!(&out[..], [Outbound::Send { .. }]));
+    let out = p.frame(&"ws1", Frame::Text(&offer("q")), 3000);
+    assert!(matches!(&out[..], [Outbound::Deliver { wakes: true, .. }]));
+    // Refused at once (the message dropped): the socket hears why.
+    let out = p.wake_refused(3000, true);
+    assert!(
+        matches!(&out[..], [Outbound::Send { frame, .. }] if frame.contains("too many new ids"))
+    );
+}
+
+#[test]
+fn a_dropped_message_that_peerjs_would_hold_comes_back_as_expire() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    let held_kinds = (true, true);
+    assert_eq!(
+        p.answered("bob", 10, held_kinds, Delivery::Dropped, 1),
+        vec![Outbound::Send {
+            to: "ws1",
+            frame: r#"{"type":"EXPIRE","src":"bob","dst":"alice"}"#.into()
+        }]
+    );
+    // Sent or held: nothing to say. A LEAVE that was dropped: nothing either.
+    assert!(p
+        .answered("bob", 10, held_kinds, Delivery::Sent, 1)
+        .is_empty());
+    assert!(p
+        .answered("bob", 10, held_kinds, Delivery::Held, 1)
+        .is_empty());
+    assert!(p
+        .answered("bob", 10, (false, false), Delivery::Dropped, 1)
+        .is_empty());
+}
+
+#[test]
+fn a_sender_parks_a_bounded_number_of_bytes() {
+    let roomy = Limits {
+        max_message_bytes: 100_000,
+        ..limits()
+    };
+    let mut p = Peer::new("alice", roomy, 5000);
+    p.join("ws1", "t", 0, never);
+    let payload = "x".repeat(60 << 10);
+    let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":"{payload}"}}"#);
+    let holds: Vec<bool> = (0..16)
+        .map(|i| {
+            let out = p.frame(&"ws1", Frame::Text(&offer(&format!("p{i}"))), 0);
+            match &out[..] {
+                [Outbound::Deliver { hold, .. }] => *hold,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    // Four offers of 60 KB fit in PARK_MAX_BYTES (256 KiB); the rest go, not to be held.
+    assert_eq!(holds.iter().filter(|h| **h).count(), 4);
+    assert!(holds[..4].iter().all(|h| *h));
 }

@@ -26,6 +26,10 @@ pub struct Attachment {
     pub resume: String,
     /// When the peer last sent a frame, refreshed at most every quarter idle timeout.
     pub seen_ms: u64,
+    /// A matchbox group's sockets, once it has been full: it takes nobody (kept with the
+    /// sockets, so the group needs no storage; an emptied group is a new one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 /// The attachment of `ws`, if it is seated. Kept as JSON text (serde_json is linked anyway;
@@ -73,9 +77,21 @@ pub fn touch(ws: &WebSocket, seen_ms: u64) {
     }
 }
 
-/// The room as its live sockets describe it (empty for a new object), and how many it seated.
-pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>, usize) {
+/// Marks the seated sockets of a matchbox group that has filled ([`Attachment::closed`]).
+pub fn close_group(state: &State) {
+    for ws in state.get_websockets() {
+        if let Some(mut att) = read(&ws) {
+            att.closed = true;
+            write(&ws, &att);
+        }
+    }
+}
+
+/// The room as its live sockets describe it (empty for a new object), how many it seated, and
+/// whether one says its group has been full.
+pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>, usize, bool) {
     let mut capacity = config.room_capacity;
+    let mut closed = false;
     let empty = Room::new(config.limits());
     let seats: Vec<_> = state
         .get_websockets()
@@ -83,6 +99,7 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
         .filter_map(|ws| {
             let att = read(&ws)?;
             capacity = att.capacity;
+            closed |= att.closed;
             let order = att.order.unwrap_or(att.seq);
             Some(empty.restored_seat(
                 att.peer,
@@ -96,5 +113,9 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
         })
         .collect();
     let count = seats.len();
-    (Room::restore(config.limits(), capacity, seats), count)
+    (
+        Room::restore(config.limits(), capacity, seats),
+        count,
+        closed,
+    )
 }

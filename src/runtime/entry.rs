@@ -5,13 +5,11 @@
 //! no object. A refusal is one [`Refusal`], rendered as its endpoint answers ([`Form`]). What
 //! passes is handed to its object as a [`Handoff`] (rooms, namespaces) or a PeerJS join.
 
-use wasm_bindgen::JsValue;
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
-use super::{get_text, glue, http_error, load_config, now_ms, random_bytes, record, turn_client};
-use super::{
-    ANALYTICS_BINDING, ASSETS_BINDING, JOIN_LIMITER_BINDING, PEERS_BINDING, ROOMS_BINDING,
-};
+use super::join_rate::JoinRate;
+use super::{get_text, http_error, load_config, now_ms, random_bytes, record, turn_client};
+use super::{ANALYTICS_BINDING, ASSETS_BINDING, PEERS_BINDING, ROOMS_BINDING};
 use crate::auth;
 use crate::config::Config;
 use crate::error::{close, HttpError, Refusal};
@@ -95,7 +93,7 @@ enum Form {
 /// What passed the gate: the settings, the decoded query, and the `Access-Control-Allow-Origin`
 /// of the answer, if other origins may read it.
 struct Passed {
-    config: Config,
+    config: std::rc::Rc<Config>,
     pairs: Vec<(String, String)>,
     cors: Option<String>,
 }
@@ -118,15 +116,24 @@ async fn gate(
     env: &Env,
     check_origin: bool,
 ) -> Result<std::result::Result<Passed, Refusal>> {
-    if !within_join_rate(req, env).await? {
-        return Ok(Err(Refusal::RateLimited));
+    // The binding before the settings: a request over the rate costs nothing further.
+    if let Some(binding) = JoinRate::binding(env) {
+        let limit = JoinRate::Binding(binding);
+        let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
+        if !limit.allows(&client).await {
+            return Ok(Err(Refusal::RateLimited));
+        }
     }
     let config = match load_config(env) {
         Ok(config) => config,
         Err(e) => return Ok(Err(Refusal::Config(e.to_string()))),
     };
-    if !within_node_rate(req, env, &config)? {
-        return Ok(Err(Refusal::RateLimited));
+    let limit = JoinRate::of(env, &config);
+    if let JoinRate::Node(_) = limit {
+        let client = limit.client(&req.headers(), &config)?;
+        if limit.allows_now(&client) == Some(false) {
+            return Ok(Err(Refusal::RateLimited));
+        }
     }
     let raw_url = req.inner().url();
     let (url_origin, query) = origin_and_query(&raw_url);
@@ -653,49 +660,6 @@ fn get_with_headers_of(req: &Request, url: &str) -> Result<worker::web_sys::Requ
     init.set_method("GET");
     init.set_headers(&req.inner().headers());
     Ok(worker::web_sys::Request::new_with_str_and_init(url, &init)?)
-}
-
-/// Whether the client's address (`CF-Connecting-IP`, set by Cloudflare's edge and by wrangler
-/// dev) is within the `JOIN_LIMITER` binding's rate; always true without the binding.
-async fn within_join_rate(req: &Request, env: &Env) -> Result<bool> {
-    let binding = worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from(JOIN_LIMITER_BINDING))
-        .unwrap_or(JsValue::UNDEFINED);
-    if binding.is_undefined() {
-        return Ok(true);
-    }
-    let address = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
-    Ok(glue::within_rate_limit(&binding, &address).await)
-}
-
-thread_local! {
-    /// The node's own join rate limit (`JOIN_RATE_PER_MIN`), for the isolate's life.
-    static NODE_LIMITER: std::cell::RefCell<Option<crate::rate::Limiter>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Where no `JOIN_LIMITER` binding is bound and `JOIN_RATE_PER_MIN` is set (a `make serve`
-/// node): whether the client's address (from `CLIENT_ADDRESS_HEADER`, else `CF-Connecting-IP`)
-/// is within the rate, counted in this isolate.
-fn within_node_rate(req: &Request, env: &Env, config: &Config) -> Result<bool> {
-    let Some(per_min) = config.join_rate_per_min else {
-        return Ok(true);
-    };
-    let bound = worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from(JOIN_LIMITER_BINDING))
-        .is_ok_and(|b| !b.is_undefined());
-    if bound {
-        return Ok(true);
-    }
-    let header = config
-        .client_address_header
-        .as_deref()
-        .unwrap_or("CF-Connecting-IP");
-    let value = req.headers().get(header)?.unwrap_or_default();
-    let address = crate::rate::client_address(&value);
-    Ok(NODE_LIMITER.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| crate::rate::Limiter::new(per_min))
-            .allow(address, now_ms())
-    }))
 }
 
 /// The room page (`public/room.html`, which reads the room from its own URL), from the static

@@ -43,10 +43,24 @@ pub trait Host {
         js_sys::JsString::from(suffix.as_str())
     }
 
-    /// Hands `frame` to the PeerJS peer `dst` ([`Outbound::Deliver`]); only PeerJS peers ask.
-    fn deliver(&self, dst: String, frame: String, hold: bool) {
-        let _ = (dst, frame, hold);
+    /// Hands `frame` to the PeerJS peer `dst` ([`Outbound::Deliver`]); only PeerJS peers ask,
+    /// as only they [`Outbound::Park`] and [`Outbound::Unpark`].
+    fn deliver(&self, dst: String, frame: String, hold: bool, wakes: bool, expire: bool) {
+        let _ = (dst, frame, hold, wakes, expire);
         console_error!("a delivery from an object that has no peers to deliver to");
+    }
+
+    /// Keeps `frame` for this object's absent peer ([`Outbound::Park`]).
+    fn park(&self, frame: String) {
+        let _ = frame;
+        console_error!("a held message in an object that holds none");
+    }
+
+    /// Sends the kept frames to `to` and forgets them ([`Outbound::Unpark`]); `None` to only
+    /// forget them ([`Outbound::DropParked`]). False when a send failed.
+    fn unpark(&self, to: Option<&WebSocket>) -> bool {
+        let _ = to;
+        true
     }
 }
 
@@ -85,7 +99,18 @@ pub fn execute(
             Outbound::Attach { to, text } => attachment::write_text(&to, text),
             Outbound::ArmAlarm { at } => alarm::set(&host.state().storage(), at),
             Outbound::DisarmAlarm => alarm::delete(&host.state().storage()),
-            Outbound::Deliver { dst, frame, hold } => host.deliver(dst, frame, hold),
+            Outbound::Deliver {
+                dst,
+                frame,
+                hold,
+                wakes,
+                expire,
+            } => host.deliver(dst, frame, hold, wakes, expire),
+            Outbound::Park { frame } => host.park(frame),
+            Outbound::Unpark { to } => sent &= host.unpark(Some(&to)),
+            Outbound::DropParked => {
+                host.unpark(None);
+            }
             Outbound::Event(event) => host.record(event),
         }
     }

@@ -53,6 +53,9 @@ export function copyFrame(message) {
 export function postText(stub, url, body) {
   return stub.fetch(url, { method: "POST", body }).then((r) => r.text());
 }
+export function sendText(ws, text) {
+  ws.send(text);
+}
 export function getText(stub, url) {
   return stub.fetch(url).then((r) => r.text());
 }
@@ -60,17 +63,17 @@ export function directory(storage, id, present) {
   if (id === undefined) return storage.list().then((m) => JSON.stringify([...m.keys()]));
   return (present ? storage.put(id, true) : storage.delete(id)).then(() => "ok");
 }
-export function getNumber(storage, key) {
-  return storage.get(key).then((v) => (typeof v === "number" ? v : undefined));
+export function lobbyLoad(storage) {
+  return storage.get(["forming", "top"]).then((m) => {
+    const forming = m.get("forming"), top = m.get("top");
+    if (typeof forming !== "number") return undefined;
+    return [forming, typeof top === "number" ? top : forming];
+  });
 }
-export function putNumber(storage, key, value) {
-  return storage.put(key, value);
+export function lobbySave(storage, forming, top) {
+  return forming === undefined ? storage.deleteAll() : storage.put({ forming, top });
 }
-export function groupFull(storage, mark) {
-  if (mark) {
-    storage.put("full", true);
-    return Promise.resolve(true);
-  }
+export function groupFull(storage) {
   return storage.get("full").then((full) => full === true);
 }
 export function limit(binding, key) {
@@ -96,6 +99,10 @@ extern "C" {
         suffix: &js_sys::JsString,
     ) -> Result<(), JsValue>;
 
+    /// `ws.send(text)` of a string that lives in JavaScript (a held PeerJS message).
+    #[wasm_bindgen(catch, js_name = sendText)]
+    pub fn send_text(ws: &web_sys::WebSocket, text: &js_sys::JsString) -> Result<(), JsValue>;
+
     /// `stub.fetch(url, {method: "POST", body})` resolved to the answer's text: the call is
     /// made now (so calls on one stub leave in the order made), unlike `worker`'s async
     /// `Stub::fetch_with_request`, which makes it when first polled.
@@ -117,20 +124,22 @@ extern "C" {
         present: bool,
     ) -> Result<js_sys::Promise, JsValue>;
 
-    /// `storage.get(key)` resolved to the number stored, or undefined (a matchbox lobby's
-    /// group forming; the decision is `crate::lobby`'s).
-    #[wasm_bindgen(catch, js_name = getNumber)]
-    pub fn get_number(storage: &JsValue, key: &str) -> Result<js_sys::Promise, JsValue>;
+    /// A matchbox lobby's stored `[forming, top]` (`crate::lobby::Stored`), or undefined.
+    #[wasm_bindgen(catch, js_name = lobbyLoad)]
+    pub fn lobby_load(storage: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
-    /// `storage.put(key, value)`.
-    #[wasm_bindgen(catch, js_name = putNumber)]
-    pub fn put_number(storage: &JsValue, key: &str, value: f64)
-        -> Result<js_sys::Promise, JsValue>;
+    /// Stores a lobby's `forming` and `top`, or with `forming` undefined deletes its storage.
+    #[wasm_bindgen(catch, js_name = lobbySave)]
+    pub fn lobby_save(
+        storage: &JsValue,
+        forming: Option<f64>,
+        top: f64,
+    ) -> Result<js_sys::Promise, JsValue>;
 
-    /// A matchbox group (`next=N`): whether it has ever been full (its storage's one key); with
-    /// `mark`, records that it has (a write the output gate holds the join's answer for).
+    /// Whether a matchbox group's storage says it has been full: the mark groups kept there
+    /// before it moved to their sockets' attachments (read only for sockets seated then).
     #[wasm_bindgen(catch, js_name = groupFull)]
-    pub fn group_full(storage: &JsValue, mark: bool) -> Result<js_sys::Promise, JsValue>;
+    pub fn group_full(storage: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
     /// `binding.limit({key})` of a Rate Limiting binding, resolved to whether the request may go
     /// on. (`worker`'s `RateLimiter` would link serde_wasm_bindgen for this one object.)

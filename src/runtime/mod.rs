@@ -6,10 +6,11 @@
 //! - `room_object`: the `RoomObject` Durable Object (socket handlers, the join, the alarm);
 //! - `peer_object`: the `PeerObject` Durable Object of a PeerJS peer (and of a key's directory);
 //! - `glue`: every `unsafe` block and inline-JS binding (frame copy, splice send, rate limiter,
-//!   the auto-response timestamp);
+//!   the auto-response timestamp, the CSPRNG, text of an object's answer);
 //! - `attachment`: what each socket carries across hibernation, and the room rebuilt from it;
 //! - `alarm`: the sweep alarm's storage calls;
 //! - `turn_client`: `welcome.ice_servers`, with Cloudflare's TURN API behind a cache;
+//! - `join_rate`: the join rate per client address, for the gate and for PeerJS wakes;
 //! - this file: what the adapters share (bindings, settings, responses, observations, clock and
 //!   randomness). Nothing here imports an adapter, and no adapter imports another.
 
@@ -18,9 +19,12 @@ mod attachment;
 mod entry;
 mod executor;
 mod glue;
+mod join_rate;
 mod peer_object;
 mod room_object;
 mod turn_client;
+
+use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use worker::{
@@ -46,11 +50,12 @@ pub const JOIN_LIMITER_BINDING: &str = "JOIN_LIMITER";
 thread_local! {
     /// The settings, read once per isolate: they cannot change without a new deployment (and
     /// so a new isolate), and parsing `ICE_SERVERS` on every join would be wasted work.
-    static CONFIG: std::cell::OnceCell<std::result::Result<Config, ConfigError>> = const { std::cell::OnceCell::new() };
+    static CONFIG: std::cell::OnceCell<std::result::Result<Rc<Config>, ConfigError>> = const { std::cell::OnceCell::new() };
 }
 
-/// Every setting. `env.var` also reads secrets (both are plain string bindings).
-pub fn load_config(env: &Env) -> std::result::Result<Config, ConfigError> {
+/// Every setting. `env.var` also reads secrets (both are plain string bindings). Shared, not
+/// copied, by every request and object of the isolate.
+pub fn load_config(env: &Env) -> std::result::Result<Rc<Config>, ConfigError> {
     CONFIG.with(|cell| {
         // The binding's value if it is a string, else unset. Not `env.var()`: standalone workerd
         // binds an unset `fromEnvironment` variable as null, which `env.var()` panics on.
@@ -60,6 +65,7 @@ pub fn load_config(env: &Env) -> std::result::Result<Config, ConfigError> {
                     .ok()
                     .and_then(|v| v.as_string())
             })
+            .map(Rc::new)
         })
         .clone()
     })

@@ -22,13 +22,14 @@ use worker::{
 };
 
 use super::executor::{self, Host};
+use super::join_rate::JoinRate;
 use super::PEERS_BINDING;
 use super::{attachment, config_error, glue, http_error, load_config, now_ms, record};
 use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
 use crate::observe::Observation;
-use crate::peer::{ObjectRequest, Peer};
+use crate::peer::{Delivery, ObjectRequest, Peer};
 use crate::protocol::peerjs::{self, HEARTBEAT_FRAME};
 use crate::request::origin_and_query;
 use crate::role::Role;
@@ -39,6 +40,9 @@ use crate::seat::Frame;
 struct Seated {
     token: String,
     seen_ms: u64,
+    /// The client's address as the join rate counts it (its wakes count there too).
+    #[serde(default)]
+    client: String,
 }
 
 /// Stubs of the objects this one has sent to, by name (see [`PeerObject::deliver`]).
@@ -50,10 +54,17 @@ const STUBS_KEPT: usize = 32;
 #[durable_object(alarm)]
 pub struct PeerObject {
     state: State,
-    config: std::result::Result<Config, ConfigError>,
+    config: std::result::Result<std::rc::Rc<Config>, ConfigError>,
     key: String,
-    /// `None` for a key's directory (and when the config is bad).
-    peer: RefCell<Option<Peer<WebSocket>>>,
+    /// `None` for a key's directory (and when the config is bad). Shared with the tasks that
+    /// await other objects' answers.
+    peer: Rc<RefCell<Option<Peer<WebSocket>>>>,
+    /// The texts of the messages held for this peer, in order ([`Outbound::Park`]): JavaScript
+    /// strings, so their memory is returned when they go.
+    parked: RefCell<Vec<js_sys::JsString>>,
+    /// The connected client's address, for its wakes' join rate.
+    client: Rc<RefCell<String>>,
+    join_rate: JoinRate,
     namespace: Option<ObjectNamespace>,
     stubs: Stubs,
 }
@@ -62,6 +73,7 @@ impl DurableObject for PeerObject {
     fn new(state: State, env: Env) -> Self {
         let name = state.id().name().unwrap_or_default();
         let config = load_config(&env);
+        let mut client = String::new();
         let (key, peer) = match (Role::of(&name), &config) {
             (Some(Role::Peer { key, id }), Ok(config)) => {
                 executor::auto_respond(&state, HEARTBEAT_FRAME, HEARTBEAT_FRAME);
@@ -71,6 +83,7 @@ impl DurableObject for PeerObject {
                 for ws in state.get_websockets() {
                     if let Some(seated) = attachment::read_as::<Seated>(&ws) {
                         peer.restore(ws, seated.token, seated.seen_ms, now);
+                        client = seated.client;
                         // At most once per idle period, as rooms' `room_restored`.
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
                     }
@@ -80,11 +93,18 @@ impl DurableObject for PeerObject {
             (Some(Role::Directory { key }), _) => (key, None),
             _ => (String::new(), None),
         };
+        let join_rate = match &config {
+            Ok(config) => JoinRate::of(&env, config),
+            Err(_) => JoinRate::Off,
+        };
         PeerObject {
             state,
             config,
             key,
-            peer: RefCell::new(peer),
+            peer: Rc::new(RefCell::new(peer)),
+            parked: RefCell::default(),
+            client: Rc::new(RefCell::new(client)),
+            join_rate,
             namespace: env.durable_object(PEERS_BINDING).ok(),
             stubs: Rc::default(),
         }
@@ -108,7 +128,9 @@ impl DurableObject for PeerObject {
                     .headers()
                     .get(crate::peer::TOKEN_HEADER)?
                     .unwrap_or_default();
-                self.join(config, &token)
+                // The Worker passed the client's headers on: its address, as the gate read it.
+                let client = self.join_rate.client(&req.headers(), config)?;
+                self.join(config, &token, client)
             }
             ObjectRequest::Deliver { src, hold } if is_peer => {
                 // The body by web_sys's `text()`: `worker`'s reads it as a stream (more code).
@@ -242,7 +264,7 @@ impl Host for PeerObject {
     /// `dst`, so messages to one recipient leave in order; its answer is awaited in the
     /// background: "gone" means the recipient's socket would not take it, and this peer hears
     /// `LEAVE` from it.
-    fn deliver(&self, dst: String, frame: String, hold: bool) {
+    fn deliver(&self, dst: String, frame: String, hold: bool, wakes: bool, expire: bool) {
         // The sender's id and socket; the `LEAVE` is only built if the recipient is gone.
         let Some((src, socket)) = self
             .peer
@@ -252,6 +274,19 @@ impl Host for PeerObject {
         else {
             return;
         };
+        // A wake counts against the client's join rate: at once where that needs no wait (and
+        // the message is dropped if over), else once the message went (over it, the next are).
+        let client = self.client.borrow().clone();
+        let counted_later = match wakes.then(|| self.join_rate.allows_now(&client)) {
+            Some(Some(false)) => {
+                let out = self.with_peer(|peer| peer.wake_refused(now_ms(), true));
+                executor::execute(self, out, None);
+                return;
+            }
+            Some(None) => Some((self.join_rate.clone(), client)),
+            _ => None,
+        };
+        let bytes = frame.len();
         let name = Role::Peer {
             key: self.key.clone(),
             id: dst.clone(),
@@ -264,29 +299,65 @@ impl Host for PeerObject {
         let Some(promise) = self.post(&name, &request, &frame) else {
             return;
         };
-        let stubs = self.stubs.clone();
+        let (stubs, peer) = (self.stubs.clone(), self.peer.clone());
         spawn_local(async move {
-            match JsFuture::from(promise).await {
-                Ok(answer) if answer.as_string().as_deref() == Some("gone") => {
-                    if let Some(socket) = socket {
-                        let leave = peerjs::leave_from(&dst, &src);
-                        let _ = socket.send_with_str(leave);
-                    }
-                }
-                Ok(_) => {}
+            let answer = match JsFuture::from(promise).await {
+                Ok(answer) => answer.as_string().unwrap_or_default(),
                 Err(e) => {
                     // A stub that failed fails every later call: make a new one next time.
                     console_error!("peerjs: delivery to {name} failed: {e:?}");
                     stubs.borrow_mut().retain(|(n, _)| *n != name);
+                    String::new()
+                }
+            };
+            if answer == "gone" {
+                if let Some(socket) = &socket {
+                    let leave = peerjs::leave_from(&dst, &src);
+                    let _ = socket.send_with_str(leave);
+                }
+            }
+            // Not held, unless the answer says so (a failed call holds nothing).
+            let delivery = Delivery::of(&answer).unwrap_or(Delivery::Sent);
+            let out = match peer.borrow_mut().as_mut() {
+                Some(p) => p.answered(&dst, bytes, (hold, expire), delivery, now_ms()),
+                None => Vec::new(),
+            };
+            // This peer's own socket only (an `EXPIRE`), sent directly: the task has no host.
+            for action in out {
+                if let Outbound::Send { to, frame } = action {
+                    let _ = to.send_with_str(frame);
+                }
+            }
+            if let Some((limit, client)) = counted_later {
+                if !limit.allows(&client).await {
+                    if let Some(p) = peer.borrow_mut().as_mut() {
+                        p.wake_refused(now_ms(), false);
+                    }
                 }
             }
         });
+    }
+
+    fn park(&self, frame: String) {
+        self.parked
+            .borrow_mut()
+            .push(js_sys::JsString::from(frame.as_str()));
+    }
+
+    fn unpark(&self, to: Option<&WebSocket>) -> bool {
+        let parked = std::mem::take(&mut *self.parked.borrow_mut());
+        let Some(to) = to else {
+            return true;
+        };
+        parked
+            .iter()
+            .all(|text| glue::send_text(to.as_ref(), text).is_ok())
     }
 }
 
 impl PeerObject {
     /// Seats the socket, or answers `ID-TAKEN`, and answers the upgrade.
-    fn join(&self, config: &Config, token: &str) -> Result<Response> {
+    fn join(&self, config: &Config, token: &str, address: String) -> Result<Response> {
         let WebSocketPair { client, server } = WebSocketPair::new()?;
         let now = now_ms();
         let (seated, out) = {
@@ -303,8 +374,10 @@ impl PeerObject {
                 &Seated {
                     token: token.to_owned(),
                     seen_ms: now,
+                    client: address.clone(),
                 },
             );
+            *self.client.borrow_mut() = address;
         } else {
             server.accept()?;
         }
@@ -313,6 +386,14 @@ impl PeerObject {
             self.list(config, true);
         }
         Response::from_websocket(client)
+    }
+
+    /// `f` on the peer's state (nothing for a directory).
+    fn with_peer(
+        &self,
+        f: impl FnOnce(&mut Peer<WebSocket>) -> Vec<Outbound<WebSocket>>,
+    ) -> Vec<Outbound<WebSocket>> {
+        self.peer.borrow_mut().as_mut().map(f).unwrap_or_default()
     }
 
     /// With discovery on, tells the key's directory that this id came or went.

@@ -29,7 +29,7 @@ use super::{turn_client, ANALYTICS_BINDING};
 use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
-use crate::lobby::{self, Lobby, Outcome};
+use crate::lobby::{Lobby, Outcome, Stored};
 use crate::observe::Observation;
 use crate::protocol::{PeerId, RoomId, PING_FRAME, PONG_FRAME};
 use crate::request::{Handoff, RoomInfo, HANDOFF_HEADER, SUBPROTOCOL};
@@ -47,7 +47,7 @@ pub const GROUP_COUNT_HEADER: &str = "X-Edge-Signal-Group-Count";
 pub struct RoomObject {
     state: State,
     /// Read once per object instance; a bad value answers 500 to every request.
-    config: std::result::Result<Config, ConfigError>,
+    config: std::result::Result<std::rc::Rc<Config>, ConfigError>,
     /// Built when the config is valid and the object is a room or group (or a lobby, which
     /// stays empty). Never borrowed across an `.await`.
     room: RefCell<Option<Room<WebSocket>>>,
@@ -60,13 +60,16 @@ pub struct RoomObject {
     /// The `from` suffixes of relayed frames as JavaScript strings (see [`RoomObject::suffix`]).
     /// A list, not a map: a room has a handful of senders, and hashing code would grow the module.
     suffixes: RefCell<Vec<(String, js_sys::JsString)>>,
-    /// For a matchbox group (`next=N`): whether it has ever been full (then it takes nobody);
-    /// `None` until read from storage.
+    /// For a matchbox group (`next=N`): whether it has been full (then it takes nobody), as
+    /// its sockets' attachments say; `None` when only storage can tell (sockets seated before
+    /// the mark moved out of storage).
     group_full: Cell<Option<bool>>,
     /// For a matchbox lobby: its groups (`crate::lobby`), loaded from storage by the first
     /// request; `n` is the group size, from the object's name.
     lobby: RefCell<Option<Lobby>>,
     lobby_n: Option<u32>,
+    /// What the lobby's storage holds now.
+    lobby_stored: Cell<Option<Stored>>,
 }
 
 impl DurableObject for RoomObject {
@@ -77,6 +80,8 @@ impl DurableObject for RoomObject {
         let name = state.id().name().unwrap_or_default();
         let role = Role::of(&name);
         let (mut room, mut topics) = (None, None);
+        // A group nobody sits in is a new group; one whose sockets say it filled is closed.
+        let mut group_full = Some(false);
         match (&config, &role) {
             (Ok(config), Some(Role::Topics { .. })) => {
                 let now = now_ms();
@@ -104,7 +109,12 @@ impl DurableObject for RoomObject {
                 }
             }
             (Ok(config), _) => {
-                let (rebuilt, restored) = attachment::rebuild(&state, config, now_ms());
+                let (rebuilt, restored, closed) = attachment::rebuild(&state, config, now_ms());
+                group_full = match (closed, restored) {
+                    (true, _) => Some(true),
+                    (false, 0) => Some(false),
+                    (false, _) => None,
+                };
                 // Which protocol this room speaks is part of its object's name.
                 let wire = role.as_ref().map_or(Default::default(), Role::wire);
                 room = Some(rebuilt.speaking(wire));
@@ -130,8 +140,9 @@ impl DurableObject for RoomObject {
             frames_handled: counting.then(|| Cell::new(0)),
             analytics,
             suffixes: RefCell::default(),
-            group_full: Cell::new(None),
+            group_full: Cell::new(group_full),
             lobby: RefCell::new(None),
+            lobby_stored: Cell::new(None),
             lobby_n: match role {
                 Some(Role::Lobby { n, .. }) => Some(n),
                 _ => None,
@@ -407,8 +418,7 @@ impl RoomObject {
                 .is_some_and(|r| r.len() as u32 >= r.capacity());
         if filled {
             self.group_full.set(Some(true));
-            // Not awaited: the output gate holds this join's answer until the write is durable.
-            let _ = glue::group_full(self.state.storage().as_raw().as_ref(), true)?;
+            attachment::close_group(&self.state);
         }
         match &outcome.result {
             Ok(joined) => {
@@ -422,6 +432,7 @@ impl RoomObject {
                         capacity: joined.capacity,
                         resume: secret,
                         seen_ms: now,
+                        closed: filled,
                     },
                 );
             }
@@ -448,26 +459,37 @@ impl RoomObject {
         let storage = self.state.storage();
         let raw = storage.as_raw().as_ref();
         if self.lobby.borrow().is_none() {
-            let stored = JsFuture::from(glue::get_number(raw, lobby::FORMING_KEY)?).await?;
-            let stored = stored.as_f64().map(|f| f as u64);
+            let loaded = JsFuture::from(glue::lobby_load(raw)?).await?;
+            let stored = loaded.dyn_ref::<js_sys::Array>().map(|pair| Stored {
+                forming: pair.get(0).as_f64().unwrap_or(0.0) as u64,
+                top: pair.get(1).as_f64().unwrap_or(0.0) as u64,
+            });
             // Another request may have loaded it meanwhile: keep that one.
-            self.lobby
-                .borrow_mut()
-                .get_or_insert_with(|| Lobby::new(n, stored));
+            if self.lobby.borrow().is_none() {
+                *self.lobby.borrow_mut() = Some(Lobby::new(n, stored, now_ms()));
+                self.lobby_stored.set(stored);
+            }
         }
-        let (moved, pick) = {
+        let (to_store, pick) = {
             let mut guard = self.lobby.borrow_mut();
             let lobby = guard.as_mut().expect("loaded above");
-            let moved = answered.and_then(|(group, outcome)| lobby.answered(group, outcome));
+            if let Some((group, outcome)) = answered {
+                lobby.answered(group, outcome);
+            }
             let pick = match answered {
                 None | Some((_, Outcome::Closed)) => Some(lobby.pick(now_ms())),
                 Some(_) => None,
             };
-            (moved, pick)
+            (lobby.to_store(), pick)
         };
-        if let Some(forming) = moved {
+        if to_store != self.lobby_stored.get() {
+            self.lobby_stored.set(to_store);
             // Not awaited: the output gate holds this answer until the write is durable.
-            let _ = glue::put_number(raw, lobby::FORMING_KEY, forming as f64)?;
+            let (forming, top) = match to_store {
+                Some(s) => (Some(s.forming as f64), s.top as f64),
+                None => (None, 0.0),
+            };
+            let _ = glue::lobby_save(raw, forming, top)?;
         }
         Response::ok(pick.map_or_else(|| "ok".to_owned(), |g| g.to_string()))
     }
@@ -521,7 +543,7 @@ impl RoomObject {
         if let Some(full) = self.group_full.get() {
             return Ok(full);
         }
-        let promise = glue::group_full(self.state.storage().as_raw().as_ref(), false)?;
+        let promise = glue::group_full(self.state.storage().as_raw().as_ref())?;
         let full = JsFuture::from(promise).await?.as_bool().unwrap_or(false);
         // A join that filled the group meanwhile wins.
         let full = self.group_full.get().unwrap_or(false) || full;
