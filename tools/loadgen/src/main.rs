@@ -100,6 +100,23 @@ enum Command {
         #[arg(long)]
         shared_namespace: bool,
     },
+    /// A PeerJS flood at absent ids (hardening, second round, item 3): `sockets` peers each
+    /// send `messages` OFFERs of `size` bytes to ids nobody holds, and the resident size of
+    /// process `pid` (the server) is read before, after, and `idle_secs` after the sockets close.
+    Flood {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 40)]
+        sockets: usize,
+        #[arg(long, default_value_t = 16)]
+        messages: usize,
+        #[arg(long, default_value_t = 64_000)]
+        size: usize,
+        #[arg(long, default_value_t = 30)]
+        idle_secs: u64,
+    },
     /// Everything against every target; writes the report.
     Bench {
         #[arg(long, default_value = "docs/benchmarks.md")]
@@ -158,6 +175,25 @@ async fn main() -> Result<(), Error> {
             )
             .await?;
             println!("{}", serde_json::to_string(&r.to_json())?);
+        }
+        Command::Flood {
+            url,
+            pid,
+            sockets,
+            messages,
+            size,
+            idle_secs,
+        } => {
+            let f = flood(
+                &url,
+                pid,
+                sockets,
+                messages,
+                size,
+                Duration::from_secs(idle_secs),
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&f.to_json())?);
         }
         Command::Bench {
             out,
@@ -404,6 +440,101 @@ pub async fn idle(base: &str, proto: Proto, n: usize) -> Result<Vec<Ws>, Error> 
         held.push(ws);
     }
     Ok(held)
+}
+
+/// What a PeerJS flood at absent ids did to the server's resident size (KiB).
+pub struct Flooded {
+    pub before_kib: u64,
+    pub after_kib: u64,
+    pub idle_kib: u64,
+    /// Frames the senders got back while the flood was held: `EXPIRE`s and `ERROR`s.
+    pub expired: usize,
+    pub refused: usize,
+    /// Sockets whose join was refused (over the join rate).
+    pub joins_refused: usize,
+}
+
+impl Flooded {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "before_kib": self.before_kib,
+            "after_kib": self.after_kib,
+            "idle_kib": self.idle_kib,
+            "expired": self.expired,
+            "refused": self.refused,
+            "joins_refused": self.joins_refused,
+        })
+    }
+}
+
+/// The resident size of process `pid`, in KiB (0 if it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// See [`Command::Flood`]. The resident size "after" is read 2 s after the last message was
+/// sent, while the sockets are open; the senders' answers are counted until then.
+pub async fn flood(
+    base: &str,
+    pid: u32,
+    sockets: usize,
+    messages: usize,
+    size: usize,
+    idle: Duration,
+) -> Result<Flooded, Error> {
+    let id = run_id();
+    let before_kib = rss_kib(pid);
+    let payload = "x".repeat(size);
+    let mut senders = Vec::with_capacity(sockets);
+    let mut joins_refused = 0;
+    for k in 0..sockets {
+        // A join over the node's join rate is refused: the flood goes on with the others.
+        let Ok((mut ws, _)) = join(base, Proto::Peerjs, "", &format!("flood{k}x{id}")).await else {
+            joins_refused += 1;
+            continue;
+        };
+        for m in 0..messages {
+            let offer =
+                json!({"type": "OFFER", "dst": format!("ghost{k}m{m}x{id}"), "payload": payload});
+            ws.send(Message::Text(offer.to_string())).await?;
+        }
+        senders.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_kib = rss_kib(pid);
+    // What came back meanwhile is buffered: read it without waiting for more.
+    let (mut expired, mut refused) = (0, 0);
+    for ws in &mut senders {
+        let quick = Duration::from_millis(20);
+        while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(quick, ws.next()).await {
+            let v: Value = serde_json::from_str(&t)?;
+            match v["type"].as_str() {
+                Some("EXPIRE") => expired += 1,
+                Some("ERROR") => refused += 1,
+                _ => {}
+            }
+        }
+    }
+    for mut ws in senders {
+        let _ = ws.close(None).await;
+    }
+    tokio::time::sleep(idle).await;
+    Ok(Flooded {
+        before_kib,
+        after_kib,
+        idle_kib: rss_kib(pid),
+        expired,
+        refused,
+        joins_refused,
+    })
 }
 
 /// Sends 1,000 exact pings and 100 spaced ones, and reads how many frames the room's handler

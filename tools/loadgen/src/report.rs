@@ -27,10 +27,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::history::{self, Summary, HISTORY};
 use crate::yjs::fan_out;
-use crate::{idle, joins, pings, relay, Error, Measured, Proto};
+use crate::{flood, idle, joins, pings, relay, rss_kib, Error, Flooded, Measured, Proto};
 
 const RELAY_ROOMS: [usize; 3] = [1, 10, 100];
 const IDLE_PEERS: usize = 1000;
+/// The flood at absent PeerJS ids: sockets, and OFFERs each (the attack of the hardening
+/// issue's item 3), of this many bytes, then this long idle.
+const FLOOD: (usize, usize) = (40, 16);
+const FLOOD_BYTES: usize = 64_000;
+const FLOOD_IDLE: Duration = Duration::from_secs(30);
 /// The y-webrtc fan-out: subscribers per topic, over `YJS_TOPICS` topics (one namespace per
 /// topic on this worker, so even 50 × 20 stays under `YJS_MAX_CONNECTIONS`, 256 a namespace).
 const YJS_SUBSCRIBERS: [usize; 3] = [2, 10, 50];
@@ -249,18 +254,6 @@ fn y_webrtc() -> Result<Target, Error> {
     })
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if xs.is_empty() {
@@ -283,6 +276,8 @@ struct Figures {
     join_conc_p99: Vec<f64>,
     rss_empty_kib: u64,
     rss_idle_kib: u64,
+    /// The PeerJS flood at absent ids, for the targets that speak PeerJS.
+    flood: Option<Flooded>,
 }
 
 /// The y-webrtc section's figures, each a list over runs: `[target][subscribers index]`, the
@@ -336,6 +331,16 @@ pub async fn bench(
             "bench: {}: {} KiB empty, {} KiB with {IDLE_PEERS} idle peers",
             t.name, f.rss_empty_kib, f.rss_idle_kib
         );
+    }
+    // Then the flood at absent PeerJS ids, on the targets that speak PeerJS (after the idle
+    // peers: its objects must not count as theirs).
+    for (t, f) in targets.iter().zip(figures.iter_mut()) {
+        if t.proto == Proto::Peerjs {
+            let (sockets, messages) = FLOOD;
+            let flooded = flood(&t.url, t.pid, sockets, messages, FLOOD_BYTES, FLOOD_IDLE).await?;
+            println!("bench: {}: flood {}", t.name, flooded.to_json());
+            f.flood = Some(flooded);
+        }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -606,6 +611,29 @@ fn render(
     s += "\n(workerd's for the workerd targets, node's for PeerJS; measured once, before the timed runs. The idle \
           peers sit in rooms of two, so the workerd targets hold 500 Durable Objects, each with its own state: that, \
           not the sockets, is most of their per-peer figure. On Cloudflare those objects are spread over many machines.)\n";
+    let (sockets, messages) = FLOOD;
+    s += &format!(
+        "\n### A flood at absent PeerJS ids\n\n{sockets} sockets each send {messages} `OFFER`s of {} KB to ids nobody holds (the \
+         attack of the hardening issue's item 3), then close. Resident size before, 2 s after the last send, and {} s \
+         after the close; and what the senders heard back within those 2 s.\n\n\
+         | target | before | flooded | {} s later | EXPIRE | ERROR | joins refused |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        FLOOD_BYTES / 1000,
+        FLOOD_IDLE.as_secs(),
+        FLOOD_IDLE.as_secs()
+    );
+    for (i, name) in names.iter().enumerate() {
+        if let Some(f) = &figs[i].flood {
+            s += &format!(
+                "| {name} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} | {} | {} |\n",
+                f.before_kib as f64 / 1024.0,
+                f.after_kib as f64 / 1024.0,
+                f.idle_kib as f64 / 1024.0,
+                f.expired,
+                f.refused,
+                f.joins_refused
+            );
+        }
+    }
     s += &format!(
         "\n## Bundle\n\n| file | raw | gzipped |\n|---|---:|---:|\n| `build/index_bg.wasm` | {:.1} KB | {:.1} KB |\n\nCloudflare's free plan allows 3 MB gzipped.\n",
         wasm as f64 / 1000.0,
