@@ -40,13 +40,14 @@ worker-build --release --out-dir "$STAGE"
 # section. Now rustc keeps both, wasm-bindgen reads the features, and this run drops the names.
 # The features are worker-build's list: what workerd supports, no newer encodings.
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
-# -Oz with GUFA (whole-module flow analysis) run to a fixed point: about 1 KB smaller gzipped
-# than plain -O, for a few seconds more once per changed module. --low-memory-unused (another
-# ~1 KB) lets wasm-opt fold `load(p + C)` into `load offset=C (p)` for C < 1 KiB: the two differ
-# only if p + C wraps past 4 GiB into the first KiB, which Rust's pointers never do (the module
-# is a few MiB, and rustc puts the stack's deepest end, not data, at address 0). The producers
-# and target_features sections only describe the build to tools; nothing at run time reads them.
-flags=(-Oz --gufa --converge --low-memory-unused --strip-producers --strip-target-features)
+# -O (speed: the relay path is what the module is for) with GUFA (whole-module flow analysis)
+# run to a fixed point. --low-memory-unused (about 1 KB gzipped) lets wasm-opt fold
+# `load(p + C)` into `load offset=C (p)` for C < 1 KiB; its contract is that nothing lives in
+# the first KiB. Here rustc puts the stack's deepest end there (reached only about 1 MiB deep,
+# which is an overflow anyway), and the two forms differ only for a pointer that wraps past
+# 4 GiB, which Rust's never do. The producers and target_features sections only describe the
+# build to tools; nothing at run time reads them.
+flags=(-O --gufa --converge --low-memory-unused --strip-producers --strip-target-features)
 for f in "${features[@]}"; do flags+=("--enable-$f"); done
 [ "${KEEP_NAMES:-0}" = 1 ] && flags+=(--debuginfo)
 "$WASM_OPT_BIN" "${flags[@]}" "$STAGE/index_bg.wasm" -o "$STAGE/index_bg.wasm"

@@ -1,6 +1,6 @@
 //! matchbox's `next=N` groups (`docs/matchbox.md`): which group a join goes to, decided by the
 //! lobby object of a room and N. Plain Rust, natively tested; the runtime holds the requests
-//! and one stored number.
+//! and what [`Lobby::to_store`] says to keep.
 //!
 //! The lobby hands out seats, not only the group forming: it counts the joins it sent to each
 //! open group and has not heard back about (`inflight`), and what each group said it held when
@@ -17,10 +17,6 @@
 //! nothing stored starts from the clock's millisecond, so its groups are new objects, above any
 //! an earlier life of it used (groups hold nothing in storage either: `docs/matchbox.md`).
 
-/// The lobby's storage keys: the lowest group that may still be open, and the highest group
-/// joins were sent to.
-pub const FORMING_KEY: &str = "forming";
-pub const TOP_KEY: &str = "top";
 
 /// How many groups one join tries before answering 503 `busy`: more than one only when the
 /// lobby's counts were stale (after an eviction, or a group filled by joins it misjudged).
@@ -62,7 +58,8 @@ pub struct Lobby {
     unsure_to: Option<u64>,
 }
 
-/// What a lobby keeps in storage: `forming` and `top` ([`FORMING_KEY`], [`TOP_KEY`]).
+/// What a lobby keeps in storage (under the keys `forming` and `top`): the lowest group that may
+/// still be open, and the highest group joins were sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stored {
     pub forming: u64,

@@ -17,7 +17,7 @@ use crate::request::BadInternal;
 use crate::seat::{Frame, Limits, Socket, Spend};
 
 mod reach;
-pub use reach::{Reach, Route};
+pub use reach::{Answer, Reach, Route};
 
 /// What became of a message delivered to this peer's object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,7 +240,9 @@ impl<S: Clone + PartialEq> Peer<S> {
                         wakes,
                         expire: kind.held(),
                     }),
-                    None => out.push(self.error(TOO_MANY_IDS)),
+                    // One new id too many: answered as if it had expired (the client's
+                    // `peer-unavailable`, which, unlike `ERROR`, does not end its session).
+                    None => out.extend(self.expire_from(&dst, now_ms)),
                 }
             }
         }
@@ -342,43 +344,52 @@ impl<S: Clone + PartialEq> Peer<S> {
     }
 
     /// The answer of `dst`'s object to a message of `bytes` this peer sent it (as
-    /// [`Outbound::Deliver`] with `hold` and `expire`): releases or keeps its parked bytes, and
-    /// tells this peer's socket `EXPIRE` when a message PeerJS would hold was dropped.
+    /// [`Outbound::Deliver`] with `hold`, `wakes` and `expire`; `None` when none came): gives a
+    /// wake back or keeps its cost, releases or keeps its parked bytes, and tells this peer's
+    /// socket `EXPIRE` (once per id and expiry) when a message PeerJS would hold was dropped.
+    /// Returns the actions, and whether the message woke an absent id, which counts against
+    /// the client's join rate.
     pub fn answered(
         &mut self,
         dst: &str,
         bytes: usize,
-        (hold, expire): (bool, bool),
-        delivery: Delivery,
+        (route, expire): (Route, bool),
+        delivery: Option<Delivery>,
         now_ms: u64,
-    ) -> Vec<Outbound<S>> {
-        if hold {
-            self.reach.answered(
-                dst,
-                bytes,
-                delivery == Delivery::Held,
-                self.expire_ms,
-                now_ms,
-            );
-        }
-        match (&self.seat, expire && delivery == Delivery::Dropped) {
-            (Some(seat), true) => vec![Outbound::Send {
-                to: seat.socket.conn.clone(),
-                frame: relay_frame(Kind::Expire, dst, &self.id, None),
-            }],
-            _ => Vec::new(),
-        }
+    ) -> (Vec<Outbound<S>>, bool) {
+        let answer = match delivery {
+            Some(Delivery::Held) => Answer::Held {
+                expire_ms: self.expire_ms,
+            },
+            Some(Delivery::Dropped) => Answer::Dropped,
+            Some(Delivery::Sent) | None => Answer::Connected,
+        };
+        self.reach.answered(dst, bytes, route, answer, now_ms);
+        let absent = answer != Answer::Connected;
+        let out = match expire && answer == Answer::Dropped {
+            true => self.expire_from(dst, now_ms).into_iter().collect(),
+            false => Vec::new(),
+        };
+        (out, route.wakes && absent)
     }
 
-    /// The client's join rate refused a message's wake ([`Outbound::Deliver`]'s `wakes`): no
-    /// more wakes until the bucket refills; when the message was `dropped` for it, the socket
-    /// is told.
-    pub fn wake_refused(&mut self, now_ms: u64, dropped: bool) -> Vec<Outbound<S>> {
-        self.reach.wakes_refused(now_ms);
-        match &self.seat {
-            Some(_) if dropped => vec![self.error(TOO_MANY_IDS)],
-            _ => Vec::new(),
-        }
+    /// The client's join rate refused the wake of `dst` ([`Peer::answered`]): no more wakes
+    /// until the bucket refills, and `dst` is a wake again.
+    pub fn wake_refused(&mut self, dst: &str, now_ms: u64) {
+        self.reach.wakes_refused(dst, now_ms);
+    }
+
+    /// `EXPIRE` from `dst` to this peer's socket, once per id within the expiry (a burst of
+    /// candidates to an absent id is one `peer-unavailable`, as peerjs-server's one per
+    /// sender).
+    fn expire_from(&mut self, dst: &str, now_ms: u64) -> Option<Outbound<S>> {
+        let seat = self.seat.as_ref()?;
+        self.reach
+            .tell_expired(dst, self.expire_ms, now_ms)
+            .then(|| Outbound::Send {
+                to: seat.socket.conn.clone(),
+                frame: relay_frame(Kind::Expire, dst, &self.id, None),
+            })
     }
 }
 
@@ -448,8 +459,6 @@ impl ObjectRequest {
 }
 
 const RATE_LIMITED: &str = "rate_limited: over the message or byte budget; the message was dropped";
-const TOO_MANY_IDS: &str =
-    "rate_limited: messages to too many new ids at once; the message was dropped";
 
 #[cfg(test)]
 mod tests;

@@ -483,21 +483,19 @@ async fn one_sender_wakes_a_bounded_number_of_absent_ids() {
         a.send_json(json!({"type": "OFFER", "dst": format!("ghost-{i}"), "payload": {}}))
             .await;
     }
-    // 32 wake (and expire, one per ghost), 8 are refused at once; the socket stays.
-    let frames = frames_within(&mut a, EXPIRE_MS + 2500).await;
-    let refused = frames
-        .iter()
-        .filter(|f| f["type"] == "ERROR")
-        .inspect(|f| {
-            assert!(f["payload"]["msg"]
-                .as_str()
-                .unwrap()
-                .contains("too many new ids"))
-        })
-        .count();
-    let expired = frames.iter().filter(|f| f["type"] == "EXPIRE").count();
-    assert_eq!((refused, expired, frames.len()), (8, 32, 40), "{frames:?}");
-    // An id already reached is not a wake.
+    // 32 wake their ids' objects (and expire after the expiry, one per ghost); 8 are answered
+    // EXPIRE at once (the client's non-fatal peer-unavailable); the socket stays.
+    let at_once = frames_within(&mut a, EXPIRE_MS / 2).await;
+    let later = frames_within(&mut a, EXPIRE_MS + 2000).await;
+    for f in at_once.iter().chain(&later) {
+        assert_eq!(f["type"], "EXPIRE", "{f}");
+    }
+    assert_eq!(
+        (at_once.len(), later.len()),
+        (8, 32),
+        "{at_once:?} {later:?}"
+    );
+    // An id already reached is not a wake: held, then one EXPIRE.
     a.send_json(json!({"type": "CANDIDATE", "dst": "ghost-3", "payload": {}}))
         .await;
     assert_eq!(

@@ -47,8 +47,9 @@ fn object_files() -> Vec<PathBuf> {
 async fn the_issues_workload_then_idle_leaves_a_bounded_number_of_files() {
     let s = server();
     // 100 rooms, each joined and left.
-    for i in 0..100 {
-        let (c, _) = s.join(&unique_room(&format!("disk{i}")), "").await;
+    let rooms: Vec<String> = (0..100).map(|i| unique_room(&format!("disk{i}"))).collect();
+    for room in &rooms {
+        let (c, _) = s.join(room, "").await;
         c.close().await;
     }
     // 100 matchbox groups of 2 (200 joins to one room), then everyone leaves.
@@ -129,8 +130,8 @@ async fn the_issues_workload_then_idle_leaves_a_bounded_number_of_files() {
         started.elapsed()
     );
 
-    // What is reclaimed was empty: rooms, groups and PeerJS ids work as new.
-    let (mut a, _) = s.join(&unique_room("disk0"), "").await;
+    // What is reclaimed was empty: a room, the lobby and a PeerJS id work as new.
+    let (mut a, _) = s.join(&rooms[0], "").await;
     a.send_json(json!({"type": "ping"})).await;
     assert_eq!(a.recv().await["type"], "pong");
     let (mut c, _) = s
@@ -138,4 +139,7 @@ async fn the_issues_workload_then_idle_leaves_a_bounded_number_of_files() {
         .await
         .expect("upgrade accepted");
     assert!(c.recv().await["IdAssigned"].is_string());
+    let path = format!("/peerjs/peerjs?key={key}&id=ghost-0-0&token=t&version=1.5.5");
+    let (mut ghost, _) = s.connect_path(&path, &[]).await.expect("upgrade accepted");
+    assert_eq!(ghost.recv().await, json!({"type": "OPEN"}));
 }

@@ -3,9 +3,11 @@
 //! sender's, because each recipient's object sees only its own share:
 //!
 //! - **Wakes.** A message to an id this peer has not messaged for [`RECENT_MS`] may start that
-//!   id's object: it costs a token of a bucket of [`WAKE_BURST`], refilled at [`WAKE_PER_SEC`]
-//!   (a newcomer meshing with 15 peers spends 15 at once). The adapter also counts each wake
-//!   against the client's join rate, as a join would be (`docs/security.md`).
+//!   id's object: it takes a token of a bucket of [`WAKE_BURST`], refilled at [`WAKE_PER_SEC`],
+//!   given back if the answer says the id was connected (its object was there anyway). One that
+//!   found the id absent also counts against the client's join rate, as a join would
+//!   (`docs/security.md`); refused there, the bucket empties. Without a token the message is
+//!   answered `EXPIRE` (the client's non-fatal `peer-unavailable`), as if the id had expired.
 //! - **Parking.** Bytes that may sit held at absent peers' objects: at most
 //!   [`PARK_MAX_BYTES`] at once. A message counts from when it leaves until its recipient's
 //!   answer (released if it was sent or dropped) or, if it was held, until the expiry. Past the
@@ -30,6 +32,8 @@ struct Parked {
     dst: String,
     bytes: usize,
     until_ms: u64,
+    /// Its answer came (held): it counts until the expiry, and no other answer is its.
+    answered: bool,
 }
 
 /// The sender-side state of one peer: ids reached lately, wake tokens, parked bytes.
@@ -38,6 +42,19 @@ pub struct Reach {
     tokens: f64,
     refilled_ms: u64,
     parked: Vec<Parked>,
+    /// Ids this peer was told `EXPIRE` from, and until when no other is sent.
+    told: Vec<(String, u64)>,
+}
+
+/// What a recipient's object said of a message, as far as the sender's bounds care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The recipient was connected (or the message was not delivered at all).
+    Connected,
+    /// Held, for `expire_ms`.
+    Held { expire_ms: u64 },
+    /// The recipient was absent and it was dropped.
+    Dropped,
 }
 
 /// What a message to another id may do.
@@ -56,11 +73,26 @@ impl Reach {
             tokens: WAKE_BURST,
             refilled_ms: now_ms,
             parked: Vec::new(),
+            told: Vec::new(),
         }
     }
 
+    /// Whether to tell this peer `EXPIRE` from `dst` now: once per id within `expire_ms`.
+    pub fn tell_expired(&mut self, dst: &str, expire_ms: u64, now_ms: u64) -> bool {
+        self.told.retain(|(_, until)| *until > now_ms);
+        if self.told.iter().any(|(id, _)| id == dst) {
+            return false;
+        }
+        if self.told.len() >= RECENT_MAX {
+            self.told.remove(0);
+        }
+        self.told.push((dst.to_owned(), now_ms + expire_ms));
+        true
+    }
+
     /// A message of `bytes` to `dst` (which it would like held if `holdable`): how it may go,
-    /// or `None` when it would wake one id too many.
+    /// or `None` when it would wake one id too many (then `dst` is not counted as reached, so
+    /// the next message to it asks again).
     pub fn route(&mut self, dst: &str, bytes: usize, holdable: bool, now_ms: u64) -> Option<Route> {
         self.recent
             .retain(|(_, at)| now_ms.saturating_sub(*at) < RECENT_MS);
@@ -90,32 +122,47 @@ impl Reach {
                 dst: dst.to_owned(),
                 bytes,
                 until_ms: now_ms + ANSWER_WAIT_MS,
+                answered: false,
             });
         }
         Some(Route { wakes, hold })
     }
 
-    /// The recipient's object answered a message of `bytes` to `dst` that was sent to be held:
-    /// `held` keeps its bytes parked until the expiry, anything else releases them.
-    pub fn answered(&mut self, dst: &str, bytes: usize, held: bool, expire_ms: u64, now_ms: u64) {
+    /// The recipient's object answered a message of `bytes` to `dst` (routed as `route`):
+    /// `connected` gives a wake's token back; for one sent to be held, `held` keeps its bytes
+    /// parked until the expiry, anything else releases them (the oldest unanswered such
+    /// message's: answers to one recipient come in the order sent).
+    pub fn answered(&mut self, dst: &str, bytes: usize, route: Route, answer: Answer, now_ms: u64) {
+        if route.wakes && answer == Answer::Connected {
+            self.tokens = (self.tokens + 1.0).min(WAKE_BURST);
+        }
+        if !route.hold {
+            return;
+        }
         let Some(i) = self
             .parked
             .iter()
-            .position(|p| p.dst == dst && p.bytes == bytes && p.until_ms > now_ms)
+            .position(|p| !p.answered && p.dst == dst && p.bytes == bytes)
         else {
             return;
         };
-        if held {
-            self.parked[i].until_ms = now_ms + expire_ms;
-        } else {
-            self.parked.remove(i);
+        match answer {
+            Answer::Held { expire_ms } => {
+                self.parked[i].until_ms = now_ms + expire_ms;
+                self.parked[i].answered = true;
+            }
+            _ => {
+                self.parked.remove(i);
+            }
         }
     }
 
-    /// The client's join rate refused a wake: no more until the bucket refills from empty.
-    pub fn wakes_refused(&mut self, now_ms: u64) {
+    /// The client's join rate refused a wake of `dst`: no more until the bucket refills from
+    /// empty, and `dst` counts as not reached (a message sent to it again asks again).
+    pub fn wakes_refused(&mut self, dst: &str, now_ms: u64) {
         self.refill(now_ms);
         self.tokens = 0.0;
+        self.recent.retain(|(id, _)| id != dst);
     }
 
     /// Bytes parked now.
@@ -189,8 +236,12 @@ mod tests {
             }
         );
         // An answer "sent" releases its bytes; "held" keeps them until the expiry.
-        r.answered("p0", big, false, 5000, 10);
-        r.answered("p1", big, true, 5000, 10);
+        let held = Route {
+            wakes: true,
+            hold: true,
+        };
+        r.answered("p0", big, held, Answer::Connected, 10);
+        r.answered("p1", big, held, Answer::Held { expire_ms: 5000 }, 10);
         assert_eq!(r.parked_bytes(10), (fits - 1) * big);
         assert!(r.route("py", big, true, 20).unwrap().hold);
         // Past the expiry the held ones stop counting; unanswered ones after ANSWER_WAIT_MS.
@@ -202,11 +253,53 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_join_rate_empties_the_bucket() {
+    fn a_refused_join_rate_empties_the_bucket_and_forgets_the_id() {
         let mut r = Reach::new(0);
         assert!(r.route("a", 1, false, 0).unwrap().wakes);
-        r.wakes_refused(0);
+        r.wakes_refused("a", 0);
         assert_eq!(r.route("b", 1, false, 0), None);
+        // Sending to "a" again is a wake again, not a free pass.
+        assert_eq!(r.route("a", 1, false, 0), None);
         assert!(r.route("b", 1, false, 1000).unwrap().wakes);
+    }
+
+    #[test]
+    fn a_wake_that_found_its_id_connected_gives_its_token_back() {
+        let mut r = Reach::new(0);
+        let route = Route {
+            wakes: true,
+            hold: false,
+        };
+        for i in 0..100 {
+            let id = format!("p{i}");
+            assert_eq!(r.route(&id, 1, false, 0), Some(route), "{id}");
+            r.answered(&id, 1, route, Answer::Connected, 0);
+        }
+        // Absent ids keep theirs.
+        for i in 0..WAKE_BURST as usize {
+            let id = format!("ghost{i}");
+            assert!(r.route(&id, 1, false, 0).is_some());
+            r.answered(&id, 1, route, Answer::Dropped, 0);
+        }
+        assert_eq!(r.route("one-more", 1, false, 0), None);
+    }
+
+    #[test]
+    fn each_answer_settles_one_parked_message_of_the_same_size() {
+        let mut r = Reach::new(0);
+        let held = Route {
+            wakes: false,
+            hold: true,
+        };
+        // Two candidates of one size to one id: both held, then the expiry counts for both.
+        assert!(r.route("p", 100, true, 0).unwrap().hold);
+        assert!(r.route("p", 100, true, 0).unwrap().hold);
+        r.answered("p", 100, held, Answer::Held { expire_ms: 60_000 }, 1);
+        r.answered("p", 100, held, Answer::Held { expire_ms: 60_000 }, 1);
+        assert_eq!(r.parked_bytes(ANSWER_WAIT_MS + 10), 200);
+        // A third, dropped: it releases its own bytes, not a held one's.
+        assert!(r.route("p", 100, true, 2).unwrap().hold);
+        r.answered("p", 100, held, Answer::Dropped, 3);
+        assert_eq!(r.parked_bytes(ANSWER_WAIT_MS + 10), 200);
     }
 }

@@ -523,11 +523,18 @@ fn a_sender_wakes_a_bounded_number_of_ids() {
     let mut refused = 0;
     let mut woke = 0;
     for i in 0..40 {
-        let out = p.frame(&"ws1", Frame::Text(&offer(&format!("p{i}"))), 0);
+        let id = format!("p{i}");
+        let out = p.frame(&"ws1", Frame::Text(&offer(&id)), 0);
         match &out[..] {
             [Outbound::Deliver { wakes: true, .. }] => woke += 1,
+            // Answered as if it had expired: the client's non-fatal peer-unavailable.
             [Outbound::Send { frame, .. }] => {
-                assert!(frame.contains("too many new ids"), "{frame}");
+                assert_eq!(
+                    json(frame),
+                    json(&format!(
+                        r#"{{"type":"EXPIRE","src":"{id}","dst":"alice"}}"#
+                    ))
+                );
                 refused += 1;
             }
             other => panic!("{other:?}"),
@@ -537,40 +544,93 @@ fn a_sender_wakes_a_bounded_number_of_ids() {
     // An id reached a moment ago costs nothing; the socket stays.
     let out = p.frame(&"ws1", Frame::Text(&offer("p3")), 0);
     assert!(matches!(&out[..], [Outbound::Deliver { wakes: false, .. }]));
-    // The client's join rate said no: no more wakes until the bucket refills.
-    assert!(p.wake_refused(2000, false).is_empty());
-    let out = p.frame(&"ws1", Frame::Text(&offer("q")), 2000);
-    assert!(matches!(&out[..], [Outbound::Send { .. }]));
-    let out = p.frame(&"ws1", Frame::Text(&offer("q")), 3000);
+    // One second later, one more.
+    let out = p.frame(&"ws1", Frame::Text(&offer("q")), 1000);
     assert!(matches!(&out[..], [Outbound::Deliver { wakes: true, .. }]));
-    // Refused at once (the message dropped): the socket hears why.
-    let out = p.wake_refused(3000, true);
-    assert!(
-        matches!(&out[..], [Outbound::Send { frame, .. }] if frame.contains("too many new ids"))
-    );
 }
 
 #[test]
-fn a_dropped_message_that_peerjs_would_hold_comes_back_as_expire() {
+fn wakes_of_connected_ids_are_given_back_and_absent_ones_count_as_joins() {
     let mut p = alice();
     p.join("ws1", "t", 0, never);
-    let held_kinds = (true, true);
+    let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{}}}}"#);
+    let woke = (
+        Route {
+            wakes: true,
+            hold: true,
+        },
+        true,
+    );
+    // A mesh of 100 connected peers: every wake comes back.
+    for i in 0..100 {
+        let id = format!("peer{i}");
+        let out = p.frame(&"ws1", Frame::Text(&offer(&id)), 0);
+        assert!(
+            matches!(&out[..], [Outbound::Deliver { wakes: true, .. }]),
+            "{id}"
+        );
+        let (out, joined) = p.answered(&id, 10, woke, Some(Delivery::Sent), 0);
+        assert!(out.is_empty() && !joined);
+    }
+    // An absent id: the wake counts against the join rate.
+    let out = p.frame(&"ws1", Frame::Text(&offer("ghost")), 0);
+    assert!(matches!(&out[..], [Outbound::Deliver { wakes: true, .. }]));
+    let (_, joined) = p.answered("ghost", 10, woke, Some(Delivery::Held), 0);
+    assert!(joined);
+    // Refused there: no more wakes for now, and "ghost" is a wake again.
+    p.wake_refused("ghost", 0);
+    let out = p.frame(&"ws1", Frame::Text(&offer("ghost")), 0);
+    assert!(matches!(&out[..], [Outbound::Send { frame, .. }] if frame.contains("EXPIRE")));
+}
+
+#[test]
+fn a_dropped_message_that_peerjs_would_hold_comes_back_as_one_expire() {
+    let mut p = alice();
+    p.join("ws1", "t", 0, never);
+    let route = (
+        Route {
+            wakes: false,
+            hold: true,
+        },
+        true,
+    );
+    let expire = Outbound::Send {
+        to: "ws1",
+        frame: r#"{"type":"EXPIRE","src":"bob","dst":"alice"}"#.into(),
+    };
     assert_eq!(
-        p.answered("bob", 10, held_kinds, Delivery::Dropped, 1),
-        vec![Outbound::Send {
-            to: "ws1",
-            frame: r#"{"type":"EXPIRE","src":"bob","dst":"alice"}"#.into()
-        }]
+        p.answered("bob", 10, route, Some(Delivery::Dropped), 1).0,
+        vec![expire.clone()]
+    );
+    // Once per id within the expiry: a burst of candidates is one peer-unavailable.
+    assert!(p
+        .answered("bob", 10, route, Some(Delivery::Dropped), 2)
+        .0
+        .is_empty());
+    assert_eq!(
+        p.answered("bob", 10, route, Some(Delivery::Dropped), 5002)
+            .0,
+        vec![expire]
     );
     // Sent or held: nothing to say. A LEAVE that was dropped: nothing either.
     assert!(p
-        .answered("bob", 10, held_kinds, Delivery::Sent, 1)
+        .answered("bob", 10, route, Some(Delivery::Sent), 1)
+        .0
         .is_empty());
     assert!(p
-        .answered("bob", 10, held_kinds, Delivery::Held, 1)
+        .answered("bob", 10, route, Some(Delivery::Held), 1)
+        .0
         .is_empty());
+    let leave = (
+        Route {
+            wakes: false,
+            hold: false,
+        },
+        false,
+    );
     assert!(p
-        .answered("bob", 10, (false, false), Delivery::Dropped, 1)
+        .answered("carol", 10, leave, Some(Delivery::Dropped), 1)
+        .0
         .is_empty());
 }
 

@@ -29,7 +29,7 @@ use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
 use crate::observe::Observation;
-use crate::peer::{Delivery, ObjectRequest, Peer};
+use crate::peer::{Delivery, ObjectRequest, Peer, Route};
 use crate::protocol::peerjs::{self, HEARTBEAT_FRAME};
 use crate::request::origin_and_query;
 use crate::role::Role;
@@ -274,18 +274,7 @@ impl Host for PeerObject {
         else {
             return;
         };
-        // A wake counts against the client's join rate: at once where that needs no wait (and
-        // the message is dropped if over), else once the message went (over it, the next are).
-        let client = self.client.borrow().clone();
-        let counted_later = match wakes.then(|| self.join_rate.allows_now(&client)) {
-            Some(Some(false)) => {
-                let out = self.with_peer(|peer| peer.wake_refused(now_ms(), true));
-                executor::execute(self, out, None);
-                return;
-            }
-            Some(None) => Some((self.join_rate.clone(), client)),
-            _ => None,
-        };
+        let route = (Route { wakes, hold }, expire);
         let bytes = frame.len();
         let name = Role::Peer {
             key: self.key.clone(),
@@ -297,9 +286,12 @@ impl Host for PeerObject {
             hold,
         };
         let Some(promise) = self.post(&name, &request, &frame) else {
+            // Not sent: nothing was woken or held.
+            self.with_peer(|p| p.answered(&dst, bytes, route, None, now_ms()).0);
             return;
         };
         let (stubs, peer) = (self.stubs.clone(), self.peer.clone());
+        let (limit, client) = (self.join_rate.clone(), self.client.borrow().clone());
         spawn_local(async move {
             let answer = match JsFuture::from(promise).await {
                 Ok(answer) => answer.as_string().unwrap_or_default(),
@@ -316,11 +308,11 @@ impl Host for PeerObject {
                     let _ = socket.send_with_str(leave);
                 }
             }
-            // Not held, unless the answer says so (a failed call holds nothing).
-            let delivery = Delivery::of(&answer).unwrap_or(Delivery::Sent);
-            let out = match peer.borrow_mut().as_mut() {
-                Some(p) => p.answered(&dst, bytes, (hold, expire), delivery, now_ms()),
-                None => Vec::new(),
+            // "gone" and a failed call: neither held nor an absent id's.
+            let delivery = Delivery::of(&answer);
+            let (out, woke_absent) = match peer.borrow_mut().as_mut() {
+                Some(p) => p.answered(&dst, bytes, route, delivery, now_ms()),
+                None => (Vec::new(), false),
             };
             // This peer's own socket only (an `EXPIRE`), sent directly: the task has no host.
             for action in out {
@@ -328,11 +320,10 @@ impl Host for PeerObject {
                     let _ = to.send_with_str(frame);
                 }
             }
-            if let Some((limit, client)) = counted_later {
-                if !limit.allows(&client).await {
-                    if let Some(p) = peer.borrow_mut().as_mut() {
-                        p.wake_refused(now_ms(), false);
-                    }
+            // Starting an absent id's object counts as a join from this client.
+            if woke_absent && !limit.allows(&client).await {
+                if let Some(p) = peer.borrow_mut().as_mut() {
+                    p.wake_refused(&dst, now_ms());
                 }
             }
         });

@@ -483,13 +483,13 @@ impl RoomObject {
             (lobby.to_store(), pick)
         };
         if to_store != self.lobby_stored.get() {
-            self.lobby_stored.set(to_store);
             // Not awaited: the output gate holds this answer until the write is durable.
             let (forming, top) = match to_store {
                 Some(s) => (Some(s.forming as f64), s.top as f64),
                 None => (None, 0.0),
             };
             let _ = glue::lobby_save(raw, forming, top)?;
+            self.lobby_stored.set(to_store);
         }
         Response::ok(pick.map_or_else(|| "ok".to_owned(), |g| g.to_string()))
     }
