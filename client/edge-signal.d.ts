@@ -1,5 +1,6 @@
 // Types of the edge-signal client (edge-signal.js). Checked by `tsc` in `make test`
-// (client/test/types.ts uses every class, option, event and error code declared here).
+// (tests/browser/package-app/usage.ts uses every class, option, event and error code declared
+// here; tests/browser/package.test.mjs type-checks it with tsc).
 
 /** The `code` of every {@link EdgeSignalError}: stable strings, safe to match on. */
 export declare const ErrorCode: Readonly<{

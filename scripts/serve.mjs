@@ -15,7 +15,7 @@
 // that hold nothing are deleted before workerd starts and every $RECLAIM_INTERVAL_S seconds
 // (default 300; 0: never) while it runs (scripts/reclaim.mjs).
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, closeSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
@@ -41,6 +41,33 @@ export function boundFromEnvironment() {
 /** The Durable Object storage directory: `stateDir`, or target/serve/state. */
 export function stateDirectory(stateDir) {
   return resolve(stateDir ?? join(ROOT, "target", "serve", "state"));
+}
+
+/**
+ * Takes `<stateDir>/serve.lock` for this process: one STATE_DIR, one server (two workerd on one
+ * directory corrupt each other's databases and run each other's alarms). A lock whose process is
+ * gone is taken over. Throws, naming the holder, when a live process holds it. Returns a function
+ * that gives it back.
+ */
+export function lockState(stateDir, pid = process.pid) {
+  mkdirSync(stateDir, { recursive: true });
+  const path = join(stateDir, "serve.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx");
+      writeFileSync(fd, `${pid}\n`);
+      closeSync(fd);
+      return () => { try { if (readFileSync(path, "utf8").trim() === String(pid)) unlinkSync(path); } catch {} };
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+      const holder = Number(readFileSync(path, "utf8").trim());
+      let alive = false;
+      try { process.kill(holder, 0); alive = true; } catch (e) { alive = e.code === "EPERM"; }
+      if (alive && holder !== pid) throw new Error(`${stateDir} is in use by another make serve (process ${holder}): give each server its own STATE_DIR`);
+      unlinkSync(path); // stale: its process is gone
+    }
+  }
+  throw new Error(`could not lock ${stateDir}`);
 }
 
 /** RECLAIM_INTERVAL_S as milliseconds (0: off); a value that does not parse is an error. */
@@ -77,6 +104,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = Number(process.env.PORT || 8787);
   const interval = reclaimInterval(process.env.RECLAIM_INTERVAL_S || undefined);
   const state = stateDirectory(process.env.STATE_DIR);
+  let unlock;
+  try {
+    unlock = lockState(state);
+  } catch (err) {
+    console.error(`serve: ${err.message}`);
+    process.exit(1);
+  }
+  process.on("exit", () => unlock());
   // One reclaim pass at a time; its line only when it deleted something.
   let pass = Promise.resolve();
   const reclaimPass = () => (pass = reclaim(state).then(

@@ -17,7 +17,6 @@
 //! nothing stored starts from the clock's millisecond, so its groups are new objects, above any
 //! an earlier life of it used (groups hold nothing in storage either: `docs/matchbox.md`).
 
-
 /// How many groups one join tries before answering 503 `busy`: more than one only when the
 /// lobby's counts were stale (after an eviction, or a group filled by joins it misjudged).
 pub const TRIES: usize = 8;

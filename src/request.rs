@@ -25,8 +25,11 @@ pub const RESUME_PROTOCOL_PREFIX: &str = "edge-signal.resume.";
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /healthz`.
+    /// `GET /healthz`: the Worker runs (liveness).
     Health,
+    /// `GET /readyz`: the Worker runs and its settings parse (readiness: what a load balancer
+    /// should probe, since a bad setting makes every join a 500 while `/healthz` says `ok`).
+    Ready,
     /// `GET /rooms/{room}`: a join when it asks for a WebSocket upgrade, else the room page.
     Room(RoomId),
     /// `GET /api/rooms/{room}`: the room's capacity and peer count.
@@ -99,6 +102,7 @@ impl Route {
         };
         match path {
             "/healthz" => Route::Health,
+            "/readyz" => Route::Ready,
             _ => {
                 if let Some(name) = path.strip_prefix("/rooms/") {
                     room(name, Route::Room)
@@ -684,6 +688,8 @@ mod tests {
         // Pages and scripts are static assets, served before the Worker runs.
         assert_eq!(Route::parse("GET", "/"), Route::NotFound);
         assert_eq!(Route::parse("HEAD", "/healthz"), Route::Health);
+        assert_eq!(Route::parse("GET", "/readyz"), Route::Ready);
+        assert_eq!(Route::parse("POST", "/readyz"), Route::NotFound);
         assert_eq!(Route::parse("HEAD", "/rooms/r1"), Route::Room(r1.clone()));
         assert_eq!(Route::parse("POST", "/healthz"), Route::NotFound);
         for cors in [

@@ -25,6 +25,7 @@ async fn pair(prefix: &str) -> (String, common::Client, common::Client) {
 #[tokio::test]
 async fn healthz_is_ok() {
     assert_eq!(server().get("/healthz").unwrap(), (200, "ok".to_owned()));
+    assert_eq!(server().get("/readyz").unwrap(), (200, "ok".to_owned()));
 }
 
 /// The first frame is `welcome` with the room, the id, capacity, the peers in join order and the

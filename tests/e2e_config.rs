@@ -27,6 +27,9 @@ async fn a_bad_setting_is_a_500_naming_the_variable() {
     assert_config_error(status, &body);
     let (status, body) = s.get("/api/rooms/cfg").unwrap();
     assert_config_error(status, &body);
+    // The readiness probe says so too (its liveness twin, /healthz, does not: below).
+    let (status, body) = s.get("/readyz").unwrap();
+    assert_config_error(status, &body);
 }
 
 /// Requests the setting does not affect still work.

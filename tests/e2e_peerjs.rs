@@ -445,7 +445,7 @@ async fn a_takeover_keeps_the_message_budget() {
         a2.send_text(offer.clone()).await;
     }
     while let Some(event) = a2
-        .next_event_within(std::time::Duration::from_millis(1500))
+        .next_event_within(std::time::Duration::from_millis(3000))
         .await
     {
         let common::Event::Text(t) = event else { break };

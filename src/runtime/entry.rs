@@ -8,7 +8,9 @@
 use worker::{event, Context, Env, Request, Response, Result, WebSocketPair};
 
 use super::join_rate::JoinRate;
-use super::{get_text, http_error, load_config, now_ms, random_bytes, record, turn_client};
+use super::{
+    config_error, get_text, http_error, load_config, now_ms, random_bytes, record, turn_client,
+};
 use super::{ANALYTICS_BINDING, ASSETS_BINDING, PEERS_BINDING, ROOMS_BINDING};
 use crate::auth;
 use crate::config::Config;
@@ -29,6 +31,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     match Route::parse(req.method().as_ref(), &req.path()) {
         Route::Health => Response::ok("ok"),
+        Route::Ready => match load_config(&env) {
+            Ok(_) => Response::ok("ok"),
+            Err(e) => config_error(&e),
+        },
         Route::Preflight => preflight(&req, &env).await,
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
