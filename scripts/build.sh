@@ -18,6 +18,13 @@ export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 OUT="${BUILD_OUT:-build}"
 
+# `make serve`'s assets settings (public/_headers' text, which serve/workerd.capnp embeds),
+# written here too so that a server on a read-only checkout finds them (docs/self-hosting.md).
+node -e 'const fs = require("fs"); const p = "target/serve/assets.json";
+  const want = JSON.stringify({ headers: fs.readFileSync("public/_headers", "utf8") });
+  let now = null; try { now = fs.readFileSync(p, "utf8"); } catch {}
+  if (now !== want) { fs.mkdirSync("target/serve", { recursive: true }); fs.writeFileSync(p, want); }'
+
 compiled=target/wasm32-unknown-unknown/release/edge_signal.wasm
 [ -f "$compiled" ] || echo "build: compiling the worker to wasm32 (the first time: a few minutes)" >&2
 cargo build --quiet --release --lib --target wasm32-unknown-unknown

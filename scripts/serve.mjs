@@ -85,9 +85,16 @@ export function serve({ host = "127.0.0.1", port = 8787, stateDir, env = process
   const bound = boundFromEnvironment();
   const unbound = Object.keys(vars).filter((k) => !bound.has(k));
   if (unbound.length) throw new Error(`serve/workerd.capnp does not bind ${unbound.join(", ")} (wrangler.toml [vars]): add a fromEnvironment binding`);
-  mkdirSync(join(ROOT, "target", "serve"), { recursive: true });
-  const headers = readFileSync(join(ROOT, "public", "_headers"), "utf8");
-  writeFileSync(join(ROOT, "target", "serve", "assets.json"), JSON.stringify({ headers }));
+  // Written only when it changed (the build writes it first: scripts/build.sh), so a server
+  // whose checkout is read-only (systemd's ProtectSystem=strict) starts.
+  const assets = join(ROOT, "target", "serve", "assets.json");
+  const wanted = JSON.stringify({ headers: readFileSync(join(ROOT, "public", "_headers"), "utf8") });
+  let current = null;
+  try { current = readFileSync(assets, "utf8"); } catch {}
+  if (current !== wanted) {
+    mkdirSync(join(ROOT, "target", "serve"), { recursive: true });
+    writeFileSync(assets, wanted);
+  }
   const state = stateDirectory(stateDir);
   mkdirSync(state, { recursive: true });
   return spawn(WORKERD, [
