@@ -66,10 +66,35 @@ function setPeerState(peer, state) {
   showState(el);
 }
 
-/** "connected · relay": the state, and the path once the call has one. */
+/** How the call travels, in plain words (the client's path: host, srflx or relay). */
+const PATH_WORDS = { host: "direct", srflx: "direct, across a router", relay: "through a relay" };
+
+/** "connected · through a relay": the state, and the path once the call has one. */
 function showState(el) {
-  const path = el.dataset.path ? ` · ${el.dataset.path}` : "";
+  const path = el.dataset.path ? ` · ${PATH_WORDS[el.dataset.path] || el.dataset.path}` : "";
   el.querySelector(".peer-state").textContent = `${el.dataset.state}${path}`;
+}
+
+/** The others in the room (from welcome, peer_joined and peer_left). */
+const others = new Set();
+let joinedCapacity = null;
+
+/** What the header says once in the room: waiting for someone, or how many are here. */
+function showPresence() {
+  if (joinedCapacity === null) return;
+  document.body.dataset.alone = String(others.size === 0);
+  status(others.size === 0
+    ? "waiting for someone · share this link"
+    : `in the room with ${others.size} ${others.size === 1 ? "other" : "others"} · up to ${joinedCapacity} people`);
+}
+
+/** A join that cannot happen: the camera stops, what cannot work is disabled, and why is said. */
+function refused(text) {
+  notice(text);
+  document.body.dataset.refused = "true";
+  for (const t of stream?.getTracks() || []) t.stop();
+  $("local-video").srcObject = null;
+  for (const b of document.querySelectorAll(".controls button:not(#copy-link), #chat-form button, #chat-input")) b.disabled = true;
 }
 
 function setPeerPath(peer, path) {
@@ -94,12 +119,19 @@ const stream = await localMedia();
 if (stream) $("local-video").srcObject = stream;
 
 const room = new Room(roomName, { stream, capacity, rtcConfig, token });
-window.edgeSignal = { room }; // for tests and the console
+window.edgeSignal = { room, stream }; // for tests and the console
 
 room.addEventListener("welcome", (e) => {
   $("local-id").textContent = `(${e.detail.peer.slice(0, 8)})`;
-  status(`in the room · up to ${e.detail.capacity} people`);
+  others.clear();
+  for (const p of e.detail.peers) others.add(p);
+  joinedCapacity = e.detail.capacity;
+  showPresence();
   document.body.dataset.joined = "true";
+});
+room.addEventListener("peerjoined", (e) => {
+  others.add(e.detail.peer);
+  showPresence();
 });
 room.addEventListener("peerstate", (e) => setPeerState(e.detail.peer, e.detail.state));
 room.addEventListener("peerpath", (e) => setPeerPath(e.detail.peer, e.detail.path));
@@ -108,18 +140,28 @@ room.addEventListener("track", (e) => {
   const remote = e.detail.streams[0] || new MediaStream([e.detail.track]);
   if (video.srcObject !== remote) video.srcObject = remote;
 });
-room.addEventListener("peerleft", (e) => setPeerState(e.detail.peer, "closed"));
+room.addEventListener("peerleft", (e) => {
+  setPeerState(e.detail.peer, "closed");
+  others.delete(e.detail.peer);
+  const how = e.detail.reason === "leave" ? "left the room" : "lost the connection and left";
+  chatLine(e.detail.peer.slice(0, 8), how);
+  notice(`${e.detail.peer.slice(0, 8)} ${how}.`);
+  showPresence();
+});
 room.addEventListener("data", (e) => chatLine(e.detail.peer.slice(0, 8), String(e.detail.data)));
-room.addEventListener("reconnecting", () => status("connection lost · reconnecting…"));
+room.addEventListener("reconnecting", () =>
+  status("signaling lost · reconnecting… (calls already running go on)"));
 room.addEventListener("error", (e) => {
   const { code, message } = e.detail;
   if (code === "room_full") {
-    notice("This room is full. Try again later, or start a new room from the home page.");
+    refused("This room is full. Try again later, or start a new room from the home page.");
     document.body.dataset.full = "true";
   } else if (code === "peer_id_taken") {
-    notice("Someone in this room already uses that id.");
+    refused("Someone in this room already uses that id.");
   } else if (code === "unauthorized") {
-    notice("You are not allowed to join this room.");
+    // The server says why (a token is required, it expired, it is for another room...).
+    const why = String(message || "").replace(/^unauthorized: /, "");
+    refused(`You are not allowed to join this room: ${why}. A signed deployment needs a join token in the link (#token=...).`);
   } else {
     console.warn("edge-signal:", code, message);
   }
@@ -136,7 +178,7 @@ room.join().catch((err) => {
     server_misconfigured: "The signaling server is misconfigured (its log says how).",
     unreachable: "The signaling server cannot be reached. Check your connection, then reload.",
   }[err.code];
-  if (says) notice(says);
+  if (says) refused(says);
 });
 
 $("chat-form").addEventListener("submit", (e) => {

@@ -70,6 +70,9 @@ describe("the room page in Chromium", () => {
   test("two pages on one room URL are in a call: connected, data both ways, video both ways", async () => {
     const room = uniqueRoom("two");
     const alice = await openRoom(room);
+    // Alone, the page says so and points at the link to share.
+    await alice.waitForFunction(() => document.body.dataset.alone === "true", null, { timeout: 10_000 });
+    assert.match(await alice.textContent("#status"), /waiting for someone · share this link/);
     const bob = await openRoom(room);
     await waitForConnectedPeers(alice, 1);
     await waitForConnectedPeers(bob, 1);
@@ -81,7 +84,8 @@ describe("the room page in Chromium", () => {
 
     // No STUN or TURN server here: the call is host to host, and each tile says so.
     for (const page of [alice, bob]) {
-      assert.deepEqual(await pathsShown(page, 1, "host"), [{ path: "host", text: "connected · host" }]);
+      assert.deepEqual(await pathsShown(page, 1, "host"), [{ path: "host", text: "connected · direct" }]);
+      assert.match(await page.textContent("#status"), /in the room with 1 other/);
     }
 
     await waitForRemoteVideo(alice);
@@ -124,6 +128,16 @@ describe("the room page in Chromium", () => {
     const c = await openRoom(room);
     await c.waitForSelector("body[data-full=true] #notice:not([hidden])", { timeout: 10_000 });
     assert.match(await c.textContent("#notice"), /room is full/);
+    // Refused: the camera is stopped and what cannot work is disabled (copying the link still can).
+    assert.deepEqual(await c.evaluate(() => ({
+      camera: document.getElementById("local-video").srcObject,
+      live: window.edgeSignal.stream?.getTracks().filter((t) => t.readyState === "live").length ?? 0,
+      disabled: [...document.querySelectorAll(".controls button")].map((b) => [b.id, b.disabled]),
+    })), {
+      camera: null,
+      live: 0,
+      disabled: [["mute", true], ["camera", true], ["copy-link", false], ["leave", true]],
+    });
     assert.equal(Object.keys(await peerStates(a)).length, 1, "the room is untouched");
   });
 
@@ -140,6 +154,9 @@ describe("the room page in Chromium", () => {
       timeout: 2_000,
     });
     console.log(`peer gone after ${Date.now() - closedAt} ms`);
+    // And says who left, then that it waits again.
+    assert.match(await alice.textContent("#notice"), /lost the connection and left|left the room/);
+    await alice.waitForFunction(() => document.body.dataset.alone === "true");
 
     await alice.reload();
     const carol = await openRoom(room);

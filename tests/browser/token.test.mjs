@@ -40,5 +40,8 @@ test("the room page joins with a token from its URL and takes it out of the addr
   const stranger = await newPerson(browser);
   await stranger.goto(`${server.origin}/rooms/${room}`);
   await stranger.waitForFunction(() => !document.getElementById("notice").hidden, null, { timeout: 15_000 });
-  assert.match(await stranger.textContent("#notice"), /not allowed/);
+  // The server's reason, and what to do about it; the camera stopped.
+  assert.match(await stranger.textContent("#notice"), /not allowed to join this room: a token is required.*join token/);
+  assert.equal(await stranger.evaluate(() => document.body.dataset.refused), "true");
+  assert.equal(await stranger.evaluate(() => document.getElementById("local-video").srcObject), null);
 });

@@ -110,7 +110,7 @@ describe("TURN through coturn", () => {
     await waitForConnectedPeers(alice, 1, 45_000);
     await waitForConnectedPeers(bob, 1, 45_000);
     for (const page of [alice, bob]) {
-      assert.deepEqual(await pathsShown(page, 1, "relay"), [{ path: "relay", text: "connected · relay" }]);
+      assert.deepEqual(await pathsShown(page, 1, "relay"), [{ path: "relay", text: "connected · through a relay" }]);
     }
 
     // Media flows over the relays: a decoded remote video on both sides.
