@@ -24,10 +24,11 @@ HOST ?= 127.0.0.1
 serve: build
 	HOST=$(HOST) PORT=$(PORT) node scripts/serve.mjs $(if $(ENV),--env $(ENV))
 
-# The browser examples (examples/: call, file transfer, game, React) on http://127.0.0.1:8788,
-# against `make dev` on :8787 (run that first, in another terminal).
+# The browser examples (examples/: call, file transfer, game, React) on http://127.0.0.1:8788
+# (EXAMPLES_PORT), against `make dev` on $(PORT) (run that first, in another terminal, with the
+# same PORT).
 examples: setup
-	node examples/serve.mjs
+	PORT=$(PORT) node examples/serve.mjs
 
 # Native unit tests of the core, end-to-end tests against a real `wrangler dev` (the chaos and
 # proxy tests against `make serve`'s standalone newest workerd; the core, hibernation, matchbox,
@@ -117,7 +118,11 @@ profile: setup
 token:
 	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)"
 
-# Production: every test first, then `[env.production]` of wrangler.toml (docs/operations.md).
-# Needs `npx wrangler login` (or CLOUDFLARE_API_TOKEN) once.
-deploy: test
+# Production: first the account and production's openness (scripts/predeploy.mjs: stops at
+# once without a wrangler login, warns about an empty ALLOWED_ORIGINS or no AUTH_SECRET), then
+# every test, then `[env.production]` of wrangler.toml (docs/operations.md). Needs
+# `npx wrangler login` (or CLOUDFLARE_API_TOKEN) once.
+deploy: setup
+	node scripts/predeploy.mjs
+	$(MAKE) --no-print-directory test
 	npx wrangler deploy --env production

@@ -1,9 +1,10 @@
-// Serves the browser examples (call, file-transfer, game, react) on http://127.0.0.1:8788, an
-// origin of their own, talking to an edge-signal server (`make dev`: http://127.0.0.1:8787, or
-// `?server=https://your.deployment`):
+// Serves the browser examples (call, file-transfer, game, react) on http://127.0.0.1:8788
+// ($EXAMPLES_PORT), an origin of their own, talking to an edge-signal server: `make dev`'s on
+// $PORT (8787 by default, the same variable `make dev` reads), $EDGE_SIGNAL_SERVER if set, or a
+// page's `?server=https://your.deployment`:
 //
-//   make dev                      # in one terminal
-//   node examples/serve.mjs       # in another; open http://127.0.0.1:8788/
+//   make dev                      # in one terminal (PORT=28787 make dev: then the same below)
+//   make examples                 # in another; open http://127.0.0.1:8788/
 //
 // Each page imports the client as a bare "edge-signal" (an import map points it at
 // /edge-signal.js here, the package's file), as an app that installed it from npm would. The
@@ -20,7 +21,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css" };
 const INDEX = `<!doctype html><meta charset="utf-8"><title>edge-signal examples</title>
 <h1>edge-signal examples</h1><p>Open each in two tabs (or two browsers). Add
-<code>?server=https://your.deployment</code> to use another server than <code>make dev</code>'s.</p>
+<code>?server=https://your.deployment</code> to use another server than the one
+<code>make examples</code> was started for.</p>
 <ul><li><a href="/call/">call</a>: video and chat</li><li><a href="/file-transfer/">file-transfer</a>:
 a file over the data channel, with progress and backpressure</li><li><a href="/game/">game</a>: a
 two-player loop over the unreliable channel</li><li><a href="/react/">react</a>: a <code>useRoom</code>
@@ -30,7 +32,12 @@ hook under StrictMode</li></ul>`;
  * Starts the examples' server. `client`: the client file to serve as /edge-signal.js (default:
  * client/edge-signal.js of this repository). Resolves with the http.Server once listening.
  */
-export async function serveExamples({ port = 8788, host = "127.0.0.1", client = join(HERE, "..", "client", "edge-signal.js") } = {}) {
+export async function serveExamples({
+  port = 8788,
+  host = "127.0.0.1",
+  client = join(HERE, "..", "client", "edge-signal.js"),
+  devServer = process.env.EDGE_SIGNAL_SERVER || `http://127.0.0.1:${process.env.PORT || 8787}`,
+} = {}) {
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     try {
@@ -38,6 +45,8 @@ export async function serveExamples({ port = 8788, host = "127.0.0.1", client = 
       let type;
       if (path === "/") [body, type] = [INDEX, TYPES[".html"]];
       else if (path === "/edge-signal.js") [body, type] = [await readFile(client), TYPES[".js"]];
+      // The server pages talk to without ?server= (examples/common.js).
+      else if (path === "/dev-server.js") [body, type] = [`export default ${JSON.stringify(devServer)};\n`, TYPES[".js"]];
       else if (path === "/react/app.js") [body, type] = [await bundleReact(client), TYPES[".js"]];
       else {
         const file = normalize(join(HERE, path.endsWith("/") ? `${path}index.html` : path));
@@ -63,6 +72,7 @@ async function bundleReact(client) {
     format: "esm",
     jsx: "automatic",
     alias: { "edge-signal": client },
+    external: ["/dev-server.js"],
     define: { "process.env.NODE_ENV": '"development"' },
     logLevel: "error",
   });
@@ -70,7 +80,8 @@ async function bundleReact(client) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const port = Number(process.env.PORT || 8788);
-  await serveExamples({ port });
-  console.log(`examples: http://127.0.0.1:${port}/ (against http://127.0.0.1:8787 unless ?server=...)`);
+  const port = Number(process.env.EXAMPLES_PORT || 8788);
+  const devServer = process.env.EDGE_SIGNAL_SERVER || `http://127.0.0.1:${process.env.PORT || 8787}`;
+  await serveExamples({ port, devServer });
+  console.log(`examples: http://127.0.0.1:${port}/ (against ${devServer} unless ?server=...)`);
 }

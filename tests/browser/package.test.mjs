@@ -33,11 +33,17 @@ before(async () => {
   writeFileSync(join(APP, "package.json"), JSON.stringify({ name: "scratch-app", private: true, type: "module" }));
   run("npm", ["install", join(WORK, tarball), "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], APP);
   for (const file of ["usage.ts", "tsconfig.json"]) copyFileSync(join(ROOT, "tests/browser/package-app", file), join(APP, file));
+  // The README's "In your own app" snippet, exactly as it is there: type-checked with the rest
+  // (tsconfig.json lists readme.ts), so the snippet cannot drift from the package's types.
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const snippet = readme.slice(readme.indexOf("In your own app")).match(/```js\n([\s\S]*?)```/)[1];
+  writeFileSync(join(APP, "readme.ts"), snippet);
   [server, selfHosted] = await Promise.all([
     startServer({ ICE_SERVERS: "[]" }, "wrangler-package"),
     startServe({ ICE_SERVERS: "[]" }, "serve-package"),
   ]);
-  examples = await serveExamples({ port: await freePortNumber(), client: join(INSTALLED, "edge-signal.js") });
+  // Pages opened without ?server= talk to the one the examples were started for.
+  examples = await serveExamples({ port: await freePortNumber(), client: join(INSTALLED, "edge-signal.js"), devServer: server.origin });
   examplesOrigin = `http://127.0.0.1:${examples.address().port}`;
   [chromium, firefox] = await Promise.all([launchBrowser(), launchFirefox()]);
 });
@@ -54,11 +60,13 @@ after(async () => {
   selfHosted?.stop();
 });
 
-/** An example page in `engine`, in `room`, against `against` (default: the wrangler dev server). */
+/** An example page in `engine`, in `room`, against `against` (`null`: no `?server=`, so the
+ * examples' own default, the wrangler dev server). */
 async function openExample(engine, example, room, against = server) {
   const page = engine === "firefox" ? await newFirefoxPerson(firefox) : await newPerson(chromium);
   pages.push(page);
-  await page.goto(`${examplesOrigin}/${example}/?server=${encodeURIComponent(against.origin)}&room=${room}`);
+  const where = against ? `server=${encodeURIComponent(against.origin)}&` : "";
+  await page.goto(`${examplesOrigin}/${example}/?${where}room=${room}`);
   return page;
 }
 
@@ -118,8 +126,9 @@ describe("the packaged client, from another origin, in Chromium and Firefox", ()
 
   test("file transfer example: 4 MiB from Chromium to Firefox with backpressure, intact, with progress", async () => {
     const room = uniqueRoom("pkg-file");
-    const sender = await openExample("chromium", "file-transfer", room);
-    const receiver = await openExample("firefox", "file-transfer", room);
+    // Without ?server=: the examples find the server they were started for.
+    const sender = await openExample("chromium", "file-transfer", room, null);
+    const receiver = await openExample("firefox", "file-transfer", room, null);
     await until(receiver, () => window.transfer?.peer, null, { what: "the receiver's channel" });
     await until(sender, () => window.transfer?.peer, null, { what: "the sender's channel" });
     const sent = await sender.evaluate(async () => {
