@@ -9,11 +9,10 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::json::Json;
 use crate::seat::Limits;
 use crate::topics::TopicLimits;
-use crate::turn::{
-    is_turn_url, CloudflareTurn, Json, RestTurn, TurnConfig, Urls, CLOUDFLARE_API_URL,
-};
+use crate::turn::{is_turn_url, CloudflareTurn, RestTurn, TurnConfig, Urls, CLOUDFLARE_API_URL};
 
 /// The default `ICE_SERVERS`: Cloudflare's public STUN server, reachable from anywhere the worker
 /// is, and enough for peers that are not both behind symmetric NATs.

@@ -26,6 +26,7 @@
 //! - [`error`]: client faults, the gate's refusals, their error and close codes, HTTP errors.
 //! - [`auth`]: signed joins (HS256 JWTs) for rooms, PeerJS ids and y-webrtc namespaces.
 //! - [`turn`]: TURN credentials for `welcome` (coturn REST scheme, Cloudflare Realtime TURN).
+//! - [`json`]: JSON text checked once and handed out as it is (the ICE servers).
 //! - [`observe`]: one event type for log lines and Analytics Engine data points.
 //!
 //! The runtime adapter, `runtime/` (wasm32 only, gated once here), translates between the
@@ -60,6 +61,7 @@ pub mod action;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod lobby;
 pub mod observe;
 pub mod peer;

@@ -86,7 +86,7 @@ pub struct JoinRequest<'a> {
     /// Only used when this join opens an empty room.
     pub capacity: Option<u32>,
     /// The `ice_servers` of this peer's `welcome`.
-    pub ice_servers: &'a crate::turn::Json,
+    pub ice_servers: &'a crate::json::Json,
     /// The resume secret the client presented (`?resume=`), if any.
     pub resume: Option<&'a str>,
     /// A fresh random secret for this seat, sent in `welcome.resume`.

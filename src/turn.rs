@@ -19,7 +19,8 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+
+use crate::json::Json;
 
 use crate::protocol::PeerId;
 
@@ -29,42 +30,6 @@ pub const CLOUDFLARE_API_URL: &str = "https://rtc.live.cloudflare.com/v1";
 /// After a failed or timed-out call to the credentials API, joins go out with STUN only and
 /// without asking again for this long.
 pub const RETRY_AFTER_FAILURE_MS: u64 = 5_000;
-
-/// JSON text checked once and then handed out as it is: one `RTCIceServer` entry, or the array
-/// of them that `welcome.ice_servers` and the ICE-server endpoints carry. Text rather than a
-/// `serde_json::Value`: nothing looks inside after the check, and `Value`'s tree (parse, clone,
-/// print, drop) was the largest piece of serde_json in the wasm.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Json(Box<RawValue>);
-
-impl Json {
-    /// `text`, which must be one JSON value.
-    pub fn parse(text: &str) -> Result<Json, serde_json::Error> {
-        serde_json::from_str(text).map(Json)
-    }
-
-    /// What `value` serializes to.
-    pub fn of(value: &impl Serialize) -> Json {
-        Json(serde_json::value::to_raw_value(value).expect("plain structs always serialize"))
-    }
-
-    pub fn get(&self) -> &str {
-        self.0.get()
-    }
-}
-
-impl PartialEq for Json {
-    fn eq(&self, other: &Json) -> bool {
-        self.get() == other.get()
-    }
-}
-
-impl std::fmt::Display for Json {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.get())
-    }
-}
 
 /// `urls` of an `RTCIceServer`: one URL or a list.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -173,7 +173,7 @@ impl World {
                     secret: None,
                 });
                 let room_id = RoomId::parse("r").unwrap();
-                let ice = edge_signal::turn::Json::parse("[]").unwrap();
+                let ice = edge_signal::json::Json::parse("[]").unwrap();
                 let req = JoinRequest {
                     room: &room_id,
                     peer: PeerId::parse(name).unwrap(),
@@ -458,7 +458,7 @@ proptest! {
         let limits = Limits { default_capacity: 3, max_message_bytes: 4096, rate_burst: 1000, rate_per_sec: 1000, rate_bytes_burst: 1 << 30, rate_bytes_per_sec: 1 << 30, idle_timeout_ms: 60_000 };
         let mut room: Room<u8> = Room::new(limits);
         let room_id = RoomId::parse("r").unwrap();
-        let ice = edge_signal::turn::Json::parse("[]").unwrap();
+        let ice = edge_signal::json::Json::parse("[]").unwrap();
         for (i, name) in ["a", "b"].iter().enumerate() {
             let req = JoinRequest { room: &room_id, peer: PeerId::parse(name).unwrap(), capacity: None, ice_servers: &ice, resume: None, new_resume_secret: String::new() };
             room.join(req, i as u8, 0).result.unwrap();

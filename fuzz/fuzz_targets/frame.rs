@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut room: Room<u8> = Room::new(limits);
     let room_id = RoomId::parse("r").unwrap();
-    let ice = edge_signal::turn::Json::parse("[]").unwrap();
+    let ice = edge_signal::json::Json::parse("[]").unwrap();
     for (conn, name) in [(0u8, "a"), (1, "b"), (2, "c")] {
         let req = JoinRequest {
             room: &room_id,

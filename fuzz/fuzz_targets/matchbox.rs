@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut room: Room<u8> = Room::new(limits).speaking(Wire::Matchbox);
     let room_id = RoomId::parse("r").unwrap();
-    let ice = edge_signal::turn::Json::parse("[]").unwrap();
+    let ice = edge_signal::json::Json::parse("[]").unwrap();
     for (conn, name) in IDS.iter().enumerate() {
         let req = JoinRequest {
             room: &room_id,

@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(room.capacity(), capacity);
     }
     let room_id = RoomId::parse("r").unwrap();
-    let ice = edge_signal::turn::Json::parse("[]").unwrap();
+    let ice = edge_signal::json::Json::parse("[]").unwrap();
     let req = JoinRequest {
         room: &room_id,
         peer: PeerId::parse("newcomer").unwrap(),

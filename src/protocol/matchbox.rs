@@ -112,7 +112,7 @@ mod tests {
             peer: peer.clone(),
             capacity: 2,
             peers: vec![],
-            ice_servers: crate::turn::Json::parse("[]").unwrap(),
+            ice_servers: crate::json::Json::parse("[]").unwrap(),
             resume: "s".into(),
             resumed: false,
         };

@@ -192,7 +192,7 @@ pub enum ServerMessage {
         capacity: u32,
         peers: Vec<PeerId>,
         /// `RTCIceServer` objects (`urls`, optional `username`, `credential`).
-        ice_servers: crate::turn::Json,
+        ice_servers: crate::json::Json,
         /// The secret that lets a new socket take this seat over after a network blip:
         /// reconnect with `?peer=<peer>&resume=<resume>`. A new one comes with every welcome.
         resume: String,

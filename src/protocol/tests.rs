@@ -264,7 +264,7 @@ fn server_messages_have_the_contract_shape() {
         peer: alice(),
         capacity: 2,
         peers: vec![PeerId::parse("bob").unwrap()],
-        ice_servers: crate::turn::Json::parse(r#"[{"urls":"stun:s"}]"#).unwrap(),
+        ice_servers: crate::json::Json::parse(r#"[{"urls":"stun:s"}]"#).unwrap(),
         resume: "r3sume".into(),
         resumed: false,
     };
@@ -311,7 +311,7 @@ fn a_resumed_welcome_says_so() {
         peer: PeerId::parse("p").unwrap(),
         capacity: 3,
         peers: vec![],
-        ice_servers: crate::turn::Json::parse("[]").unwrap(),
+        ice_servers: crate::json::Json::parse("[]").unwrap(),
         resume: "s".into(),
         resumed: true,
     };

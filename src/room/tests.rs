@@ -30,7 +30,7 @@ fn pid(s: &str) -> PeerId {
 struct Harness {
     room: Room<Conn>,
     name: RoomId,
-    ice: crate::turn::Json,
+    ice: crate::json::Json,
     /// The clock, in ms.
     now: u64,
 }
@@ -44,7 +44,7 @@ impl Harness {
         Harness {
             room: Room::new(limits),
             name: RoomId::parse("r1").unwrap(),
-            ice: crate::turn::Json::parse(ICE).unwrap(),
+            ice: crate::json::Json::parse(ICE).unwrap(),
             now: 0,
         }
     }

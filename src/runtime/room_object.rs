@@ -372,7 +372,7 @@ impl RoomObject {
         let ice_servers = if wire.carries_ice_servers() {
             turn_client::ice_servers(config, &peer).await
         } else {
-            crate::turn::Json::parse("[]").expect("an empty array")
+            crate::json::Json::parse("[]").expect("an empty array")
         };
         // A room rebuilt after an eviction does not know whether its sweep alarm is set; the
         // join that may make it a call asks storage (once per restore).

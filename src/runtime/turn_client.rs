@@ -9,8 +9,9 @@ use worker::console_error;
 
 use super::now_ms;
 use crate::config::Config;
+use crate::json::Json;
 use crate::protocol::PeerId;
-use crate::turn::{self, CloudflareTurn, Json, Lookup, TurnCache, TurnConfig};
+use crate::turn::{self, CloudflareTurn, Lookup, TurnCache, TurnConfig};
 
 /// `welcome.ice_servers` for `peer`. Never fails: without TURN credentials the join goes on
 /// with the rest.
