@@ -41,7 +41,7 @@ test: build
 	cargo test -p loadgen --bins
 	cargo test --test '*'
 	cargo test -p matchbox-test --no-run && bash scripts/netns-run.sh cargo test -p matchbox-test --offline
-	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs --test e2e_yjs --test e2e_yjs_signed
+	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs --test e2e_yjs --test e2e_yjs_signed --test e2e_meta
 	node --test tests/node/
 	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/
@@ -116,7 +116,7 @@ profile: setup
 # A join token for local development (AUTH_SECRET from the environment or .dev.vars); without
 # Rust: node scripts/token.mjs <room> [peer] [ttl-seconds].
 token:
-	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)"
+	@cargo run --quiet --example token -- "$(ROOM)" "$(PEER)" "$(TTL)" '$(META)'
 
 # Production: first the account and production's openness (scripts/predeploy.mjs: stops at
 # once without a wrangler login, warns about an empty ALLOWED_ORIGINS or no AUTH_SECRET), then

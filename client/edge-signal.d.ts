@@ -61,6 +61,12 @@ export interface RoomOptions {
   capacity?: number;
   /** A join token, on servers with AUTH_SECRET (sent in Sec-WebSocket-Protocol, not the URL). */
   token?: string;
+  /**
+   * Metadata the others see (a name, an avatar): a JSON object of at most 1,024 bytes as
+   * compact JSON, in their `welcome` and `peerjoined`. Unsigned servers only: on a server with
+   * AUTH_SECRET it comes from the token's `meta` claim, and this option is refused (bad_request).
+   */
+  meta?: PeerMeta;
   /** Media to send on every call. */
   stream?: MediaStream;
   /** Extra RTCConfiguration, merged over the server's iceServers. */
@@ -68,6 +74,9 @@ export interface RoomOptions {
   /** Reconnect attempts after a drop before giving up with `reconnect_failed`. Default: no cap. */
   maxReconnects?: number;
 }
+
+/** A peer's metadata (control v1): the JSON object it joined with. */
+export type PeerMeta = { [key: string]: unknown };
 
 export interface Welcome {
   /** Our id in the room. */
@@ -77,6 +86,8 @@ export interface Welcome {
   capacity: number;
   /** True when a reconnect kept our seat (the calls carry on). */
   resumed: boolean;
+  /** The metadata of each of `peers` that has any, by id. */
+  meta: { [peer: string]: PeerMeta };
 }
 
 export type PeerState = "connecting" | "connected" | "failed" | "closed";
@@ -94,12 +105,14 @@ export interface PeerConnection {
   readonly unreliable: RTCDataChannel | null;
   readonly state: PeerState;
   readonly path?: PeerPath;
+  /** The peer's metadata, when it has any. */
+  readonly meta?: PeerMeta;
 }
 
 /** Every event a {@link Room} dispatches, by type, with its `detail`. */
 export interface RoomEventMap {
   welcome: CustomEvent<Welcome>;
-  peerjoined: CustomEvent<{ peer: string }>;
+  peerjoined: CustomEvent<{ peer: string; meta?: PeerMeta }>;
   peerleft: CustomEvent<{ peer: string; reason: "leave" | "disconnect" | "timeout" | string }>;
   peerstate: CustomEvent<{ peer: string; state: PeerState }>;
   peerpath: CustomEvent<{ peer: string; path: PeerPath }>;

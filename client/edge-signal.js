@@ -21,8 +21,9 @@
 //      welcome) joined after us, so we are polite to them and wait for their (re-sent) offer.
 //
 // Events (Room is an EventTarget; each event's `detail` is shown):
-//   welcome      {peer, peers, capacity, resumed}  joined (also after each reconnect)
-//   peerjoined   {peer}                            someone joined; their offer will follow
+//   welcome      {peer, peers, capacity, resumed, meta}  joined (also after each reconnect);
+//                                                  meta: the others' metadata by id
+//   peerjoined   {peer, meta?}                     someone joined; their offer will follow
 //   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
 //   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
 //   track        {peer, track, streams}            a remote media track arrived
@@ -376,8 +377,10 @@ class Peer {
 export class Room extends EventTarget {
   /**
    * @param {string} room     the room name, or a path/URL such as "/rooms/demo"
-   * @param {object} options  { server: origin (default: this page's), peer, capacity,
-   *                            stream: MediaStream to send, rtcConfig: extra RTCConfiguration }
+   * @param {object} options  { server: origin (default: this page's), peer, capacity, token,
+   *                            meta: a JSON object the others see (unsigned servers; a token
+   *                            carries it on signed ones), stream: MediaStream to send,
+   *                            rtcConfig: extra RTCConfiguration }
    */
   constructor(room, options = {}) {
     super();
@@ -551,6 +554,7 @@ export class Room extends EventTarget {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
+    if (this.options.meta) url.searchParams.set("meta", JSON.stringify(this.options.meta));
     return url.toString();
   }
 
@@ -569,6 +573,10 @@ export class Room extends EventTarget {
     const bad = (message) => new EdgeSignalError(ErrorCode.BAD_REQUEST, message);
     if (!ID.test(this.name || "")) return bad("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
     if (this.peerId !== null && !ID.test(this.peerId)) return bad("peer must be 1 to 64 characters from A-Z a-z 0-9 _ -");
+    const meta = this.options.meta;
+    if (meta !== undefined && meta !== null && (typeof meta !== "object" || Array.isArray(meta))) {
+      return bad("meta must be a JSON object");
+    }
     const capacity = this.options.capacity;
     if (capacity !== undefined && capacity !== null && !(/^\d+$/.test(String(capacity)) && Number(capacity) >= 2)) {
       return bad("capacity must be a whole number from 2 to the server's MAX_ROOM_CAPACITY");
@@ -604,6 +612,7 @@ export class Room extends EventTarget {
     const url = new URL(`/api/rooms/${encodeURIComponent(this.name)}/check`, base);
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
+    if (this.options.meta) url.searchParams.set("meta", JSON.stringify(this.options.meta));
     let res;
     try {
       res = await fetch(url, { cache: "no-store" });
@@ -655,6 +664,7 @@ export class Room extends EventTarget {
         this.capacity = msg.capacity;
         this.iceServers = msg.ice_servers || [];
         this._startPings();
+        const meta = msg.meta || {};
         if (msg.resumed) {
           // Our seat was kept: keep the calls with everyone still here. Signaling sent to us
           // while we were away is lost, so restart ICE on any call that is not connected.
@@ -664,22 +674,22 @@ export class Room extends EventTarget {
           // their offer (lost on our old socket) comes again (REOFFER_MS).
           for (const id of msg.peers) {
             if (this.peers.has(id)) continue;
-            this._addPeer(id, true);
-            this._emit("peerjoined", { peer: id });
+            this._addPeer(id, true, meta[id]);
+            this._emit("peerjoined", meta[id] ? { peer: id, meta: meta[id] } : { peer: id });
           }
         } else {
           this._closeAllPeers(); // a fresh seat: everyone closed their side of our old calls
-          for (const id of msg.peers) this._addPeer(id, false).addLocalTracks();
+          for (const id of msg.peers) this._addPeer(id, false, meta[id]).addLocalTracks();
         }
-        const welcome = { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed };
+        const welcome = { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed, meta };
         this._emit("welcome", welcome);
         this._settleJoin(null, welcome);
         break;
       }
       case "peer_joined":
         this._closePeer(msg.peer); // a stale connection from before a blip, if any
-        this._addPeer(msg.peer, true);
-        this._emit("peerjoined", { peer: msg.peer });
+        this._addPeer(msg.peer, true, msg.meta);
+        this._emit("peerjoined", msg.meta ? { peer: msg.peer, meta: msg.meta } : { peer: msg.peer });
         break;
       case "peer_left":
         this._closePeer(msg.peer);
@@ -758,8 +768,9 @@ export class Room extends EventTarget {
     }, delayMs);
   }
 
-  _addPeer(id, polite) {
+  _addPeer(id, polite, meta) {
     const peer = new Peer(this, id, polite);
+    peer.meta = meta; // the peer's metadata (control v1), or undefined when it has none
     this.peers.set(id, peer);
     this._emit("peerstate", { peer: id, state: "connecting" });
     return peer;

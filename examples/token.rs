@@ -1,12 +1,14 @@
-//! Mints a signed join token for local development: `make token ROOM=r PEER=p TTL=600`, or
-//! `cargo run --example token -- <room> [peer] [ttl-seconds]` with AUTH_SECRET in the
-//! environment (or in .dev.vars, which `wrangler dev` reads too).
+//! Mints a signed join token for local development: `make token ROOM=r PEER=p TTL=600
+//! META='{"name":"Ada"}'`, or `cargo run --example token -- <room> [peer] [ttl-seconds] [meta]`
+//! with AUTH_SECRET in the environment (or in .dev.vars, which `wrangler dev` reads too).
 //!
 //! Prints the token; join with `wss://<host>/rooms/<room>?peer=<peer>&token=<token>`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use edge_signal::auth::{mint, Claims};
+use edge_signal::json::Json;
+use edge_signal::meta::Meta;
 use edge_signal::protocol::{PeerId, RoomId};
 
 fn secret() -> Option<String> {
@@ -22,7 +24,7 @@ fn secret() -> Option<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: token <room> [peer] [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)";
+    let usage = "usage: token <room> [peer] [ttl-seconds] [meta-json-object]   (AUTH_SECRET from the environment or .dev.vars)";
     let Some(room) = args.first().filter(|r| !r.is_empty()) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -44,6 +46,15 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Checked as the server checks it, so a token never carries metadata the server refuses.
+    let meta = match args.get(3).filter(|m| !m.is_empty()).map(|m| Meta::parse(m)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(meta))) => Some(Json::parse(meta.as_str()).expect("checked JSON")),
+        Some(Err(e)) => {
+            eprintln!("{e}\n{usage}");
+            std::process::exit(2);
+        }
+    };
     let Some(secret) = secret() else {
         eprintln!("AUTH_SECRET is not set (in the environment or .dev.vars)");
         std::process::exit(2);
@@ -57,6 +68,7 @@ fn main() {
         peer,
         exp: now + ttl,
         nbf: None,
+        meta,
     };
     println!("{}", mint(secret.as_bytes(), &claims));
 }

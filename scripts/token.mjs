@@ -3,8 +3,8 @@
 // Node and for anyone without the Rust toolchain. No dependencies; copy `joinToken` into your
 // back end, after your own login check.
 //
-//   node scripts/token.mjs <room> [peer] [ttl-seconds]     (AUTH_SECRET from the environment
-//                                                           or .dev.vars, as `make token`)
+//   node scripts/token.mjs <room> [peer] [ttl-seconds] [meta-json]   (AUTH_SECRET from the
+//                                         environment or .dev.vars, as `make token`)
 //   node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]   a PeerJS token (docs/peerjs.md)
 //   node scripts/token.mjs --yjs <namespace> [ttl-seconds]     a y-webrtc token (docs/yjs.md)
 //   node scripts/token.mjs --matchbox <room> [ttl-seconds]     a matchbox token (docs/matchbox.md)
@@ -21,10 +21,17 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
  * A join token for `room` (and `peer`, which then fixes the joiner's id), valid for
  * `ttlSeconds` from `now` (seconds since the epoch), or until `exp` when given.
  */
-export function joinToken(secret, { room, peer, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp } = {}) {
+export function joinToken(secret, { room, peer, ttlSeconds = 600, now = Math.floor(Date.now() / 1000), exp, meta } = {}) {
   if (!ID.test(room ?? "")) throw new Error("room must be 1 to 64 characters from A-Z a-z 0-9 _ -");
   if (peer !== undefined && peer !== null && !ID.test(peer)) throw new Error("peer must be 1 to 64 characters from A-Z a-z 0-9 _ -");
-  return sign(secret, { room, ...(peer ? { peer } : {}), exp: exp ?? now + ttlSeconds });
+  if (meta !== undefined && meta !== null) {
+    // The server's rule (control v1): a JSON object of at most 1,024 bytes as compact JSON.
+    if (typeof meta !== "object" || Array.isArray(meta)) throw new Error("meta must be a JSON object");
+    const bytes = Buffer.byteLength(JSON.stringify(meta));
+    if (bytes > 1024) throw new Error(`meta is ${bytes} bytes as compact JSON; at most 1024`);
+  }
+  const withMeta = meta && Object.keys(meta).length ? { meta } : {};
+  return sign(secret, { room, ...(peer ? { peer } : {}), exp: exp ?? now + ttlSeconds, ...withMeta });
 }
 
 /**
@@ -80,10 +87,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const peerjs = args[0] === "--peerjs";
   const matchbox = args[0] === "--matchbox";
   const yjs = args[0] === "--yjs" || matchbox; // both: <name> [ttl-seconds]
-  const [room, peer, ttl] = peerjs || yjs ? args.slice(1) : args;
+  const [room, peer, ttl, meta] = peerjs || yjs ? args.slice(1) : args;
   const secret = secretFromEnvironment();
   if (!room || !secret || (peerjs && !peer)) {
-    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]\n       node scripts/token.mjs --yjs <namespace> [ttl-seconds]\n       node scripts/token.mjs --matchbox <room> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
+    console.error("usage: node scripts/token.mjs <room> [peer] [ttl-seconds] [meta-json]\n       node scripts/token.mjs --peerjs <key> <id> [ttl-seconds]\n       node scripts/token.mjs --yjs <namespace> [ttl-seconds]\n       node scripts/token.mjs --matchbox <room> [ttl-seconds]   (AUTH_SECRET from the environment or .dev.vars)");
     process.exit(2);
   }
   try {
@@ -95,7 +102,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         ? matchboxToken(secret, { room, ttlSeconds })
         : yjs
         ? yjsToken(secret, { namespace: room, ttlSeconds })
-        : joinToken(secret, { room, peer: peer || undefined, ttlSeconds }));
+        : joinToken(secret, { room, peer: peer || undefined, ttlSeconds, meta: meta ? JSON.parse(meta) : undefined }));
   } catch (err) {
     console.error(err.message);
     process.exit(2);

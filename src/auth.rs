@@ -28,6 +28,9 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// The peer's metadata (control v1): on a signed deployment, the only source of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<crate::json::Json>,
 }
 
 /// Why a token was refused. The `Display` text goes into the `unauthorized` error and the log;
@@ -234,6 +237,7 @@ mod tests {
             peer: peer.map(str::to_owned),
             exp: NOW + 60,
             nbf: None,
+            meta: None,
         }
     }
 
@@ -387,6 +391,7 @@ mod tests {
                     peer: id.map(str::to_owned),
                     exp: NOW + 60,
                     nbf: None,
+                    meta: None,
                 },
             )
         };
@@ -414,6 +419,7 @@ mod tests {
                 peer: Some("c".into()),
                 exp: NOW + 60,
                 nbf: None,
+                meta: None,
             },
         );
         assert_eq!(
@@ -443,6 +449,7 @@ mod tests {
             peer: peer.map(str::to_owned),
             exp: NOW + 60,
             nbf: None,
+            meta: None,
         };
         let matchbox = mint(SECRET, &claims(matchbox_room_claim("game"), None));
         assert!(verify_matchbox(Some(&matchbox), SECRET, "game", NOW).is_ok());
@@ -477,6 +484,7 @@ mod tests {
             peer: None,
             exp: NOW + 60,
             nbf: None,
+            meta: None,
         };
         let yjs = mint(SECRET, &claims(yjs_room_claim("app")));
         assert!(verify_yjs(Some(&yjs), SECRET, "app", NOW).is_ok());

@@ -34,6 +34,9 @@ impl PartialEq for Json {
     }
 }
 
+/// Equal text is equal JSON here: both sides come from the same writer.
+impl Eq for Json {}
+
 impl std::fmt::Display for Json {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.get())

@@ -63,6 +63,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod lobby;
+pub mod meta;
 pub mod observe;
 pub mod peer;
 pub mod protocol;

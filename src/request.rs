@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::config::Config;
 use crate::lobby::Outcome;
+use crate::meta::{BadMeta, Meta};
 use crate::protocol::{InvalidId, PeerId, RoomId, Wire};
 use crate::role::Role;
 
@@ -181,6 +182,10 @@ pub enum QueryError {
     MatchboxId,
     /// matchbox's `next` with `capacity`.
     NextWithCapacity,
+    /// `meta` that is not a JSON object of at most 1,024 bytes.
+    BadMeta(BadMeta),
+    /// `meta` on a matchbox join: matchbox's events have no place for it.
+    MatchboxMeta,
 }
 
 impl fmt::Display for QueryError {
@@ -196,6 +201,10 @@ impl fmt::Display for QueryError {
                 write!(f, "{name} must be a whole number from 2 to {max}")
             }
             QueryError::ResumeWithoutPeer => f.write_str("`resume` needs the `peer` it resumes"),
+            QueryError::BadMeta(e) => e.fmt(f),
+            QueryError::MatchboxMeta => {
+                f.write_str("matchbox's events have no place for peer metadata: no `meta`")
+            }
             QueryError::MatchboxId => {
                 f.write_str("matchbox ids are assigned by the server: no peer or resume")
             }
@@ -263,6 +272,9 @@ pub fn check_matchbox_query<'a>(
     if params.peer.is_some() || params.resume.is_some() {
         return Err(QueryError::MatchboxId);
     }
+    if params.meta_given {
+        return Err(QueryError::MatchboxMeta);
+    }
     let mut next = None;
     for (key, value) in pairs {
         if key == "next" {
@@ -309,6 +321,10 @@ pub struct JoinParams {
     pub resume: Option<String>,
     /// Whether the client offered [`SUBPROTOCOL`], which the answer must then select.
     pub subprotocol: bool,
+    /// `?meta=`, a JSON object (control v1): the peer's metadata on an unsigned deployment;
+    /// on a signed one it comes from the token, and `meta_given` makes the join a 400.
+    pub meta: Option<Meta>,
+    pub meta_given: bool,
 }
 
 impl JoinParams {
@@ -323,7 +339,7 @@ impl JoinParams {
         config: &Config,
     ) -> Result<JoinParams, QueryError> {
         let mut params = JoinParams::default();
-        let mut seen = [false; 4];
+        let mut seen = [false; 5];
         let mut from_header = Vec::new();
         if let Some(header) = protocols {
             for offered in header.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -339,7 +355,7 @@ impl JoinParams {
                 return Err(QueryError::NoSubprotocol);
             }
         }
-        const NAMES: [&str; 4] = ["peer", "capacity", "token", "resume"];
+        const NAMES: [&str; 5] = ["peer", "capacity", "token", "resume", "meta"];
         for (key, value) in pairs.into_iter().chain(from_header) {
             let Some(slot) = NAMES.iter().position(|name| *name == key) else {
                 continue;
@@ -354,7 +370,11 @@ impl JoinParams {
                     params.capacity = Some(parse_capacity("capacity", value, max)?);
                 }
                 2 => params.token = Some(value.to_owned()),
-                _ => params.resume = Some(value.to_owned()),
+                3 => params.resume = Some(value.to_owned()),
+                _ => {
+                    params.meta = Meta::parse(value).map_err(QueryError::BadMeta)?;
+                    params.meta_given = true;
+                }
             }
         }
         if params.resume.is_some() && params.peer.is_none() {
@@ -455,6 +475,8 @@ pub enum Handoff {
         /// A group of matchbox's `next=N` (capacity N): once it has been full it takes nobody
         /// (the object answers 409, and the Worker asks the lobby for the next group).
         group: bool,
+        /// The peer's metadata (control v1), from its token or `?meta=`.
+        meta: Option<Meta>,
     },
     Info {
         room: RoomId,
@@ -483,6 +505,7 @@ impl Handoff {
             resume: params.resume.clone(),
             subprotocol: params.subprotocol,
             group: false,
+            meta: params.meta.clone(),
         }
     }
 
@@ -507,6 +530,7 @@ impl Handoff {
                 resume,
                 subprotocol,
                 group,
+                meta,
             } => {
                 let mut query = form_urlencoded::Serializer::new(String::new());
                 if let Some(peer) = peer {
@@ -523,6 +547,9 @@ impl Handoff {
                 }
                 if *group {
                     query.append_pair("group", "1");
+                }
+                if let Some(meta) = meta {
+                    query.append_pair("meta", meta.as_str());
                 }
                 (
                     format!("https://room.internal/join/{room}"),
@@ -567,7 +594,7 @@ impl Handoff {
             .ok_or_else(|| BadInternal::Path(path.to_owned()))?;
         let header = header.ok_or(BadInternal::NoHeader)?;
         let (mut peer, mut capacity, mut resume) = (None, None, None);
-        let (mut subprotocol, mut group) = (false, false);
+        let (mut subprotocol, mut group, mut meta) = (false, false, None);
         for (key, value) in form_urlencoded::parse(header.as_bytes()) {
             match &*key {
                 "peer" => peer = Some(PeerId::parse(&value)?),
@@ -577,6 +604,7 @@ impl Handoff {
                 "resume" => resume = Some(value.into_owned()),
                 "subprotocol" => subprotocol = value == "1",
                 "group" => group = value == "1",
+                "meta" => meta = Some(Meta::restore(&value).ok_or(BadInternal::Field("meta"))?),
                 other => return Err(BadInternal::UnknownField(other.to_owned())),
             }
         }
@@ -587,6 +615,7 @@ impl Handoff {
             resume,
             subprotocol,
             group,
+            meta,
         })
     }
 }
@@ -604,6 +633,31 @@ mod tests {
         header: &'static str,
     ) -> Result<JoinParams, QueryError> {
         JoinParams::parse(query.iter().copied(), Some(header), &Config::default())
+    }
+
+    #[test]
+    fn meta_is_a_checked_object_given_once() {
+        let p = params(&[("peer", "a"), ("meta", r#"{ "name": "Ada" }"#)]).unwrap();
+        assert_eq!(p.meta.unwrap().as_str(), r#"{"name":"Ada"}"#);
+        assert!(p.meta_given);
+        // `{}` is no metadata, but it was given (a signed deployment refuses it too).
+        let p = params(&[("meta", "{}")]).unwrap();
+        assert!(p.meta.is_none() && p.meta_given);
+        assert!(!params(&[]).unwrap().meta_given);
+        assert_eq!(
+            params(&[("meta", "[1]")]),
+            Err(QueryError::BadMeta(BadMeta::NotAnObject))
+        );
+        assert_eq!(
+            params(&[("meta", "{}"), ("meta", "{}")]),
+            Err(QueryError::Repeated("meta"))
+        );
+        let big = format!(r#"{{"n":"{}"}}"#, "x".repeat(1020));
+        let parsed = JoinParams::parse([("meta", big.as_str())], None, &Config::default());
+        assert!(matches!(
+            parsed,
+            Err(QueryError::BadMeta(BadMeta::TooBig(_)))
+        ));
     }
 
     #[test]
@@ -642,6 +696,7 @@ mod tests {
             resume: Some("s&e=c r+t".into()),
             subprotocol: true,
             group: true,
+            meta: Meta::parse(r#"{"name":"A & B","n":1}"#).unwrap(),
         };
         let (url, header) = join.to_request();
         assert!(!url.contains("s&e"), "{url}");

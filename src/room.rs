@@ -29,7 +29,10 @@ use std::ops::{Deref, DerefMut};
 
 use subtle::ConstantTimeEq;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{close, RoomError};
+use crate::meta::{Meta, MetaOf};
 use crate::protocol::{LeaveReason, PeerId, RoomId, ServerMessage, Wire};
 
 pub use crate::action::{EventKind, Outbound, RoomEvent};
@@ -48,6 +51,8 @@ pub struct Seat<C> {
     pub order: u64,
     /// The secret that lets a new socket take this seat over (`?resume=`).
     pub resume: String,
+    /// What the others see of this peer (`crate::meta`), kept through resumes.
+    pub meta: Option<Meta>,
     pub socket: Socket<C>,
 }
 
@@ -91,6 +96,32 @@ pub struct JoinRequest<'a> {
     pub resume: Option<&'a str>,
     /// A fresh random secret for this seat, sent in `welcome.resume`.
     pub new_resume_secret: String,
+    /// The newcomer's metadata (unused by a resume: the seat keeps its own).
+    pub meta: Option<Meta>,
+}
+
+/// What a seated socket carries across hibernation (its attachment, as JSON text; the runtime
+/// keeps at most 2,048 bytes: [`crate::seat::ATTACHMENT_MAX_BYTES`]), from which the adapter rebuilds the room.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub peer: PeerId,
+    pub seq: u64,
+    /// The seat's place in the join order (`Seat::order`); absent on sockets attached before
+    /// it existed, whose seq is their order unless they resumed.
+    #[serde(default)]
+    pub order: Option<u64>,
+    pub capacity: u32,
+    pub resume: String,
+    /// When the peer last sent a frame, refreshed at most every quarter idle timeout.
+    pub seen_ms: u64,
+    /// A matchbox group's sockets, once it has been full: it takes nobody (kept with the
+    /// sockets, so the group needs no storage; an emptied group is a new one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+    /// The peer's metadata (compact JSON, at most 1,024 bytes: with the longest id and every
+    /// other field at its largest it still fits the 2,048-byte attachment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
 }
 
 /// An accepted join: what the adapter records on the socket to rebuild the room after eviction.
@@ -102,6 +133,8 @@ pub struct Joined {
     pub capacity: u32,
     /// True when this join took over a live seat (the old socket is closed with 4009).
     pub resumed: bool,
+    /// The seat's metadata (a resume's is the seat's own).
+    pub meta: Option<Meta>,
 }
 
 /// The outcome of [`Room::join`]: accepted or refused, and the actions either way (`welcome`
@@ -261,7 +294,7 @@ impl<C: Clone> Room<C> {
         seq: u64,
         order: u64,
         conn: C,
-        resume: String,
+        (resume, meta): (String, Option<Meta>),
         seen_ms: u64,
         now_ms: u64,
     ) -> Seat<C> {
@@ -270,6 +303,7 @@ impl<C: Clone> Room<C> {
             seq,
             order,
             resume,
+            meta,
             socket: Socket::new(conn, &self.limits, seen_ms, now_ms),
         }
     }
@@ -328,6 +362,7 @@ impl<C: Clone> Room<C> {
         out.extend(self.send(conn.clone(), &self.welcome(&req, capacity, false)));
         let joined = ServerMessage::PeerJoined {
             peer: req.peer.clone(),
+            meta: req.meta.clone(),
         };
         if let Some(joined) = self.wire.render(&joined) {
             for seat in &self.seats {
@@ -348,6 +383,7 @@ impl<C: Clone> Room<C> {
             seq,
             order: seq,
             resume: req.new_resume_secret,
+            meta: req.meta.clone(),
             socket: Socket::new(conn, &self.limits, now_ms, now_ms),
         });
         self.arm_if_call(now_ms, &mut out);
@@ -357,6 +393,7 @@ impl<C: Clone> Room<C> {
                 order: seq,
                 capacity,
                 resumed: false,
+                meta: req.meta,
             }),
             out,
         }
@@ -368,7 +405,7 @@ impl<C: Clone> Room<C> {
         let capacity = self.capacity;
         let welcome = self.welcome(&req, capacity, true);
         let seat = &mut self.seats[i];
-        let order = seat.order;
+        let (order, meta) = (seat.order, seat.meta.clone());
         let old = std::mem::replace(&mut seat.socket.conn, conn.clone());
         seat.seq = seq;
         seat.resume = req.new_resume_secret;
@@ -391,6 +428,7 @@ impl<C: Clone> Room<C> {
                 order,
                 capacity,
                 resumed: true,
+                meta,
             }),
             out,
         }
@@ -407,6 +445,13 @@ impl<C: Clone> Room<C> {
                 .filter(|s| s.peer != req.peer)
                 .map(|s| s.peer.clone())
                 .collect(),
+            meta: MetaOf(
+                self.seats
+                    .iter()
+                    .filter(|s| s.peer != req.peer)
+                    .filter_map(|s| Some((s.peer.clone(), s.meta.clone()?)))
+                    .collect(),
+            ),
             ice_servers: req.ice_servers.clone(),
             resume: req.new_resume_secret.clone(),
             resumed,

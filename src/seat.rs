@@ -3,6 +3,9 @@
 //! budgets, and liveness (when the socket was last heard from, and when to rewrite its
 //! hibernation attachment to say so). No clock of its own: the time comes in.
 
+/// The most bytes a hibernation attachment may hold on Cloudflare.
+pub const ATTACHMENT_MAX_BYTES: usize = 2048;
+
 use crate::error::close;
 
 /// The limits every seat enforces, from configuration.

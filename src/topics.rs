@@ -22,8 +22,7 @@ use crate::protocol::yjs::{self, Request};
 use crate::protocol::{PeerId, PONG_FRAME};
 use crate::seat::{Frame, Limits, Socket, Spend};
 
-/// The most bytes a hibernation attachment may hold on Cloudflare.
-pub const ATTACHMENT_MAX_BYTES: usize = 2048;
+pub use crate::seat::ATTACHMENT_MAX_BYTES;
 
 /// The y-webrtc endpoint's own limits, from configuration (`YJS_*`).
 #[derive(Clone, Debug, PartialEq)]

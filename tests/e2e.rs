@@ -43,7 +43,7 @@ async fn welcome_then_peer_joined() {
     assert!(resume.as_str().is_some_and(|r| r.len() == 32), "{resume}");
     assert_eq!(
         welcome,
-        json!({"type":"welcome","room":room,"peer":"alice","capacity":3,"peers":[],
+        json!({"type":"welcome","room":room,"peer":"alice","capacity":3,"peers":[],"meta":{},
                "ice_servers":[{"urls":"stun:stun.cloudflare.com:3478"}]})
     );
     let (mut bob, welcome) = s.join(&room, "peer=bob").await;

@@ -36,6 +36,7 @@ fn token(room: &str, peer: Option<&str>, exp: u64) -> String {
         peer: peer.map(str::to_owned),
         exp,
         nbf: None,
+        meta: None,
     };
     mint(SECRET.as_bytes(), &claims)
 }
@@ -89,6 +90,7 @@ async fn joins_need_a_valid_token() {
             peer: Some("bob".into()),
             exp: now_s() + 60,
             nbf: None,
+            meta: None,
         },
     );
     assert_unauthorized(&room, &format!("peer=bob&token={forged}"), "signature").await;
@@ -487,4 +489,36 @@ async fn secrets_can_travel_in_the_subprotocol_header() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(s.log_count(&bob_token), 0, "the token reached the log");
     assert_eq!(s.log_count(&secret), 0, "the resume secret reached the log");
+}
+
+/// On a signed deployment a peer's metadata is its token's `meta` claim (control v1): others
+/// see it; a `?meta=` is refused with 400, before anything is touched.
+#[tokio::test]
+async fn metadata_comes_from_the_token() {
+    let room = unique_room("authmeta");
+    let with_meta = mint(
+        SECRET.as_bytes(),
+        &Claims {
+            room: room.clone(),
+            peer: Some("alice".into()),
+            exp: now_s() + 60,
+            nbf: None,
+            meta: Some(edge_signal::json::Json::parse(r#"{"name": "Ada"}"#).unwrap()),
+        },
+    );
+    let (mut alice, _) = server()
+        .join(&room, &format!("peer=alice&token={with_meta}"))
+        .await;
+    let (_bob, welcome) = join_signed(&room, "bob").await;
+    assert_eq!(
+        welcome["meta"],
+        serde_json::json!({"alice": {"name": "Ada"}})
+    );
+    assert_eq!(alice.recv().await["type"], "peer_joined");
+    let query = format!("{}&meta=%7B%7D", signed(&room, "carol"));
+    match server().connect(&room, &query).await {
+        Err((400, body)) => assert!(body.contains("`meta` claim"), "{body}"),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a `?meta=` on a signed deployment was upgraded"),
+    }
 }

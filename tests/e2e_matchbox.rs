@@ -34,6 +34,7 @@ fn claims_token(claim: &str, peer: Option<&str>) -> String {
             peer: peer.map(str::to_owned),
             exp,
             nbf: None,
+            meta: None,
         },
     )
 }

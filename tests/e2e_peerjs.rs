@@ -42,6 +42,7 @@ fn token(key: &str, id: &str, salt: u64) -> String {
             peer: Some(id.into()),
             exp,
             nbf: None,
+            meta: None,
         },
     )
 }

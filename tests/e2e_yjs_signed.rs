@@ -34,6 +34,7 @@ fn token_with(secret: &str, claim: &str, peer: Option<&str>, exp: u64, nbf: Opti
             peer: peer.map(str::to_owned),
             exp,
             nbf,
+            meta: None,
         },
     )
 }

@@ -181,6 +181,7 @@ impl World {
                     ice_servers: &ice,
                     resume: presented.as_deref(),
                     new_resume_secret: format!("s{conn}"),
+                    meta: None,
                 };
                 // As the adapter does: a restored room learns what storage holds before a join.
                 if self.room.sweep_alarm() == SweepAlarm::Unknown {
@@ -268,7 +269,7 @@ impl World {
                             s.seq,
                             s.order,
                             s.conn,
-                            s.resume.clone(),
+                            (s.resume.clone(), s.meta.clone()),
                             s.recorded_seen_ms,
                             self.now,
                         )
@@ -460,7 +461,7 @@ proptest! {
         let room_id = RoomId::parse("r").unwrap();
         let ice = edge_signal::json::Json::parse("[]").unwrap();
         for (i, name) in ["a", "b"].iter().enumerate() {
-            let req = JoinRequest { room: &room_id, peer: PeerId::parse(name).unwrap(), capacity: None, ice_servers: &ice, resume: None, new_resume_secret: String::new() };
+            let req = JoinRequest { room: &room_id, peer: PeerId::parse(name).unwrap(), capacity: None, ice_servers: &ice, resume: None, new_resume_secret: String::new(), meta: None };
             room.join(req, i as u8, 0).result.unwrap();
         }
         let a = PeerId::parse("a").unwrap();

@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             ice_servers: &ice,
             resume: None,
             new_resume_secret: String::new(),
+            meta: None,
         };
         room.join(req, conn, 0).result.unwrap();
     }

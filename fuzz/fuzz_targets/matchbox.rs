@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
             ice_servers: &ice,
             resume: None,
             new_resume_secret: String::new(),
+            meta: None,
         };
         room.join(req, conn as u8, 0).result.unwrap();
     }

@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
                 seq,
                 order,
                 conn,
-                String::new(),
+                (String::new(), None),
                 u64::from(c[3]) * 10,
                 0,
             )
@@ -63,6 +63,7 @@ fuzz_target!(|data: &[u8]| {
         ice_servers: &ice,
         resume: None,
         new_resume_secret: String::new(),
+        meta: None,
     };
     let outcome = room.admit(req, usize::MAX, 5000, |_| None);
     if let Ok(joined) = outcome.result {

@@ -43,7 +43,7 @@ pub fn read(text: &str, from: &PeerId) -> Result<Inbound, FrameError> {
 pub fn render(msg: &ServerMessage) -> Option<String> {
     let (tag, peer) = match msg {
         ServerMessage::Welcome { peer, .. } => ("IdAssigned", peer),
-        ServerMessage::PeerJoined { peer } => ("NewPeer", peer),
+        ServerMessage::PeerJoined { peer, .. } => ("NewPeer", peer),
         ServerMessage::PeerLeft { peer, .. } => ("PeerLeft", peer),
         _ => return None,
     };
@@ -112,6 +112,7 @@ mod tests {
             peer: peer.clone(),
             capacity: 2,
             peers: vec![],
+            meta: Default::default(),
             ice_servers: crate::json::Json::parse("[]").unwrap(),
             resume: "s".into(),
             resumed: false,
@@ -120,7 +121,10 @@ mod tests {
             render(&welcome).unwrap(),
             format!(r#"{{"IdAssigned":"{A}"}}"#)
         );
-        let joined = ServerMessage::PeerJoined { peer: peer.clone() };
+        let joined = ServerMessage::PeerJoined {
+            peer: peer.clone(),
+            meta: None,
+        };
         assert_eq!(render(&joined).unwrap(), format!(r#"{{"NewPeer":"{A}"}}"#));
         let left = ServerMessage::PeerLeft {
             peer: peer.clone(),

@@ -191,6 +191,8 @@ pub enum ServerMessage {
         peer: PeerId,
         capacity: u32,
         peers: Vec<PeerId>,
+        /// The metadata of each of `peers` that has any (control v1).
+        meta: crate::meta::MetaOf,
         /// `RTCIceServer` objects (`urls`, optional `username`, `credential`).
         ice_servers: crate::json::Json,
         /// The secret that lets a new socket take this seat over after a network blip:
@@ -202,7 +204,12 @@ pub enum ServerMessage {
         resumed: bool,
     },
     /// Sent to everyone already in the room when a join succeeds.
-    PeerJoined { peer: PeerId },
+    PeerJoined {
+        peer: PeerId,
+        /// The newcomer's metadata, when it has any (control v1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<crate::meta::Meta>,
+    },
     /// Sent to everyone remaining when a peer leaves, disconnects or is dropped.
     PeerLeft { peer: PeerId, reason: LeaveReason },
     /// A rejected join (then the socket is closed) or a dropped frame (the socket stays open).

@@ -264,16 +264,21 @@ fn server_messages_have_the_contract_shape() {
         peer: alice(),
         capacity: 2,
         peers: vec![PeerId::parse("bob").unwrap()],
+        meta: Default::default(),
         ice_servers: crate::json::Json::parse(r#"[{"urls":"stun:s"}]"#).unwrap(),
         resume: "r3sume".into(),
         resumed: false,
     };
     assert_eq!(
         welcome.to_frame(),
-        r#"{"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":["bob"],"ice_servers":[{"urls":"stun:s"}],"resume":"r3sume"}"#
+        r#"{"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":["bob"],"meta":{},"ice_servers":[{"urls":"stun:s"}],"resume":"r3sume"}"#
     );
     assert_eq!(
-        ServerMessage::PeerJoined { peer: alice() }.to_frame(),
+        ServerMessage::PeerJoined {
+            peer: alice(),
+            meta: None
+        }
+        .to_frame(),
         r#"{"type":"peer_joined","peer":"alice"}"#
     );
     assert_eq!(
@@ -311,13 +316,14 @@ fn a_resumed_welcome_says_so() {
         peer: PeerId::parse("p").unwrap(),
         capacity: 3,
         peers: vec![],
+        meta: Default::default(),
         ice_servers: crate::json::Json::parse("[]").unwrap(),
         resume: "s".into(),
         resumed: true,
     };
     assert_eq!(
         msg.to_frame(),
-        r#"{"type":"welcome","room":"r","peer":"p","capacity":3,"peers":[],"ice_servers":[],"resume":"s","resumed":true}"#
+        r#"{"type":"welcome","room":"r","peer":"p","capacity":3,"peers":[],"meta":{},"ice_servers":[],"resume":"s","resumed":true}"#
     );
 }
 

@@ -33,6 +33,8 @@ struct Harness {
     ice: crate::json::Json,
     /// The clock, in ms.
     now: u64,
+    /// The next join's metadata.
+    meta: Option<crate::meta::Meta>,
 }
 
 impl Harness {
@@ -46,6 +48,7 @@ impl Harness {
             name: RoomId::parse("r1").unwrap(),
             ice: crate::json::Json::parse(ICE).unwrap(),
             now: 0,
+            meta: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl Harness {
             ice_servers: &self.ice,
             resume,
             new_resume_secret: format!("secret-{conn}"),
+            meta: self.meta.take(),
         };
         self.room.join(req, conn, self.now)
     }
@@ -120,7 +124,15 @@ fn events(out: &[Outbound<Conn>]) -> Vec<RoomEvent> {
 }
 
 fn seat(room: &Room<Conn>, peer: &str, seq: u64, conn: Conn) -> Seat<Conn> {
-    room.restored_seat(pid(peer), seq, seq, conn, format!("secret-{conn}"), 0, 0)
+    room.restored_seat(
+        pid(peer),
+        seq,
+        seq,
+        conn,
+        (format!("secret-{conn}"), None),
+        0,
+        0,
+    )
 }
 
 fn sent(out: &[Outbound<Conn>]) -> Vec<(Conn, Value)> {
@@ -153,7 +165,7 @@ fn first_peer_gets_a_welcome_with_no_peers() {
     assert_eq!(
         welcome,
         &serde_json::json!({"type":"welcome","room":"r1","peer":"alice","capacity":2,"peers":[],
-            "ice_servers":[{"urls":"stun:stun.example.com"}],"resume":"secret-a"})
+            "meta":{},"ice_servers":[{"urls":"stun:stun.example.com"}],"resume":"secret-a"})
     );
 }
 
@@ -538,7 +550,8 @@ fn restore_rebuilds_join_order_capacity_and_seq() {
             seq: 8,
             order: 8,
             capacity: 4,
-            resumed: false
+            resumed: false,
+            meta: None
         })
     );
     assert_eq!(
@@ -596,7 +609,8 @@ fn resume_takes_the_seat_over_without_churn() {
             seq: 3,
             order: 1,
             capacity: 3,
-            resumed: true
+            resumed: true,
+            meta: None
         })
     );
     // The old socket is closed with 4009; the new one is welcomed; nobody else hears anything.
@@ -960,6 +974,7 @@ fn admit_sweeps_silent_peers_before_seating_the_newcomer() {
         ice_servers: &h.ice,
         resume: None,
         new_resume_secret: "s".into(),
+        meta: None,
     };
     // alice is long dead: her id is free again, and the newcomer is alone.
     let outcome = h.room.admit(req, "alice2", h.now, |_| None);
@@ -1210,4 +1225,79 @@ fn a_matchbox_sender_far_over_its_budget_is_closed_and_the_others_hear_peer_left
     }
     // ... and far over it, closed with 4006.
     assert_eq!(closed, Some(("a", close::RATE_LIMITED)));
+}
+
+#[test]
+fn metadata_is_in_welcome_and_peer_joined_and_kept_by_a_resume() {
+    let meta = |text: &str| crate::meta::Meta::parse(text).unwrap();
+    let mut h = Harness::new();
+    h.meta = meta(r#"{"name":"Ada"}"#);
+    let out = sent(&h.join_with("alice", Some(4), "a").out);
+    // The first peer's welcome lists nobody: its meta is empty.
+    assert_eq!(out[0].1["meta"], serde_json::json!({}));
+    // bob has none: his peer_joined has no `meta`, alice's welcome-side view names hers.
+    let out = sent(&h.join_with("bob", None, "b").out);
+    assert_eq!(
+        out[0].1["meta"],
+        serde_json::json!({"alice": {"name": "Ada"}})
+    );
+    assert_eq!(
+        out[1].1,
+        serde_json::json!({"type":"peer_joined","peer":"bob"})
+    );
+    h.meta = meta(r#"{"name":"Cy"}"#);
+    let out = sent(&h.join_with("carol", None, "c").out);
+    assert_eq!(
+        out[0].1["meta"],
+        serde_json::json!({"alice": {"name": "Ada"}})
+    );
+    assert_eq!(
+        out[1].1,
+        serde_json::json!({"type":"peer_joined","peer":"carol","meta":{"name":"Cy"}})
+    );
+    // alice resumes with other metadata: her seat keeps hers.
+    h.meta = meta(r#"{"name":"Eve"}"#);
+    let outcome = h.join_resuming("alice", None, "a2", Some("secret-a"));
+    assert_eq!(
+        outcome.result.unwrap().meta,
+        meta(r#"{"name":"Ada"}"#),
+        "what the adapter writes to the new socket"
+    );
+    h.meta = None;
+    let out = sent(&h.join_with("dave", None, "d").out);
+    assert_eq!(
+        out[0].1["meta"],
+        serde_json::json!({"alice": {"name": "Ada"}, "carol": {"name": "Cy"}})
+    );
+}
+
+#[test]
+fn the_largest_attachment_fits_the_runtimes_limit() {
+    // The longest id, 1,024 bytes of metadata, a resume secret as the adapter makes them (32
+    // hex digits), and every number at its largest.
+    let longest = "x".repeat(crate::protocol::ID_MAX_LEN);
+    let meta = format!(
+        r#"{{"n":"{}"}}"#,
+        "m".repeat(crate::meta::META_MAX_BYTES - 8)
+    );
+    let meta = crate::meta::Meta::parse(&meta).unwrap().unwrap();
+    assert_eq!(meta.as_str().len(), crate::meta::META_MAX_BYTES);
+    let att = Attachment {
+        peer: pid(&longest),
+        seq: u64::MAX,
+        order: Some(u64::MAX),
+        capacity: u32::MAX,
+        resume: "f".repeat(32),
+        seen_ms: u64::MAX,
+        closed: true,
+        meta: Some(meta.as_str().to_owned()),
+    };
+    let text = serde_json::to_string(&att).unwrap();
+    assert!(
+        text.len() <= crate::seat::ATTACHMENT_MAX_BYTES,
+        "{} bytes",
+        text.len()
+    );
+    // And it reads back as it was.
+    assert_eq!(serde_json::from_str::<Attachment>(&text).unwrap(), att);
 }

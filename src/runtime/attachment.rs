@@ -5,32 +5,15 @@
 //! is in the room. A socket that has left (or was closed by the server) has its attachment
 //! cleared, so a rebuild never seats it again.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::worker_sys::ext::WebSocketExt;
 use worker::{State, WebSocket};
 
 use crate::config::Config;
-use crate::protocol::PeerId;
+use crate::meta::Meta;
 use crate::room::Room;
 
-/// The attachment of a seated socket (at most 2 KB).
-#[derive(Serialize, Deserialize)]
-pub struct Attachment {
-    pub peer: PeerId,
-    pub seq: u64,
-    /// The seat's place in the join order (`Seat::order`); absent on sockets attached before
-    /// it existed, whose seq is their order unless they resumed.
-    #[serde(default)]
-    pub order: Option<u64>,
-    pub capacity: u32,
-    pub resume: String,
-    /// When the peer last sent a frame, refreshed at most every quarter idle timeout.
-    pub seen_ms: u64,
-    /// A matchbox group's sockets, once it has been full: it takes nobody (kept with the
-    /// sockets, so the group needs no storage; an emptied group is a new one).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub closed: bool,
-}
+pub use crate::room::Attachment;
 
 /// The attachment of `ws`, if it is seated. Kept as JSON text (serde_json is linked anyway;
 /// `worker`'s typed attachment methods would link serde_wasm_bindgen as well).
@@ -106,7 +89,7 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
                 att.seq,
                 order,
                 ws,
-                att.resume,
+                (att.resume, att.meta.as_deref().and_then(Meta::restore)),
                 att.seen_ms,
                 now_ms,
             ))

@@ -244,26 +244,47 @@ fn bearer_or_query(req: &Request, passed: &Passed) -> Result<Option<String>> {
 
 /// With `AUTH_SECRET` set, the room token must be valid for this room (and peer); the id it
 /// names becomes the join's.
+/// On a signed deployment, the join's token: it must be valid for `room` (and the asked id, if
+/// any); its `peer` claim fixes the id, and its `meta` claim is the peer's metadata, the only
+/// source of it there (a `?meta=` is a 400).
 fn check_room_token(
     config: &Config,
     room: &RoomId,
-    token: Option<&str>,
-    peer: &mut Option<PeerId>,
+    params: &mut JoinParams,
 ) -> std::result::Result<(), Refusal> {
+    signed_meta(config, params)?;
     let Some(secret) = &config.auth_secret else {
         return Ok(());
     };
     let claims = auth::verify(
-        token,
+        params.token.as_deref(),
         secret.as_bytes(),
         room,
-        peer.as_ref(),
+        params.peer.as_ref(),
         now_ms() / 1000,
     )
     .map_err(|why| Refusal::Unauthorized(why.as_str()))?;
     if let Some(claimed) = claims.peer {
         // `verify` checked the claim against the id alphabet.
-        *peer = PeerId::parse(&claimed).ok();
+        params.peer = PeerId::parse(&claimed).ok();
+    }
+    params.meta = match &claims.meta {
+        Some(meta) => crate::meta::Meta::parse(meta.get())
+            .map_err(|bad| Refusal::BadRequest(format!("the token's {bad}")))?,
+        None => None,
+    };
+    Ok(())
+}
+
+/// A `?meta=` on a signed deployment, where a peer's metadata comes from its token alone: a 400
+/// on the upgrade and on its HTTP check (which sees no token), before the token is looked at.
+fn signed_meta(config: &Config, params: &JoinParams) -> std::result::Result<(), Refusal> {
+    if config.auth_secret.is_some() && params.meta_given {
+        return Err(Refusal::BadRequest(
+            "on a signed deployment a peer's metadata comes from its token's `meta` claim, \
+             not `?meta=`"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -301,8 +322,9 @@ async fn room_gate(
 /// `{"ok":true}` or the refusal the upgrade would get (400, 403, 429, 500). Readable from any
 /// origin: it tells nothing beyond what the upgrade's status would.
 async fn check_join(req: &Request, env: &Env, room: &RoomId) -> Result<Response> {
-    match room_gate(req, env).await? {
-        Ok(_) => {
+    let checked = room_gate(req, env).await?;
+    match checked.and_then(|(passed, params)| signed_meta(&passed.config, &params)) {
+        Ok(()) => {
             let mut ok = Response::ok(r#"{"ok":true}"#)?;
             ok.headers_mut().set("Content-Type", "application/json")?;
             cors(ok, Some("*"))
@@ -321,12 +343,7 @@ async fn join(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
         wire: Wire::V1,
         subprotocol: params.subprotocol,
     };
-    if let Err(refusal) = check_room_token(
-        &passed.config,
-        room,
-        params.token.as_deref(),
-        &mut params.peer,
-    ) {
+    if let Err(refusal) = check_room_token(&passed.config, room, &mut params) {
         let peer = params.peer.as_ref().map(PeerId::as_str);
         return refuse(env, refusal, form, room.as_str(), peer);
     }
@@ -397,6 +414,7 @@ async fn join_group(
         resume: None,
         subprotocol,
         group: true,
+        meta: None,
     };
     let mut group = ask_lobby(env, &lobby, None).await?;
     for _ in 0..crate::lobby::TRIES {
@@ -500,8 +518,11 @@ async fn ice_servers(req: &Request, env: &Env, asker: IceFor<'_>) -> Result<Resp
     let checked = match (&config.auth_secret, asker) {
         (None, _) => Ok(None),
         (Some(_), IceFor::Room(room)) => {
-            let mut peer = None;
-            check_room_token(config, room, token.as_deref(), &mut peer).map(|()| peer)
+            let mut params = JoinParams {
+                token: token.clone(),
+                ..JoinParams::default()
+            };
+            check_room_token(config, room, &mut params).map(|()| params.peer)
         }
         (Some(secret), IceFor::PeerJs(key)) => {
             let id = passed.get("id").unwrap_or_default();

@@ -41,6 +41,14 @@ use crate::topics::{self, Topics};
 /// Worker and reported to the lobby).
 pub const GROUP_COUNT_HEADER: &str = "X-Edge-Signal-Group-Count";
 
+/// What a join asked for, as the Worker handed it over.
+struct JoinAsked {
+    peer: Option<PeerId>,
+    capacity: Option<u32>,
+    resume: Option<String>,
+    meta: Option<crate::meta::Meta>,
+}
+
 /// `#[durable_object(alarm)]` exports the constructor, `fetch` and `alarm` through workers-rs;
 /// the three socket handlers are exported below by hand, so that the relay path can be synchronous.
 #[durable_object(alarm)]
@@ -164,13 +172,18 @@ impl DurableObject for RoomObject {
                 resume,
                 subprotocol,
                 group,
+                meta,
             }) => {
                 if group && self.is_group_full().await? {
                     return http_error(&HttpError::group_closed());
                 }
-                let mut response = self
-                    .join(config, &room, peer, capacity, resume.as_deref(), group)
-                    .await?;
+                let asked = JoinAsked {
+                    peer,
+                    capacity,
+                    resume,
+                    meta,
+                };
+                let mut response = self.join(config, &room, asked, group).await?;
                 // A browser fails an upgrade whose answer selects none of the protocols it
                 // offered.
                 if subprotocol {
@@ -355,11 +368,16 @@ impl RoomObject {
         &self,
         config: &Config,
         room_id: &RoomId,
-        peer: Option<PeerId>,
-        capacity: Option<u32>,
-        resume: Option<&str>,
+        asked: JoinAsked,
         group: bool,
     ) -> Result<Response> {
+        let JoinAsked {
+            peer,
+            capacity,
+            resume,
+            meta,
+        } = asked;
+        let resume = resume.as_deref();
         let Some(wire) = self.room.borrow().as_ref().map(Room::wire) else {
             return http_error(&HttpError::bad_request("this object is not a room"));
         };
@@ -404,6 +422,7 @@ impl RoomObject {
                 ice_servers: &ice_servers,
                 resume,
                 new_resume_secret: secret.clone(),
+                meta,
             };
             room.admit(request, server.clone(), now, |ws| {
                 glue::last_auto_response_ms(&self.state, ws)
@@ -433,6 +452,7 @@ impl RoomObject {
                         resume: secret,
                         seen_ms: now,
                         closed: filled,
+                        meta: joined.meta.as_ref().map(|m| m.as_str().to_owned()),
                     },
                 );
             }

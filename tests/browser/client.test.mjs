@@ -78,6 +78,9 @@ describe("the client library in Chromium", () => {
       ["a bad room name", "no spaces", {}, "bad_request"],
       ["a bad peer id", room, { peer: "a/b" }, "bad_request"],
       ["a capacity over the server's maximum", room, { capacity: 99 }, "bad_request"],
+      ["metadata that is not an object", room, { meta: ["Ada"] }, "bad_request"],
+      // Checked by the server only: its refusal, asked over HTTP, names the limit.
+      ["metadata over 1,024 bytes", room, { meta: { name: "a".repeat(1100) } }, "bad_request"],
     ];
     // From another site's page, which may connect anywhere (the worker's pages allow only their
     // own origin), and which this server does not allow.
@@ -200,6 +203,37 @@ describe("the client library in Chromium", () => {
     await openTo(c, idA);
     await a.evaluate((idC) => window.r.send("hello C", idC), idC);
     await c.waitForFunction((line) => window.got.includes(line), `${idA}: hello C`, { timeout: 5_000 });
+  });
+
+  test("each peer's metadata reaches the others: welcome, peerjoined, the call, and after a resume", async () => {
+    const room = uniqueRoom("meta");
+    const [a, b] = [await clientPage(), await clientPage()];
+    const ada = { name: "Ada", avatar: "https://example.com/ada.png" };
+    const idA = await a.evaluate(async ([room, meta]) => {
+      const r = new window.lib.Room(room, { meta });
+      window.r = r;
+      window.joined = new Promise((res) => r.addEventListener("peerjoined", (e) => res(e.detail), { once: true }));
+      return (await r.join()).peer;
+    }, [room, ada]);
+    const seen = await b.evaluate(async (room) => {
+      const r = new window.lib.Room(room, { meta: { name: "Bo" } });
+      window.r = r;
+      const welcome = await r.join();
+      return { meta: welcome.meta, call: r.peers.get(welcome.peers[0]).meta };
+    }, room);
+    assert.deepEqual(seen, { meta: { [idA]: ada }, call: ada });
+    const joined = await a.evaluate(async () => {
+      const detail = await window.joined;
+      return { detail, call: window.r.peers.get(detail.peer).meta };
+    });
+    assert.deepEqual(joined.detail.meta, { name: "Bo" });
+    assert.deepEqual(joined.call, { name: "Bo" });
+    // B's socket drops and its seat is resumed: the resumed welcome still carries A's metadata.
+    const resumed = await b.evaluate(() => new Promise((resolve) => {
+      window.r.addEventListener("welcome", (e) => resolve(e.detail), { once: true });
+      window.r.reconnect();
+    }));
+    assert.deepEqual([resumed.resumed, resumed.meta], [true, { [idA]: ada }]);
   });
 
   test("replaceTrack() swaps what a call sends without renegotiating; send() to no call throws not_connected", async () => {

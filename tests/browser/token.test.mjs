@@ -12,9 +12,10 @@ let server;
 let browser;
 
 /** An HS256 join token, as any back end would mint one (docs/security.md). */
-function mint(room, peer) {
+function mint(room, peer, meta) {
   const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ room, peer, exp: Math.floor(Date.now() / 1000) + 600 })}`;
+  const claims = { room, peer, exp: Math.floor(Date.now() / 1000) + 600, ...(meta ? { meta } : {}) };
+  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
   return `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
 }
 
@@ -44,4 +45,24 @@ test("the room page joins with a token from its URL and takes it out of the addr
   assert.match(await stranger.textContent("#notice"), /not allowed to join this room: a token is required.*join token/);
   assert.equal(await stranger.evaluate(() => document.body.dataset.refused), "true");
   assert.equal(await stranger.evaluate(() => document.getElementById("local-video").srcObject), null);
+});
+
+test("signed: the others see the token's meta claim; the client's meta option is refused", async () => {
+  const room = uniqueRoom("signed-meta");
+  const page = await newPerson(browser);
+  await page.goto(`${server.origin}/`);
+  const ada = { name: "Ada" };
+  const seen = await page.evaluate(async ([server, room, tokens]) => {
+    const { Room } = await import(`${server}/edge-signal.js`);
+    const alice = new Room(room, { token: tokens.alice });
+    const joined = new Promise((res) => alice.addEventListener("peerjoined", (e) => res(e.detail), { once: true }));
+    await alice.join();
+    const bob = new Room(room, { token: tokens.bob });
+    const welcome = await bob.join();
+    // Metadata of one's own, on a signed deployment: the server refuses it (400 bad_request).
+    const forged = await new Room(room, { token: tokens.carol, meta: { name: "Not Carol" } }).join()
+      .then(() => "joined", (err) => err.code);
+    return { welcome: welcome.meta, joined: await joined, forged };
+  }, [server.origin, room, { alice: mint(room, "alice", ada), bob: mint(room, "bob"), carol: mint(room, "carol") }]);
+  assert.deepEqual(seen, { welcome: { alice: ada }, joined: { peer: "bob" }, forged: "bad_request" });
 });

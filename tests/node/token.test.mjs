@@ -47,3 +47,16 @@ test("matchbox tokens: the vector src/auth.rs verifies for room \"game\"", () =>
   const vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb29tIjoibWF0Y2hib3g6Z2FtZSIsImV4cCI6MTgwMDAwMDA2MH0.4ARFABrcX6mPUrd8Dz9CaFTGdsqZV1Zpb39i9UBQl3U";
   assert.equal(matchboxToken("test-secret", { room: "game", exp: 1800000060 }), vector);
 });
+
+test("join tokens carry metadata as the server checks it: an object of at most 1,024 bytes, {} as none", () => {
+  const claimsOf = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url"));
+  const meta = { name: "Ada", avatar: "https://example.com/ada.png" };
+  assert.deepEqual(claimsOf(joinToken("s", { room: "r1", peer: "alice", exp: 1800000060, meta })).meta, meta);
+  assert.equal("meta" in claimsOf(joinToken("s", { room: "r1", exp: 1800000060, meta: {} })), false);
+  assert.throws(() => joinToken("s", { room: "r1", meta: ["Ada"] }), /meta must be a JSON object/);
+  assert.throws(() => joinToken("s", { room: "r1", meta: { name: "a".repeat(1100) } }), /at most 1024/);
+  const cli = execFileSync("node", [join(ROOT, "scripts/token.mjs"), "r1", "alice", "60", '{"name":"Ada"}'], {
+    env: { ...process.env, AUTH_SECRET: "s" }, encoding: "utf8",
+  });
+  assert.deepEqual(claimsOf(cli.trim()).meta, { name: "Ada" });
+});

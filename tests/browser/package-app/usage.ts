@@ -2,7 +2,7 @@
 // every class, option, event and error code of edge-signal.d.ts, as an app would use them. The
 // lines marked as expected errors at the end must fail to type-check: the types are strict.
 import { EdgeSignalError, ErrorCode, Room } from "edge-signal";
-import type { ErrorCodeValue, PeerConnection, RoomEventMap, RoomOptions, Welcome } from "edge-signal";
+import type { ErrorCodeValue, PeerConnection, PeerMeta, RoomEventMap, RoomOptions, Welcome } from "edge-signal";
 
 const options: RoomOptions = {
   server: "https://signal.example.com",
@@ -12,6 +12,7 @@ const options: RoomOptions = {
   stream: new MediaStream(),
   rtcConfig: { iceTransportPolicy: "relay" },
   maxReconnects: 5,
+  meta: { name: "Ada", avatar: "https://example.com/ada.png" },
 };
 const room = new Room("demo", options);
 
@@ -20,7 +21,8 @@ async function run(): Promise<void> {
     const welcome: Welcome = await room.join();
     const ids: string[] = welcome.peers;
     const resumed: boolean = welcome.resumed;
-    console.log(ids, resumed, welcome.capacity, welcome.peer);
+    const theirs: PeerMeta | undefined = welcome.meta["bob"];
+    console.log(ids, resumed, welcome.capacity, welcome.peer, theirs?.["name"]);
   } catch (err) {
     if (err instanceof EdgeSignalError) {
       const code: ErrorCodeValue = err.code;
@@ -40,12 +42,12 @@ async function run(): Promise<void> {
   room.reconnect();
   room.leave();
   const calls: ReadonlyMap<string, PeerConnection> = room.peers;
-  for (const call of calls.values()) console.log(call.pc.connectionState, call.channel?.label, call.unreliable, call.state, call.path);
+  for (const call of calls.values()) console.log(call.pc.connectionState, call.channel?.label, call.unreliable, call.state, call.path, call.meta?.["name"]);
   console.log(queued, room.peerId, room.capacity, room.iceServers, room.stats.reconnects, room.ws, room.name);
 }
 
 room.addEventListener("welcome", (e) => console.log(e.detail.peer, e.detail.resumed));
-room.addEventListener("peerjoined", (e) => console.log(e.detail.peer));
+room.addEventListener("peerjoined", (e) => console.log(e.detail.peer, e.detail.meta?.["name"]));
 room.addEventListener("peerleft", (e) => console.log(e.detail.peer, e.detail.reason));
 room.addEventListener("peerstate", (e) => {
   const state: "connecting" | "connected" | "failed" | "closed" = e.detail.state;
@@ -93,3 +95,5 @@ room.send(42);
 console.log(ErrorCode.NOPE);
 // @ts-expect-error: a welcome's detail has no `from`
 room.addEventListener("welcome", (e) => console.log(e.detail.from));
+// @ts-expect-error: metadata is a JSON object, not a string
+new Room("demo", { meta: "Ada" });
