@@ -28,6 +28,8 @@ export declare const ErrorCode: Readonly<{
   UNSUPPORTED_DATA: "unsupported_data";
   /** This seat was taken over by another socket presenting its resume secret (4009). */
   RESUMED_ELSEWHERE: "resumed_elsewhere";
+  /** The app's server removed this peer from the room (4010; the admin API). */
+  KICKED: "kicked";
   /** More reconnect attempts than the `maxReconnects` option allows. */
   RECONNECT_FAILED: "reconnect_failed";
   /** send() to a peer whose data channel is not open (not yet, or no longer). */
@@ -113,7 +115,7 @@ export interface PeerConnection {
 export interface RoomEventMap {
   welcome: CustomEvent<Welcome>;
   peerjoined: CustomEvent<{ peer: string; meta?: PeerMeta }>;
-  peerleft: CustomEvent<{ peer: string; reason: "leave" | "disconnect" | "timeout" | string }>;
+  peerleft: CustomEvent<{ peer: string; reason: "leave" | "disconnect" | "timeout" | "kicked" | string }>;
   peerstate: CustomEvent<{ peer: string; state: PeerState }>;
   peerpath: CustomEvent<{ peer: string; path: PeerPath }>;
   track: CustomEvent<{ peer: string; track: MediaStreamTrack; streams: readonly MediaStream[] }>;
@@ -122,6 +124,8 @@ export interface RoomEventMap {
   data: CustomEvent<{ peer: string; data: ChannelData; reliable: boolean }>;
   drain: CustomEvent<{ peer: string }>;
   message: CustomEvent<{ from: string; data: unknown }>;
+  /** A message from the app's server (the admin API's `POST .../messages`): any JSON value. */
+  servermessage: CustomEvent<{ data: unknown }>;
   error: CustomEvent<{ code: ErrorCodeValue; message: string; peer?: string; error: EdgeSignalError }>;
   reconnecting: CustomEvent<{ attempt: number; delayMs: number }>;
   closed: CustomEvent<{ code: number; reason: string; error?: EdgeSignalError }>;

@@ -24,7 +24,8 @@
 //   welcome      {peer, peers, capacity, resumed, meta}  joined (also after each reconnect);
 //                                                  meta: the others' metadata by id
 //   peerjoined   {peer, meta?}                     someone joined; their offer will follow
-//   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout")
+//   peerleft     {peer, reason}                    someone left ("leave"/"disconnect"/"timeout"/
+//                                                  "kicked")
 //   peerstate    {peer, state}                     "connecting" | "connected" | "failed" | "closed"
 //   track        {peer, track, streams}            a remote media track arrived
 //   channelopen  {peer}                            the data channels to that peer are open (both:
@@ -34,6 +35,7 @@
 //                                                  after send() returned false
 //   peerpath     {peer, path}                      the call's path: "host" | "srflx" | "relay"
 //   message      {from, data}                      an app message relayed by the server
+//   servermessage {data}                           a message from the app's server (admin API)
 //   error        {code, message, peer?, error}     a protocol error (bad_request, unknown_peer, ...)
 //   reconnecting {attempt, delayMs}                the socket dropped; trying again after delayMs
 //   closed       {code, reason, error?}            the room is left for good (leave(), a refusal, a
@@ -88,6 +90,8 @@ export const ErrorCode = Object.freeze({
   UNSUPPORTED_DATA: "unsupported_data",
   /** This seat was taken over by another socket presenting its resume secret (4009). */
   RESUMED_ELSEWHERE: "resumed_elsewhere",
+  /** The app's server removed this peer from the room (4010; the admin API). */
+  KICKED: "kicked",
   /** More reconnect attempts than the `maxReconnects` option allows. */
   RECONNECT_FAILED: "reconnect_failed",
   /** send() to a peer whose data channel is not open (not yet, or no longer). */
@@ -120,6 +124,7 @@ const FINAL_CLOSES = new Map([
   [4003, ErrorCode.UNAUTHORIZED],
   [4006, ErrorCode.RATE_LIMITED],
   [4009, ErrorCode.RESUMED_ELSEWHERE],
+  [4010, ErrorCode.KICKED],
 ]);
 const PEER_ID_TAKEN = 4002;
 // The `error` members of the server's HTTP refusals (docs/protocol.md).
@@ -705,6 +710,9 @@ export class Room extends EventTarget {
       }
       case "message":
         this._emit("message", { from: msg.from, data: msg.data });
+        break;
+      case "server_message":
+        this._emit("servermessage", { data: msg.data });
         break;
       case "error": {
         this._lastError = msg;

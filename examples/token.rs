@@ -47,7 +47,11 @@ fn main() {
         }
     };
     // Checked as the server checks it, so a token never carries metadata the server refuses.
-    let meta = match args.get(3).filter(|m| !m.is_empty()).map(|m| Meta::parse(m)) {
+    let meta = match args
+        .get(3)
+        .filter(|m| !m.is_empty())
+        .map(|m| Meta::parse(m))
+    {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(meta))) => Some(Json::parse(meta.as_str()).expect("checked JSON")),
         Some(Err(e)) => {

@@ -66,6 +66,9 @@ const edgeSignal :Workerd.Worker = (
     (name = "YJS_MAX_TOPIC_BYTES", fromEnvironment = "YJS_MAX_TOPIC_BYTES"),
     # Secrets and optional settings (README.md, "Configuration").
     (name = "AUTH_SECRET", fromEnvironment = "AUTH_SECRET"),
+    (name = "ADMIN_SECRET", fromEnvironment = "ADMIN_SECRET"),
+    (name = "WEBHOOK_URL", fromEnvironment = "WEBHOOK_URL"),
+    (name = "WEBHOOK_SECRET", fromEnvironment = "WEBHOOK_SECRET"),
     (name = "TURN_SECRET", fromEnvironment = "TURN_SECRET"),
     (name = "TURN_URLS", fromEnvironment = "TURN_URLS"),
     (name = "TURN_KEY_ID", fromEnvironment = "TURN_KEY_ID"),

@@ -90,6 +90,20 @@ pub struct Config {
     /// address in (`X-Forwarded-For`: its last entry). Unset, the address is Cloudflare's
     /// `CF-Connecting-IP`, and without that every request shares one bucket.
     pub client_address_header: Option<String>,
+    /// `ADMIN_SECRET` (a secret, unset by default): the bearer token of the admin API
+    /// (`crate::admin`); unset, every `/api/admin/` route is a 404.
+    pub admin_secret: Option<String>,
+    /// `WEBHOOK_URL` + `WEBHOOK_SECRET` (both or neither): where the rooms' events go, and the
+    /// Standard Webhooks key they are signed with (`crate::webhook`).
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// Where webhook events go and how they are signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// An `http://` or `https://` URL.
+    pub url: String,
+    pub secret: crate::webhook::Secret,
 }
 
 impl Default for Config {
@@ -233,7 +247,20 @@ impl Config {
                 })
             }
         };
+        let admin_secret = match get("ADMIN_SECRET") {
+            None => None,
+            Some(v) if v.is_empty() => {
+                return Err(ConfigError {
+                    var: "ADMIN_SECRET",
+                    message: "is set but empty; unset it to turn the admin API off".into(),
+                })
+            }
+            Some(v) => Some(v),
+        };
+        let webhook = parse_webhook(get("WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
         Ok(Config {
+            admin_secret,
+            webhook,
             join_rate_per_min,
             client_address_header,
             public_origin,
@@ -267,6 +294,45 @@ impl Config {
             idle_timeout_ms: self.idle_timeout_ms,
         }
     }
+}
+
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`: both or neither.
+fn parse_webhook(
+    url: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<WebhookConfig>, ConfigError> {
+    let (url, secret) = match (url, secret) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(ConfigError {
+                var: "WEBHOOK_SECRET",
+                message: "is unset while WEBHOOK_URL is set: set both or neither".into(),
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError {
+                var: "WEBHOOK_URL",
+                message: "is unset while WEBHOOK_SECRET is set: set both or neither".into(),
+            })
+        }
+        (Some(url), Some(secret)) => (url.trim().to_owned(), secret),
+    };
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    let plain = url.bytes().all(|b| b.is_ascii_graphic());
+    if !plain || host.is_none_or(str::is_empty) {
+        return Err(ConfigError {
+            var: "WEBHOOK_URL",
+            message: format!("{url:?} is not an http:// or https:// URL"),
+        });
+    }
+    let secret = crate::webhook::Secret::parse(&secret).map_err(|e| ConfigError {
+        var: "WEBHOOK_SECRET",
+        message: e.to_string(),
+    })?;
+    Ok(Some(WebhookConfig { url, secret }))
 }
 
 fn parse_int(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -567,8 +633,17 @@ mod tests {
             ("JOIN_RATE_PER_MIN", "0"),
             ("JOIN_RATE_PER_MIN", "many"),
             ("CLIENT_ADDRESS_HEADER", "X-Forwarded-For: 1"),
+            ("ADMIN_SECRET", ""),
+            // One webhook setting without the other names the missing one.
+            ("WEBHOOK_URL", "https://hooks.example.com/edge"),
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         ] {
             let err = config(&[(var, value)]).expect_err(value);
+            let var = match var {
+                "WEBHOOK_URL" => "WEBHOOK_SECRET",
+                "WEBHOOK_SECRET" => "WEBHOOK_URL",
+                other => other,
+            };
             assert_eq!(err.var, var, "{value:?}");
             assert!(err.to_string().contains(var));
         }
@@ -699,5 +774,44 @@ mod tests {
             .unwrap()
             .allowed_origins
             .is_empty());
+    }
+
+    #[test]
+    fn webhooks_take_both_settings_checked() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let c = config(&[
+            ("WEBHOOK_URL", " http://127.0.0.1:9000/hook?x=1 "),
+            ("WEBHOOK_SECRET", secret),
+            ("ADMIN_SECRET", "adm1n"),
+        ])
+        .unwrap();
+        let webhook = c.webhook.unwrap();
+        assert_eq!(webhook.url, "http://127.0.0.1:9000/hook?x=1");
+        assert_eq!(
+            webhook.secret,
+            crate::webhook::Secret::parse(secret).unwrap()
+        );
+        assert_eq!(c.admin_secret.as_deref(), Some("adm1n"));
+        assert_eq!(config(&[]).unwrap().webhook, None);
+        for (url, key, var) in [
+            ("ftp://hooks.example.com", secret, "WEBHOOK_URL"),
+            ("https://", secret, "WEBHOOK_URL"),
+            ("hooks.example.com/edge", secret, "WEBHOOK_URL"),
+            ("https://hooks.example.com/a b", secret, "WEBHOOK_URL"),
+            (
+                "https://hooks.example.com",
+                "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "WEBHOOK_SECRET",
+            ),
+            (
+                "https://hooks.example.com",
+                "whsec_not base64!",
+                "WEBHOOK_SECRET",
+            ),
+            ("https://hooks.example.com", "whsec_", "WEBHOOK_SECRET"),
+        ] {
+            let err = config(&[("WEBHOOK_URL", url), ("WEBHOOK_SECRET", key)]).expect_err(url);
+            assert_eq!(err.var, var, "{url} {key}");
+        }
     }
 }

@@ -89,6 +89,8 @@ pub mod close {
     pub const RATE_LIMITED: u16 = 4006;
     pub const TIMEOUT: u16 = 4008;
     pub const RESUMED_ELSEWHERE: u16 = 4009;
+    /// The app's back end removed the peer (the admin API, control v1).
+    pub const KICKED: u16 = 4010;
     /// A socket refused because the server is misconfigured (never sent today: a bad setting
     /// answers HTTP 500 before any socket).
     pub const INTERNAL_ERROR: u16 = 1011;
@@ -107,6 +109,7 @@ pub mod close {
             RATE_LIMITED => "far over the message or byte budget",
             TIMEOUT => "idle timeout",
             RESUMED_ELSEWHERE => "resumed on another socket",
+            KICKED => "kicked",
             INTERNAL_ERROR => "server misconfigured",
             _ => "",
         }
@@ -143,6 +146,14 @@ impl HttpError {
     }
     pub fn not_found() -> HttpError {
         HttpError::new(404, "not_found", "no such route")
+    }
+    /// 404: an admin request for a peer that is not seated.
+    pub fn unknown_peer(peer: &str) -> HttpError {
+        HttpError::new(
+            404,
+            "unknown_peer",
+            format!("no peer {peer:?} in this room"),
+        )
     }
     /// 429: this client address is over the join (or look-up) rate (`JOIN_LIMITER`).
     pub fn too_many_requests() -> HttpError {

@@ -58,6 +58,7 @@
 #![deny(unsafe_code)]
 
 pub mod action;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -74,6 +75,7 @@ pub mod room;
 pub mod seat;
 pub mod topics;
 pub mod turn;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 mod runtime;

@@ -68,6 +68,9 @@ pub enum Route {
     /// `OPTIONS` on an endpoint other origins may read (the ICE-server endpoints, the join
     /// check, PeerJS's id and peers): a CORS preflight, answered without touching any object.
     Preflight,
+    /// Any method on `/api/admin/...`: the admin API (`crate::admin`), which checks its secret
+    /// before it reads the route.
+    Admin,
     /// A room path with a name outside the alphabet: HTTP 400.
     BadRoom(String),
     /// Anything else: HTTP 404. (Pages, scripts and the client library never get here: they
@@ -80,6 +83,9 @@ impl Route {
     /// for it: load balancers probe `/healthz` that way); `OPTIONS` is a preflight where other
     /// origins may read the answer, and no route elsewhere.
     pub fn parse(method: &str, path: &str) -> Route {
+        if path.starts_with(crate::admin::PREFIX) {
+            return Route::Admin;
+        }
         match method {
             "GET" | "HEAD" => Route::parse_get(path),
             "OPTIONS" => match Route::parse_get(path) {
@@ -489,6 +495,12 @@ pub enum Handoff {
     },
     /// To a y-webrtc namespace's object: a checked socket (the namespace is the object's).
     Topics,
+    /// An admin operation on the room, its secret checked by the Worker (a `Tell`'s checked
+    /// `data` is the request's body).
+    Admin {
+        room: RoomId,
+        op: crate::admin::Op,
+    },
 }
 
 /// The header that carries a join's handoff to the object. A header, not the URL: request URLs
@@ -523,6 +535,16 @@ impl Handoff {
                 (format!("https://room.internal/{path}"), None)
             }
             Handoff::Topics => ("https://room.internal/topics".into(), None),
+            Handoff::Admin { room, op } => {
+                use crate::admin::Op;
+                let path = match op {
+                    Op::Get => format!("get/{room}"),
+                    Op::Kick(peer) => format!("kick/{room}/{peer}"),
+                    Op::Tell => format!("tell/{room}"),
+                    Op::Close => format!("close/{room}"),
+                };
+                (format!("https://room.internal/admin/{path}"), None)
+            }
             Handoff::Join {
                 room,
                 peer,
@@ -572,6 +594,22 @@ impl Handoff {
         }
         if path == "/topics" {
             return Ok(Handoff::Topics);
+        }
+        if let Some(rest) = path.strip_prefix("/admin/") {
+            use crate::admin::Op;
+            let mut parts = rest.split('/');
+            let (op, name, peer) = (parts.next(), parts.next(), parts.next());
+            let op = match (op, peer, parts.next()) {
+                (Some("get"), None, None) => Op::Get,
+                (Some("tell"), None, None) => Op::Tell,
+                (Some("close"), None, None) => Op::Close,
+                (Some("kick"), Some(peer), None) => Op::Kick(PeerId::parse(peer)?),
+                _ => return Err(BadInternal::Path(path.to_owned())),
+            };
+            return Ok(Handoff::Admin {
+                room: room(name.unwrap_or_default())?,
+                op,
+            });
         }
         if let Some(rest) = path.strip_prefix("/lobby/") {
             let mut parts = rest.split('/');
@@ -717,6 +755,22 @@ mod tests {
                 answered: Some((u64::MAX, Outcome::Failed)),
             },
             Handoff::Topics,
+            Handoff::Admin {
+                room: room.clone(),
+                op: crate::admin::Op::Get,
+            },
+            Handoff::Admin {
+                room: room.clone(),
+                op: crate::admin::Op::Kick(PeerId::parse("bob").unwrap()),
+            },
+            Handoff::Admin {
+                room: room.clone(),
+                op: crate::admin::Op::Tell,
+            },
+            Handoff::Admin {
+                room: room.clone(),
+                op: crate::admin::Op::Close,
+            },
         ] {
             let (url, header) = lobby.to_request();
             assert_eq!(Handoff::parse(&path(&url), header.as_deref()), Ok(lobby));
@@ -732,6 +786,11 @@ mod tests {
             ("/join/r1", Some("peer=a%20b")),
             ("/join/r1", Some("capacity=x")),
             ("/join/r1", Some("token=t")),
+            ("/admin/get", None),
+            ("/admin/get/r1/x", None),
+            ("/admin/kick/r1", None),
+            ("/admin/kick/r1/a.b", None),
+            ("/admin/nope/r1", None),
         ] {
             assert!(Handoff::parse(path, header).is_err(), "{path} {header:?}");
         }

@@ -53,6 +53,8 @@ pub struct Seat<C> {
     pub resume: String,
     /// What the others see of this peer (`crate::meta`), kept through resumes.
     pub meta: Option<Meta>,
+    /// When the peer was seated (ms), kept through resumes (the admin API's `joined_at`).
+    pub joined_ms: u64,
     pub socket: Socket<C>,
 }
 
@@ -98,6 +100,9 @@ pub struct JoinRequest<'a> {
     pub new_resume_secret: String,
     /// The newcomer's metadata (unused by a resume: the seat keeps its own).
     pub meta: Option<Meta>,
+    /// A fresh random id: the session's if this join opens the room (control v1: webhook events
+    /// and the admin API name each opening of a room by it).
+    pub new_session: String,
 }
 
 /// What a seated socket carries across hibernation (its attachment, as JSON text; the runtime
@@ -122,6 +127,13 @@ pub struct Attachment {
     /// other field at its largest it still fits the 2,048-byte attachment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<String>,
+    /// When the peer was seated (`Seat::joined_ms`); absent on sockets attached before it
+    /// existed, whose last-seen time stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_ms: Option<u64>,
+    /// The room's session ([`Room::session`]), the same on every socket of the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// An accepted join: what the adapter records on the socket to rebuild the room after eviction.
@@ -135,6 +147,10 @@ pub struct Joined {
     pub resumed: bool,
     /// The seat's metadata (a resume's is the seat's own).
     pub meta: Option<Meta>,
+    /// When the seat was first taken (a resume's is the seat's own).
+    pub joined_ms: u64,
+    /// The room's session.
+    pub session: String,
 }
 
 /// The outcome of [`Room::join`]: accepted or refused, and the actions either way (`welcome`
@@ -157,6 +173,8 @@ pub struct Room<C> {
     alarm: SweepAlarm,
     /// How its frames are read and written.
     wire: Wire,
+    /// This opening of the room: set by the join that opens it, `None` while it is empty.
+    session: Option<String>,
 }
 
 impl<C: Clone> Room<C> {
@@ -170,6 +188,7 @@ impl<C: Clone> Room<C> {
             next_seq: 0,
             alarm: SweepAlarm::Off,
             wire: Wire::V1,
+            session: None,
         }
     }
 
@@ -191,7 +210,8 @@ impl<C: Clone> Room<C> {
     }
 
     /// A room rebuilt from its live sockets, e.g. after the object was evicted from memory while
-    /// its sockets stayed open. `capacity` is the one recorded on those sockets.
+    /// its sockets stayed open. `capacity` is the one recorded on those sockets; their session
+    /// follows with [`Room::in_session`].
     pub fn restore(limits: Limits, capacity: u32, seats: Vec<Seat<C>>) -> Self {
         // Two sockets can claim one id only if one was on its way out when the object was
         // evicted; the newer one (higher seq) is the live peer. (A handful of seats: a scan per
@@ -226,6 +246,19 @@ impl<C: Clone> Room<C> {
             room.alarm = SweepAlarm::Unknown;
         }
         room
+    }
+
+    /// A restored room's session, as its sockets recorded it (ignored for an empty room).
+    pub fn in_session(mut self, session: String) -> Self {
+        if !self.seats.is_empty() {
+            self.session = Some(session);
+        }
+        self
+    }
+
+    /// This opening of the room (control v1's `session`), `None` while it is empty.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
     }
 
     /// What the room knows of its sweep alarm.
@@ -294,7 +327,7 @@ impl<C: Clone> Room<C> {
         seq: u64,
         order: u64,
         conn: C,
-        (resume, meta): (String, Option<Meta>),
+        (resume, meta, joined_ms): (String, Option<Meta>, u64),
         seen_ms: u64,
         now_ms: u64,
     ) -> Seat<C> {
@@ -304,6 +337,7 @@ impl<C: Clone> Room<C> {
             order,
             resume,
             meta,
+            joined_ms,
             socket: Socket::new(conn, &self.limits, seen_ms, now_ms),
         }
     }
@@ -353,6 +387,9 @@ impl<C: Clone> Room<C> {
         }
 
         self.capacity = capacity;
+        if self.seats.is_empty() {
+            self.session = Some(req.new_session.clone());
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
 
@@ -384,6 +421,7 @@ impl<C: Clone> Room<C> {
             order: seq,
             resume: req.new_resume_secret,
             meta: req.meta.clone(),
+            joined_ms: now_ms,
             socket: Socket::new(conn, &self.limits, now_ms, now_ms),
         });
         self.arm_if_call(now_ms, &mut out);
@@ -394,6 +432,8 @@ impl<C: Clone> Room<C> {
                 capacity,
                 resumed: false,
                 meta: req.meta,
+                joined_ms: now_ms,
+                session: self.session.clone().unwrap_or_default(),
             }),
             out,
         }
@@ -405,7 +445,7 @@ impl<C: Clone> Room<C> {
         let capacity = self.capacity;
         let welcome = self.welcome(&req, capacity, true);
         let seat = &mut self.seats[i];
-        let (order, meta) = (seat.order, seat.meta.clone());
+        let (order, meta, joined_ms) = (seat.order, seat.meta.clone(), seat.joined_ms);
         let old = std::mem::replace(&mut seat.socket.conn, conn.clone());
         seat.seq = seq;
         seat.resume = req.new_resume_secret;
@@ -429,6 +469,8 @@ impl<C: Clone> Room<C> {
                 capacity,
                 resumed: true,
                 meta,
+                joined_ms,
+                session: self.session.clone().unwrap_or_default(),
             }),
             out,
         }
@@ -573,6 +615,9 @@ impl<C: Clone> Room<C> {
             reason: Some(reason.as_str()),
             close_code: close,
         }));
+        if self.seats.is_empty() {
+            self.session = None;
+        }
         if self.seats.is_empty() && self.alarm != SweepAlarm::Off {
             self.alarm = SweepAlarm::Off;
             out.push(Outbound::DisarmAlarm);
@@ -581,6 +626,9 @@ impl<C: Clone> Room<C> {
     }
 }
 
+mod admin;
 mod relay;
+
+pub use admin::KICKED_MESSAGE;
 #[cfg(test)]
 mod tests;

@@ -416,6 +416,19 @@ async fn unknown_routes_are_json_404() {
         assert_eq!(status, 404, "{path}");
         assert_eq!(v["error"], "not_found", "{path}");
     }
+    // Without ADMIN_SECRET the admin API does not exist, with or without a bearer token.
+    for (method, path) in [
+        ("GET", "/api/admin/rooms/r1"),
+        ("DELETE", "/api/admin/rooms/r1/peers/alice"),
+        ("POST", "/api/admin/rooms/r1/messages"),
+        ("DELETE", "/api/admin/rooms/r1"),
+    ] {
+        for headers in [vec![], vec![("Authorization", "Bearer anything")]] {
+            let (status, body) = s.request(method, path, &headers, Some("{}"));
+            assert_eq!(status, 404, "{method} {path}: {body}");
+            assert!(body.contains("not_found"), "{body}");
+        }
+    }
 }
 
 /// `GET /rooms/{room}` without an upgrade answers the room page, `/` the landing page, and the

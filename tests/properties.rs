@@ -182,6 +182,7 @@ impl World {
                     resume: presented.as_deref(),
                     new_resume_secret: format!("s{conn}"),
                     meta: None,
+                    new_session: format!("session{conn}"),
                 };
                 // As the adapter does: a restored room learns what storage holds before a join.
                 if self.room.sweep_alarm() == SweepAlarm::Unknown {
@@ -269,14 +270,21 @@ impl World {
                             s.seq,
                             s.order,
                             s.conn,
-                            (s.resume.clone(), s.meta.clone()),
+                            (s.resume.clone(), s.meta.clone(), s.joined_ms),
                             s.recorded_seen_ms,
                             self.now,
                         )
                     })
                     .rev() // getWebSockets() promises no order
                     .collect();
-                self.room = Room::restore(self.limits.clone(), capacity, seats);
+                let session = self.room.session().map(str::to_owned);
+                self.room = Room::restore(self.limits.clone(), capacity, seats)
+                    .in_session(session.clone().unwrap_or_default());
+                assert_eq!(
+                    self.room.session().map(str::to_owned),
+                    session,
+                    "the session survives"
+                );
                 // A socket no longer seated has a cleared attachment: after the rebuild the
                 // adapter cannot name it (its late frames find no seat), so it sends nothing.
                 for socket in &mut self.sockets {
@@ -461,7 +469,7 @@ proptest! {
         let room_id = RoomId::parse("r").unwrap();
         let ice = edge_signal::json::Json::parse("[]").unwrap();
         for (i, name) in ["a", "b"].iter().enumerate() {
-            let req = JoinRequest { room: &room_id, peer: PeerId::parse(name).unwrap(), capacity: None, ice_servers: &ice, resume: None, new_resume_secret: String::new(), meta: None };
+            let req = JoinRequest { room: &room_id, peer: PeerId::parse(name).unwrap(), capacity: None, ice_servers: &ice, resume: None, new_resume_secret: String::new(), meta: None, new_session: String::new() };
             room.join(req, i as u8, 0).result.unwrap();
         }
         let a = PeerId::parse("a").unwrap();

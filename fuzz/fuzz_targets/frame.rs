@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             resume: None,
             new_resume_secret: String::new(),
             meta: None,
+            new_session: String::new(),
         };
         room.join(req, conn, 0).result.unwrap();
     }

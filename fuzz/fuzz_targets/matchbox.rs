@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
             resume: None,
             new_resume_secret: String::new(),
             meta: None,
+            new_session: String::new(),
         };
         room.join(req, conn as u8, 0).result.unwrap();
     }

@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
                 seq,
                 order,
                 conn,
-                (String::new(), None),
+                (String::new(), None, 0),
                 u64::from(c[3]) * 10,
                 0,
             )
@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         resume: None,
         new_resume_secret: String::new(),
         meta: None,
+        new_session: String::new(),
     };
     let outcome = room.admit(req, usize::MAX, 5000, |_| None);
     if let Ok(joined) = outcome.result {

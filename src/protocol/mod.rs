@@ -142,6 +142,8 @@ pub enum LeaveReason {
     Disconnect,
     /// The server dropped a silent peer (hardening issue).
     Timeout,
+    /// The app's back end removed the peer (the admin API, control v1).
+    Kicked,
 }
 
 impl LeaveReason {
@@ -150,6 +152,7 @@ impl LeaveReason {
             LeaveReason::Leave => "leave",
             LeaveReason::Disconnect => "disconnect",
             LeaveReason::Timeout => "timeout",
+            LeaveReason::Kicked => "kicked",
         }
     }
 }
@@ -164,6 +167,8 @@ pub enum ErrorCode {
     PeerIdTaken,
     Unauthorized,
     RateLimited,
+    /// The app's back end removed this peer (the admin API); its socket closes with 4010.
+    Kicked,
 }
 
 impl ErrorCode {
@@ -176,6 +181,7 @@ impl ErrorCode {
             ErrorCode::PeerIdTaken => "peer_id_taken",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Kicked => "kicked",
         }
     }
 }
@@ -222,6 +228,8 @@ pub enum ServerMessage {
     },
     /// The answer to a `ping` that was not byte-exact [`PING_FRAME`].
     Pong,
+    /// A message from the app's back end (the admin API, control v1): `data` as it was posted.
+    ServerMessage { data: crate::json::Json },
 }
 
 impl ServerMessage {

@@ -336,6 +336,7 @@ fn error_codes_match_their_wire_names() {
         ErrorCode::PeerIdTaken,
         ErrorCode::Unauthorized,
         ErrorCode::RateLimited,
+        ErrorCode::Kicked,
     ] {
         assert_eq!(
             serde_json::to_string(&code).unwrap(),

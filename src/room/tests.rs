@@ -72,6 +72,7 @@ impl Harness {
             resume,
             new_resume_secret: format!("secret-{conn}"),
             meta: self.meta.take(),
+            new_session: format!("session-{conn}"),
         };
         self.room.join(req, conn, self.now)
     }
@@ -129,7 +130,7 @@ fn seat(room: &Room<Conn>, peer: &str, seq: u64, conn: Conn) -> Seat<Conn> {
         seq,
         seq,
         conn,
-        (format!("secret-{conn}"), None),
+        (format!("secret-{conn}"), None, 0),
         0,
         0,
     )
@@ -540,7 +541,7 @@ fn restore_rebuilds_join_order_capacity_and_seq() {
         seat(&empty, "alice", 3, "alice"),
     ];
     let mut h = Harness::new();
-    h.room = Room::restore(limits(), 4, seats);
+    h.room = Room::restore(limits(), 4, seats).in_session("s0".into());
     assert_eq!(h.room.capacity(), 4);
     assert_eq!(h.peers(), vec!["alice", "bob"]);
     let joined = h.join_with("carol", None, "carol");
@@ -551,7 +552,9 @@ fn restore_rebuilds_join_order_capacity_and_seq() {
             order: 8,
             capacity: 4,
             resumed: false,
-            meta: None
+            meta: None,
+            joined_ms: 0,
+            session: "s0".into(),
         })
     );
     assert_eq!(
@@ -610,7 +613,9 @@ fn resume_takes_the_seat_over_without_churn() {
             order: 1,
             capacity: 3,
             resumed: true,
-            meta: None
+            meta: None,
+            joined_ms: 0,
+            session: "session-alice".into(),
         })
     );
     // The old socket is closed with 4009; the new one is welcomed; nobody else hears anything.
@@ -975,6 +980,7 @@ fn admit_sweeps_silent_peers_before_seating_the_newcomer() {
         resume: None,
         new_resume_secret: "s".into(),
         meta: None,
+        new_session: "s".into(),
     };
     // alice is long dead: her id is free again, and the newcomer is alone.
     let outcome = h.room.admit(req, "alice2", h.now, |_| None);
@@ -1291,6 +1297,9 @@ fn the_largest_attachment_fits_the_runtimes_limit() {
         seen_ms: u64::MAX,
         closed: true,
         meta: Some(meta.as_str().to_owned()),
+        joined_ms: Some(u64::MAX),
+        // As the adapter makes them: 16 random bytes as 32 hex digits.
+        session: Some("f".repeat(32)),
     };
     let text = serde_json::to_string(&att).unwrap();
     assert!(
@@ -1300,4 +1309,123 @@ fn the_largest_attachment_fits_the_runtimes_limit() {
     );
     // And it reads back as it was.
     assert_eq!(serde_json::from_str::<Attachment>(&text).unwrap(), att);
+}
+
+// ---- the admin API (control v1, section 3) ----------------------------------------------------
+
+#[test]
+fn a_kicked_peer_is_told_and_closed_with_4010_and_the_others_hear_kicked() {
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.join("carol");
+    let out = wire(h.room.kick(&pid("bob")).expect("bob is seated"));
+    assert_eq!(
+        out,
+        vec![
+            Outbound::Send {
+                to: "bob",
+                frame: r#"{"type":"error","code":"kicked","message":"removed from the room by the app's server"}"#.into()
+            },
+            Outbound::Send {
+                to: "alice",
+                frame: r#"{"type":"peer_left","peer":"bob","reason":"kicked"}"#.into()
+            },
+            Outbound::Send {
+                to: "carol",
+                frame: r#"{"type":"peer_left","peer":"bob","reason":"kicked"}"#.into()
+            },
+            Outbound::Close {
+                to: "bob",
+                code: 4010
+            },
+        ]
+    );
+    assert_eq!(h.peers(), vec!["alice", "carol"]);
+    assert!(h.room.kick(&pid("bob")).is_none(), "no longer seated");
+    assert!(h.room.kick(&pid("dave")).is_none(), "never seated");
+    // Kicking does not ban: the id is free for a new join.
+    assert!(h.join_with("bob", None, "bob2").result.is_ok());
+}
+
+#[test]
+fn closing_a_room_kicks_everyone_and_ends_its_session() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    assert_eq!(h.room.session(), Some("session-alice"));
+    let out = h.room.close_room();
+    let closes: Vec<_> = wire(out.clone())
+        .into_iter()
+        .filter(|o| matches!(o, Outbound::Close { .. }))
+        .collect();
+    assert_eq!(
+        closes,
+        vec![
+            Outbound::Close {
+                to: "alice",
+                code: 4010
+            },
+            Outbound::Close {
+                to: "bob",
+                code: 4010
+            }
+        ]
+    );
+    assert!(
+        out.contains(&Outbound::DisarmAlarm),
+        "no sweep outlives the room"
+    );
+    assert!(h.room.is_empty());
+    assert_eq!(h.room.session(), None);
+    assert!(
+        h.room.close_room().is_empty(),
+        "an empty room: nothing to do"
+    );
+    // The next opening is a new session.
+    h.join_with("carol", None, "carol").result.unwrap();
+    assert_eq!(h.room.session(), Some("session-carol"));
+}
+
+#[test]
+fn a_server_message_reaches_everyone_or_its_one_recipient() {
+    let mut h = Harness::new();
+    h.join("alice");
+    h.join("bob");
+    let data = crate::json::Json::parse(r#"{"poll": [1, 2]}"#).unwrap();
+    let frame = r#"{"type":"server_message","data":{"poll": [1, 2]}}"#;
+    let (n, out) = h.room.tell(&data, None).unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        sent(&out).into_iter().map(|(to, _)| to).collect::<Vec<_>>(),
+        vec!["alice", "bob"]
+    );
+    assert!(out
+        .iter()
+        .all(|o| matches!(o, Outbound::Send { frame: f, .. } if f == frame)));
+    let (n, out) = h.room.tell(&data, Some(&pid("bob"))).unwrap();
+    assert_eq!((n, sent(&out)[0].0), (1, "bob"));
+    assert!(h.room.tell(&data, Some(&pid("dave"))).is_none());
+    let empty: Room<Conn> = Room::new(limits());
+    assert_eq!(empty.tell(&data, None).map(|(n, _)| n), Some(0));
+}
+
+#[test]
+fn a_seat_keeps_its_join_time_and_the_room_its_session_through_a_resume() {
+    let mut h = Harness::new();
+    h.now = 1_000;
+    h.join_with("alice", None, "a1").result.unwrap();
+    h.now = 9_000;
+    let joined = h
+        .join_resuming("alice", None, "a2", Some("secret-a1"))
+        .result
+        .unwrap();
+    assert_eq!(
+        (joined.joined_ms, joined.session.as_str()),
+        (1_000, "session-a1")
+    );
+    assert_eq!(h.room.seats()[0].joined_ms, 1_000);
 }

@@ -71,10 +71,17 @@ pub fn close_group(state: &State) {
 }
 
 /// The room as its live sockets describe it (empty for a new object), how many it seated, and
-/// whether one says its group has been full.
-pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>, usize, bool) {
+/// whether one says its group has been full. Sockets seated before sessions existed get
+/// `fallback_session`.
+pub fn rebuild(
+    state: &State,
+    config: &Config,
+    now_ms: u64,
+    fallback_session: impl FnOnce() -> String,
+) -> (Room<WebSocket>, usize, bool) {
     let mut capacity = config.room_capacity;
     let mut closed = false;
+    let mut session = None;
     let empty = Room::new(config.limits());
     let seats: Vec<_> = state
         .get_websockets()
@@ -83,13 +90,18 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
             let att = read(&ws)?;
             capacity = att.capacity;
             closed |= att.closed;
+            session = session.take().or(att.session);
             let order = att.order.unwrap_or(att.seq);
             Some(empty.restored_seat(
                 att.peer,
                 att.seq,
                 order,
                 ws,
-                (att.resume, att.meta.as_deref().and_then(Meta::restore)),
+                (
+                    att.resume,
+                    att.meta.as_deref().and_then(Meta::restore),
+                    att.joined_ms.unwrap_or(att.seen_ms),
+                ),
                 att.seen_ms,
                 now_ms,
             ))
@@ -97,7 +109,8 @@ pub fn rebuild(state: &State, config: &Config, now_ms: u64) -> (Room<WebSocket>,
         .collect();
     let count = seats.len();
     (
-        Room::restore(config.limits(), capacity, seats),
+        Room::restore(config.limits(), capacity, seats)
+            .in_session(session.unwrap_or_else(fallback_session)),
         count,
         closed,
     )

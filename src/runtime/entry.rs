@@ -36,6 +36,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             Err(e) => config_error(&e),
         },
         Route::Preflight => preflight(&req, &env).await,
+        Route::Admin => admin_api(req, &env).await,
         Route::NotFound => http_error(&HttpError::not_found()),
         Route::BadRoom(message) => http_error(&HttpError::bad_request(message)),
         Route::Room(room) if upgrade => join(req, &env, &room).await,
@@ -136,7 +137,7 @@ async fn gate(
     };
     let limit = JoinRate::of(env, &config);
     if let JoinRate::Node(_) = limit {
-        let client = limit.client(&req.headers(), &config)?;
+        let client = limit.client(req.headers(), &config)?;
         if limit.allows_now(&client) == Some(false) {
             return Ok(Err(Refusal::RateLimited));
         }
@@ -658,6 +659,63 @@ async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response
     ok.headers_mut().set("Content-Type", "application/json")?;
     ok.headers_mut().set("Cache-Control", "no-store")?;
     cors(ok, passed.cors.as_deref())
+}
+
+// ==== The admin API ==========================================================================
+
+/// `/api/admin/...` (`crate::admin`): 404 without `ADMIN_SECRET`; then the secret, before
+/// anything else is read; then the route, and the operation handed to the room's object.
+async fn admin_api(mut req: Request, env: &Env) -> Result<Response> {
+    use crate::admin::{self, Miss, Op};
+    let config = match load_config(env) {
+        Ok(config) => config,
+        Err(e) => return config_error(&e),
+    };
+    let Some(secret) = &config.admin_secret else {
+        return http_error(&HttpError::not_found());
+    };
+    let authorization = req.headers().get("Authorization")?;
+    if !admin::authorized(authorization.as_deref(), secret) {
+        let message = "the admin API needs the header Authorization: Bearer <ADMIN_SECRET>";
+        return http_error(&HttpError::unauthorized(message));
+    }
+    let request = match admin::parse(req.method().as_ref(), &req.path()) {
+        Ok(request) => request,
+        Err(Miss::NotFound) => return http_error(&HttpError::not_found()),
+        Err(Miss::BadName(message)) => return http_error(&HttpError::bad_request(message)),
+    };
+    let body = if request.op == Op::Tell {
+        // Refused unread when it says it is too big; checked here, read again by the object.
+        let declared = req.headers().get("Content-Length")?;
+        let declared = declared.and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        if let Some(message) = admin::too_big(declared, config.max_message_bytes) {
+            return http_error(&HttpError::bad_request(message));
+        }
+        let text = req.text().await?;
+        if let Err(message) = admin::parse_tell(&text, config.max_message_bytes) {
+            return http_error(&HttpError::bad_request(message));
+        }
+        Some(text)
+    } else {
+        None
+    };
+    let name = object_name(request.wire, &request.room);
+    let handoff = Handoff::Admin {
+        room: request.room,
+        op: request.op,
+    };
+    let (url, _) = handoff.to_request();
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method(if body.is_some() { "POST" } else { "GET" });
+    if let Some(body) = &body {
+        init.set_body(&body.as_str().into());
+    }
+    let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
+    env.durable_object(ROOMS_BINDING)?
+        .id_from_name(&name)?
+        .get_stub()?
+        .fetch_with_request(Request::from(forwarded))
+        .await
 }
 
 // ==== Plumbing ===============================================================================

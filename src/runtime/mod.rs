@@ -126,3 +126,8 @@ pub fn random_bytes() -> Result<[u8; 16]> {
     glue::get_random_values(&mut bytes)?;
     Ok(bytes)
 }
+
+/// 16 random bytes as 32 hex digits: a resume secret, a room's session.
+pub fn random_id() -> Result<String> {
+    Ok(crate::protocol::PeerId::from_random(random_bytes()?).to_string())
+}

@@ -129,7 +129,7 @@ impl DurableObject for PeerObject {
                     .get(crate::peer::TOKEN_HEADER)?
                     .unwrap_or_default();
                 // The Worker passed the client's headers on: its address, as the gate read it.
-                let client = self.join_rate.client(&req.headers(), config)?;
+                let client = self.join_rate.client(req.headers(), config)?;
                 self.join(config, &token, client)
             }
             ObjectRequest::Deliver { src, hold } if is_peer => {

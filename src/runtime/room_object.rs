@@ -24,7 +24,8 @@ use worker::{
 
 use super::attachment::{self, Attachment};
 use super::executor::{self, Host};
-use super::{alarm, config_error, glue, http_error, load_config, now_ms, random_bytes, record};
+use super::record;
+use super::{alarm, config_error, glue, http_error, load_config, now_ms, random_bytes, random_id};
 use super::{turn_client, ANALYTICS_BINDING};
 use crate::action::{Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
@@ -117,7 +118,9 @@ impl DurableObject for RoomObject {
                 }
             }
             (Ok(config), _) => {
-                let (rebuilt, restored, closed) = attachment::rebuild(&state, config, now_ms());
+                let fallback = || random_id().unwrap_or_default();
+                let (rebuilt, restored, closed) =
+                    attachment::rebuild(&state, config, now_ms(), fallback);
                 group_full = match (closed, restored) {
                     (true, _) => Some(true),
                     (false, 0) => Some(false),
@@ -158,7 +161,7 @@ impl DurableObject for RoomObject {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let config = match &self.config {
             Ok(config) => config,
             Err(e) => return config_error(e),
@@ -195,6 +198,13 @@ impl DurableObject for RoomObject {
             }
             Ok(Handoff::Lobby { answered }) => self.lobby(answered).await,
             Ok(Handoff::Topics) => self.subscribe().await,
+            Ok(Handoff::Admin { room, op }) => {
+                let body = match op {
+                    crate::admin::Op::Tell => Some(req.text().await?),
+                    _ => None,
+                };
+                self.admin(config, &room, op, body)
+            }
             Ok(Handoff::Info { room }) => {
                 let (capacity, peers) = match (&*self.room.borrow(), &*self.topics.borrow()) {
                     (Some(seated), _) => (seated.capacity(), seated.len()),
@@ -385,7 +395,8 @@ impl RoomObject {
             Some(peer) => peer,
             None => wire.new_peer_id(random_bytes()?),
         };
-        let secret = PeerId::from_random(random_bytes()?).to_string();
+        let secret = random_id()?;
+        let session = random_id()?;
         // Before the room is borrowed: minting may wait on Cloudflare's API (time-boxed).
         let ice_servers = if wire.carries_ice_servers() {
             turn_client::ice_servers(config, &peer).await
@@ -423,6 +434,7 @@ impl RoomObject {
                 resume,
                 new_resume_secret: secret.clone(),
                 meta,
+                new_session: session,
             };
             room.admit(request, server.clone(), now, |ws| {
                 glue::last_auto_response_ms(&self.state, ws)
@@ -453,6 +465,8 @@ impl RoomObject {
                         seen_ms: now,
                         closed: filled,
                         meta: joined.meta.as_ref().map(|m| m.as_str().to_owned()),
+                        joined_ms: Some(joined.joined_ms),
+                        session: Some(joined.session.clone()),
                     },
                 );
             }
@@ -547,6 +561,63 @@ impl RoomObject {
         }
         executor::execute(self, admitted.out, None);
         Response::from_websocket(client)
+    }
+
+    /// An admin operation (`crate::admin`), the secret checked by the Worker. Answered from the
+    /// sockets alone: nothing is written, so asking about an empty room creates no storage.
+    fn admin(
+        &self,
+        config: &Config,
+        room_id: &RoomId,
+        op: crate::admin::Op,
+        body: Option<String>,
+    ) -> Result<Response> {
+        use crate::admin::{self, Op};
+        let mut guard = self.room.borrow_mut();
+        let Some(room) = guard.as_mut() else {
+            return http_error(&HttpError::bad_request("this object is not a room"));
+        };
+        let unknown = |peer: &PeerId| http_error(&HttpError::unknown_peer(peer.as_str()));
+        let out = match op {
+            Op::Get => {
+                let report = admin::Report {
+                    room: room_id,
+                    capacity: (!room.is_empty()).then(|| room.capacity()),
+                    session: room.session(),
+                    peers: room
+                        .seats()
+                        .iter()
+                        .map(|s| admin::PeerReport {
+                            peer: &s.peer,
+                            joined_at: crate::webhook::rfc3339(s.joined_ms),
+                            meta: s.meta.as_ref(),
+                        })
+                        .collect(),
+                };
+                return Response::from_json(&report);
+            }
+            Op::Kick(peer) => match room.kick(&peer) {
+                Some(out) => out,
+                None => return unknown(&peer),
+            },
+            Op::Close => room.close_room(),
+            Op::Tell => {
+                let tell = admin::parse_tell(&body.unwrap_or_default(), config.max_message_bytes);
+                let tell = match tell {
+                    Ok(tell) => tell,
+                    Err(message) => return http_error(&HttpError::bad_request(message)),
+                };
+                let Some((delivered, out)) = room.tell(&tell.data, tell.to.as_ref()) else {
+                    return unknown(tell.to.as_ref().expect("only a recipient can be unknown"));
+                };
+                drop(guard);
+                executor::execute(self, out, None);
+                return Response::from_json(&admin::Delivered { delivered });
+            }
+        };
+        drop(guard);
+        executor::execute(self, out, None);
+        Ok(Response::empty()?.with_status(204))
     }
 
     /// How many sockets the room or namespace holds.

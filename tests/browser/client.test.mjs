@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { launchBrowser, newPerson, startServer, uniqueRoom } from "./harness.mjs";
 
+const ADMIN = "browser-admin-secret";
 let server;
 let misconfigured;
 let otherSite;
@@ -57,7 +58,10 @@ before(async () => {
     res.end("<!doctype html><title>another site</title>");
   });
   await new Promise((resolve) => otherSite.listen(0, "127.0.0.1", resolve));
-  server = await startServer({ ICE_SERVERS: "[]", ALLOWED_ORIGINS: "https://app.example.com" }, "wrangler-client");
+  server = await startServer(
+    { ICE_SERVERS: "[]", ALLOWED_ORIGINS: "https://app.example.com", ADMIN_SECRET: ADMIN },
+    "wrangler-client",
+  );
   misconfigured = await startServer({ ROOM_CAPACITY: "lots" }, "wrangler-client-misconfigured");
   browser = await launchBrowser();
 });
@@ -234,6 +238,34 @@ describe("the client library in Chromium", () => {
       window.r.reconnect();
     }));
     assert.deepEqual([resumed.resumed, resumed.meta], [true, { [idA]: ada }]);
+  });
+
+  test("the app's server: servermessage events, and a kick that is final (kicked, 4010, not retried)", async () => {
+    const room = uniqueRoom("admin");
+    const page = await clientPage();
+    const peer = await page.evaluate(async (room) => {
+      const r = new window.lib.Room(room);
+      window.r = r;
+      window.told = [];
+      r.addEventListener("servermessage", (e) => window.told.push(e.detail.data));
+      window.roomClosed = new Promise((res) => r.addEventListener("closed", (e) => res(e.detail), { once: true }));
+      return (await r.join()).peer;
+    }, room);
+    const admin = (method, path, body) => fetch(`${server.origin}/api/admin/rooms/${room}${path}`, {
+      method, body, headers: { Authorization: `Bearer ${ADMIN}` },
+    });
+    const res = await admin("POST", "/messages", JSON.stringify({ data: { poll: "lunch?" } }));
+    assert.deepEqual(await res.json(), { delivered: 1 });
+    await page.waitForFunction(() => window.told.length === 1, null, { timeout: 5_000 });
+    assert.deepEqual(await page.evaluate(() => window.told), [{ poll: "lunch?" }]);
+    assert.equal((await admin("DELETE", `/peers/${peer}`)).status, 204);
+    const outcome = await page.evaluate(async () => {
+      const detail = await window.roomClosed;
+      const before = window.sockets;
+      await new Promise((res) => setTimeout(res, 2_000));
+      return { code: detail.code, error: detail.error?.code, typed: detail.error instanceof window.lib.EdgeSignalError, retried: window.sockets - before };
+    });
+    assert.deepEqual(outcome, { code: 4010, error: "kicked", typed: true, retried: 0 });
   });
 
   test("replaceTrack() swaps what a call sends without renegotiating; send() to no call throws not_connected", async () => {

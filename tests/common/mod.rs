@@ -255,6 +255,29 @@ impl Server {
         }
     }
 
+    /// Any request, with headers and a body: the status and body, whatever the status.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut req = ureq::request(method, &self.http_url(path)).timeout(Duration::from_secs(10));
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
+        let sent = match body {
+            Some(body) => req.send_string(body),
+            None => req.call(),
+        };
+        match sent {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
     /// A GET whose body is JSON.
     pub fn get_json(&self, path: &str) -> (u16, Value) {
         let (status, body) = self.get(path).expect("request");

@@ -62,6 +62,7 @@ room.addEventListener("data", (e) => {
 });
 room.addEventListener("drain", (e) => console.log(e.detail.peer));
 room.addEventListener("message", (e) => console.log(e.detail.from, e.detail.data));
+room.addEventListener("servermessage", (e) => console.log(e.detail.data));
 room.addEventListener("error", (e) => console.log(e.detail.code, e.detail.error.code, e.detail.peer));
 room.addEventListener("reconnecting", (e) => console.log(e.detail.attempt, e.detail.delayMs));
 room.addEventListener("closed", (e) => console.log(e.detail.code, e.detail.reason, e.detail.error?.code));
@@ -80,6 +81,7 @@ const codes: Record<ErrorCodeValue, keyof typeof ErrorCode> = {
   message_too_big: "MESSAGE_TOO_BIG",
   unsupported_data: "UNSUPPORTED_DATA",
   resumed_elsewhere: "RESUMED_ELSEWHERE",
+  kicked: "KICKED",
   reconnect_failed: "RECONNECT_FAILED",
   not_connected: "NOT_CONNECTED",
   left: "LEFT",
