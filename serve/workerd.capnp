@@ -19,6 +19,13 @@ const config :Workerd.Config = (
       userWorker = "edge-signal",
     )),
     (name = "edge-signal", worker = .edgeSignal),
+    # The worker's outgoing requests (webhooks, Cloudflare's TURN API): anywhere, the local
+    # network and this machine included, since a self-hosted receiver is often there. workerd's
+    # default allows public addresses only. The worker only fetches the URLs its settings name.
+    (name = "internet", network = (
+      allow = ["public", "private", "local"],
+      tlsOptions = (trustBrowserCas = true),
+    )),
     # Durable Object storage (the rooms' sweep alarms): overridden with --directory-path.
     (name = "do-storage", disk = (path = "target/serve/state", writable = true)),
   ],
@@ -41,6 +48,7 @@ const edgeSignal :Workerd.Worker = (
   # The newest runtime is the target here (wrangler.toml keeps the date wrangler dev 4.86's
   # workerd supports).
   compatibilityDate = "2026-11-01",
+  globalOutbound = "internet",
   bindings = [
     (name = "ROOMS", durableObjectNamespace = "RoomObject"),
     (name = "PEERS", durableObjectNamespace = "PeerObject"),

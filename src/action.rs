@@ -49,6 +49,58 @@ pub enum Outbound<C> {
     DropParked,
     /// Observability: a log line and a data point (`crate::observe`).
     Event(RoomEvent),
+    /// A webhook event of the room's `session` (control v1, section 2): recorded (stored) by
+    /// the runtime when it comes, which is before the actions that acknowledge its cause (the
+    /// `welcome`, the `peer_left`s), so the output gate holds those until it is written.
+    Hook { session: String, hook: Hook },
+}
+
+/// What a webhook event says happened (`crate::webhook::What`, owned).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// A join opened an empty room.
+    RoomStarted { capacity: u32 },
+    /// A peer was seated (not on a resume); `peers` is the count after.
+    PeerJoined {
+        peer: PeerId,
+        meta: Option<crate::meta::Meta>,
+        peers: usize,
+    },
+    /// A peer left for any reason; `peers` is the count after.
+    PeerLeft {
+        peer: PeerId,
+        reason: &'static str,
+        peers: usize,
+    },
+    /// The last peer has left.
+    RoomFinished,
+}
+
+impl Hook {
+    /// The outbox's view of it.
+    pub fn what(&self) -> crate::webhook::What<'_> {
+        use crate::webhook::What;
+        match self {
+            Hook::RoomStarted { capacity } => What::RoomStarted {
+                capacity: *capacity,
+            },
+            Hook::PeerJoined { peer, meta, peers } => What::PeerJoined {
+                peer: peer.as_str(),
+                meta: meta.as_ref().map(|m| m.as_str()),
+                peers: *peers,
+            },
+            Hook::PeerLeft {
+                peer,
+                reason,
+                peers,
+            } => What::PeerLeft {
+                peer: peer.as_str(),
+                reason,
+                peers: *peers,
+            },
+            Hook::RoomFinished => What::RoomFinished,
+        }
+    }
 }
 
 impl<C> Outbound<C> {

@@ -35,7 +35,7 @@ use crate::error::{close, RoomError};
 use crate::meta::{Meta, MetaOf};
 use crate::protocol::{LeaveReason, PeerId, RoomId, ServerMessage, Wire};
 
-pub use crate::action::{EventKind, Outbound, RoomEvent};
+pub use crate::action::{EventKind, Hook, Outbound, RoomEvent};
 pub use crate::seat::{heard_from, Budget, Frame, Limits, Socket, Spend};
 
 /// One connected peer: its place in the room, and its socket's seat ([`Socket`], which it
@@ -393,9 +393,25 @@ impl<C: Clone> Room<C> {
         let seq = self.next_seq;
         self.next_seq += 1;
 
-        let mut out = Vec::with_capacity(self.seats.len() + 2);
-        // The welcome goes first, so it is the first frame on the socket and reaches the
-        // newcomer before any other peer can answer the `peer_joined` below.
+        let mut out = Vec::with_capacity(self.seats.len() + 4);
+        // The webhook events first: stored before anyone hears of the join.
+        let session = self.session.clone().unwrap_or_default();
+        if self.seats.is_empty() {
+            out.push(Outbound::Hook {
+                session: session.clone(),
+                hook: Hook::RoomStarted { capacity },
+            });
+        }
+        out.push(Outbound::Hook {
+            session,
+            hook: Hook::PeerJoined {
+                peer: req.peer.clone(),
+                meta: req.meta.clone(),
+                peers: self.seats.len() + 1,
+            },
+        });
+        // The welcome goes first of the frames, so it is the first frame on the socket and
+        // reaches the newcomer before any other peer can answer the `peer_joined` below.
         out.extend(self.send(conn.clone(), &self.welcome(&req, capacity, false)));
         let joined = ServerMessage::PeerJoined {
             peer: req.peer.clone(),
@@ -592,17 +608,28 @@ impl<C: Clone> Room<C> {
             peer: seat.peer.clone(),
             reason,
         });
-        let mut out: Vec<Outbound<C>> = match left {
-            Some(left) => self
-                .seats
-                .iter()
-                .map(|s| Outbound::Send {
-                    to: s.conn.clone(),
-                    frame: left.clone(),
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        // The webhook events first: stored before anyone hears of the departure.
+        let session = self.session.clone().unwrap_or_default();
+        let mut out = vec![Outbound::Hook {
+            session: session.clone(),
+            hook: Hook::PeerLeft {
+                peer: seat.peer.clone(),
+                reason: reason.as_str(),
+                peers: self.seats.len(),
+            },
+        }];
+        if self.seats.is_empty() {
+            out.push(Outbound::Hook {
+                session,
+                hook: Hook::RoomFinished,
+            });
+        }
+        if let Some(left) = left {
+            out.extend(self.seats.iter().map(|s| Outbound::Send {
+                to: s.conn.clone(),
+                frame: left.clone(),
+            }));
+        }
         if let Some(code) = close {
             out.push(Outbound::Close {
                 to: seat.socket.conn,

@@ -593,3 +593,33 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests;
+
+/// The naming fields of the events of the object with `role`, written first in `data` (a JSON
+/// object-body fragment): `protocol` and `room`, and a matchbox `next=N` group's `next` and
+/// `group`. `None` for objects that send no events (lobbies, namespaces, PeerJS peers).
+pub fn subject_of(role: &crate::role::Role) -> Option<String> {
+    use crate::protocol::Wire;
+    use crate::role::Role;
+    Some(match role {
+        Role::Room { room, wire } => {
+            let protocol = match wire {
+                Wire::V1 => "v1",
+                Wire::Matchbox => "matchbox",
+            };
+            format!(r#""protocol":"{protocol}","room":{}"#, quote(room.as_str()))
+        }
+        Role::Group { room, n, group } => format!(
+            r#""protocol":"matchbox","room":{},"next":{n},"group":{group}"#,
+            quote(room.as_str())
+        ),
+        _ => return None,
+    })
+}
+
+/// The object's one alarm: the earlier of the room's sweep and the outbox's next wake.
+pub fn alarm_at(sweep_at: Option<u64>, outbox_at: Option<u64>) -> Option<u64> {
+    match (sweep_at, outbox_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use edge_signal::protocol::{parse_client_frame, ClientFrame, PeerId, RoomId};
-use edge_signal::room::{Frame, JoinRequest, Limits, Outbound, Room, SweepAlarm};
+use edge_signal::room::{Frame, Hook, JoinRequest, Limits, Outbound, Room, SweepAlarm};
 
 /// The seated peers in join order.
 fn before_order(room: &Room<usize>) -> Vec<String> {
@@ -114,6 +114,10 @@ struct World {
     limits: Limits,
     /// The sweep alarm as storage holds it: set by `ArmAlarm`, deleted by `DisarmAlarm`.
     alarm: Option<u64>,
+    /// Who is in the room as its webhook events tell it (`Outbound::Hook`), and the session
+    /// they are of (`None` between sessions).
+    hooked: BTreeSet<String>,
+    hook_session: Option<String>,
 }
 
 impl World {
@@ -133,6 +137,8 @@ impl World {
             now: 0,
             limits,
             alarm: None,
+            hooked: BTreeSet::new(),
+            hook_session: None,
         }
     }
 
@@ -377,6 +383,32 @@ impl World {
                 }
                 Outbound::DisarmAlarm => self.alarm = None,
                 Outbound::Event(_) => {}
+                Outbound::Hook { session, hook } => {
+                    // A receiver replaying the events rebuilds the room: each join and
+                    // departure once, a session opened and finished around them.
+                    match &hook {
+                        Hook::RoomStarted { .. } => {
+                            assert!(self.hook_session.is_none(), "started twice");
+                            assert!(self.hooked.is_empty());
+                            self.hook_session = Some(session.clone());
+                        }
+                        Hook::PeerJoined { peer, peers, .. } => {
+                            assert!(self.hooked.insert(peer.to_string()), "joined twice");
+                            assert_eq!(*peers, self.hooked.len(), "the count after");
+                        }
+                        Hook::PeerLeft { peer, peers, .. } => {
+                            assert!(self.hooked.remove(peer.as_str()), "left without joining");
+                            assert_eq!(*peers, self.hooked.len(), "the count after");
+                        }
+                        Hook::RoomFinished => {
+                            assert!(self.hooked.is_empty(), "finished with peers in it");
+                            assert!(self.hook_session.take().is_some(), "finished unstarted");
+                        }
+                    }
+                    if !matches!(hook, Hook::RoomFinished) {
+                        assert_eq!(self.hook_session.as_ref(), Some(&session), "one session");
+                    }
+                }
                 Outbound::Forward { .. } => unreachable!("rendered into a Send by `apply`"),
                 Outbound::Attach { .. }
                 | Outbound::Deliver { .. }
@@ -395,6 +427,19 @@ impl World {
         if self.room.is_empty() {
             assert_eq!(self.alarm, None, "an alarm outlived the room");
         }
+        // The events tell who is in the room.
+        let seated: BTreeSet<String> = self
+            .room
+            .seats()
+            .iter()
+            .map(|s| s.peer.to_string())
+            .collect();
+        assert_eq!(self.hooked, seated, "the webhook events' room is the room");
+        assert_eq!(
+            self.hook_session.as_deref(),
+            self.room.session(),
+            "the session"
+        );
         // Invariants of the room itself.
         let seats = self.room.seats();
         assert!(

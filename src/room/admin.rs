@@ -20,11 +20,14 @@ impl<C: Clone> Room<C> {
             message: KICKED_MESSAGE.into(),
             peer: None,
         };
-        let mut out: Vec<Outbound<C>> = self
-            .send(self.seats[i].conn.clone(), &kicked)
-            .into_iter()
-            .collect();
-        out.append(&mut self.remove(i, LeaveReason::Kicked, Some(close::KICKED)));
+        let told = self.send(self.seats[i].conn.clone(), &kicked);
+        let mut out = self.remove(i, LeaveReason::Kicked, Some(close::KICKED));
+        // Told after its departure is stored (the webhook events come first), before the rest.
+        let at = out
+            .iter()
+            .position(|o| !matches!(o, Outbound::Hook { .. }))
+            .unwrap_or(out.len());
+        out.splice(at..at, told);
         Some(out)
     }
 

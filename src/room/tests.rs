@@ -1429,3 +1429,124 @@ fn a_seat_keeps_its_join_time_and_the_room_its_session_through_a_resume() {
     );
     assert_eq!(h.room.seats()[0].joined_ms, 1_000);
 }
+
+// ---- webhook events (control v1, section 2) ---------------------------------------------------
+
+/// The webhook events of `out`, with the index of each in `out`.
+fn hooks(out: &[Outbound<Conn>]) -> Vec<(usize, String, Hook)> {
+    out.iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Outbound::Hook { session, hook } => Some((i, session.clone(), hook.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The index of the first frame or close in `out`.
+fn first_wire(out: &[Outbound<Conn>]) -> usize {
+    out.iter()
+        .position(|o| matches!(o, Outbound::Send { .. } | Outbound::Close { .. }))
+        .unwrap_or(out.len())
+}
+
+#[test]
+fn every_join_and_departure_is_a_webhook_event_before_anyone_hears_of_it() {
+    let meta = |text: &str| crate::meta::Meta::parse(text).unwrap();
+    let mut h = Harness::with(Limits {
+        default_capacity: 3,
+        ..limits()
+    });
+    let out = h.join_with("alice", Some(3), "a1").out;
+    let s = "session-a1".to_owned();
+    assert_eq!(
+        hooks(&out),
+        vec![
+            (0, s.clone(), Hook::RoomStarted { capacity: 3 }),
+            (
+                1,
+                s.clone(),
+                Hook::PeerJoined {
+                    peer: pid("alice"),
+                    meta: None,
+                    peers: 1
+                }
+            ),
+        ]
+    );
+    assert!(first_wire(&out) > 1, "the welcome after the events");
+    h.meta = meta(r#"{"n":1}"#);
+    let out = h.join_with("bob", None, "b1").out;
+    assert_eq!(
+        hooks(&out),
+        vec![(
+            0,
+            s.clone(),
+            Hook::PeerJoined {
+                peer: pid("bob"),
+                meta: meta(r#"{"n":1}"#),
+                peers: 2
+            }
+        )]
+    );
+    // A resume and a refusal are not events.
+    assert!(hooks(&h.join_resuming("bob", None, "b2", Some("secret-b1")).out).is_empty());
+    assert!(hooks(&h.join_with("bob", None, "b3").out).is_empty());
+    // A leave, a kick, a disconnect: each a peer.left first; the last one also room.finished.
+    h.join("carol");
+    let out = h.send("carol", r#"{"type":"leave"}"#);
+    let left = |peer: &str, reason, peers| Hook::PeerLeft {
+        peer: pid(peer),
+        reason,
+        peers,
+    };
+    assert_eq!(hooks(&out), vec![(0, s.clone(), left("carol", "leave", 2))]);
+    assert!(first_wire(&out) > 0);
+    let out = h.room.kick(&pid("bob")).unwrap();
+    assert_eq!(hooks(&out), vec![(0, s.clone(), left("bob", "kicked", 1))]);
+    assert!(
+        first_wire(&out) > 0,
+        "even the kicked peer's error comes after"
+    );
+    let seq = h.seq("alice");
+    let out = h.room.depart(&pid("alice"), seq);
+    assert_eq!(
+        hooks(&out),
+        vec![
+            (0, s.clone(), left("alice", "disconnect", 0)),
+            (1, s, Hook::RoomFinished)
+        ]
+    );
+    // The next opening is another session.
+    let out = h.join_with("dave", None, "d1").out;
+    assert_eq!(hooks(&out)[0].1, "session-d1");
+}
+
+#[test]
+fn a_silent_peer_swept_is_a_timeout_event() {
+    let mut h = Harness::with(Limits {
+        idle_timeout_ms: 1000,
+        ..limits()
+    });
+    h.join("alice");
+    h.join("bob");
+    h.now = 5_000;
+    let out = h.room.alarm_fired(h.now, |_| None);
+    let reasons: Vec<_> = hooks(&out).into_iter().map(|(_, _, hook)| hook).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            Hook::PeerLeft {
+                peer: pid("alice"),
+                reason: "timeout",
+                peers: 1
+            },
+            Hook::PeerLeft {
+                peer: pid("bob"),
+                reason: "timeout",
+                peers: 0
+            },
+            Hook::RoomFinished
+        ]
+    );
+}

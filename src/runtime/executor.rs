@@ -8,7 +8,7 @@ use wasm_bindgen::JsValue;
 use worker::{console_error, js_sys, State, WebSocket, WebSocketRequestResponsePair};
 
 use super::{alarm, attachment, glue, now_ms};
-use crate::action::{Outbound, RoomEvent};
+use crate::action::{Hook, Outbound, RoomEvent};
 use crate::error::close;
 use crate::seat::Frame;
 
@@ -36,6 +36,20 @@ pub trait Host {
 
     /// Writes an observability event ([`Outbound::Event`]).
     fn record(&self, event: RoomEvent);
+
+    /// Sets the object's alarm for `at` ([`Outbound::ArmAlarm`]), or deletes it (`None`,
+    /// [`Outbound::DisarmAlarm`]). A room with webhooks shares it with their next delivery.
+    fn arm(&self, at: Option<u64>) {
+        match at {
+            Some(at) => alarm::set(&self.state().storage(), at),
+            None => alarm::delete(&self.state().storage()),
+        }
+    }
+
+    /// Records a webhook event ([`Outbound::Hook`]); only rooms with webhooks have any.
+    fn hook(&self, session: String, hook: Hook) {
+        let _ = (session, hook);
+    }
 
     /// The `from` or `clients` suffix of a forwarded frame as a JavaScript string (objects may
     /// cache them: a room has a handful).
@@ -97,8 +111,9 @@ pub fn execute(
             }
             Outbound::Touch { to, seen_ms } => host.touch(&to, seen_ms),
             Outbound::Attach { to, text } => attachment::write_text(&to, text),
-            Outbound::ArmAlarm { at } => alarm::set(&host.state().storage(), at),
-            Outbound::DisarmAlarm => alarm::delete(&host.state().storage()),
+            Outbound::ArmAlarm { at } => host.arm(Some(at)),
+            Outbound::DisarmAlarm => host.arm(None),
+            Outbound::Hook { session, hook } => host.hook(session, hook),
             Outbound::Deliver {
                 dst,
                 frame,

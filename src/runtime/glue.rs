@@ -76,6 +76,28 @@ export function lobbySave(storage, forming, top) {
 export function groupFull(storage) {
   return storage.get("full").then((full) => full === true);
 }
+export function webhookLoad(storage, prefix, stateKey) {
+  const kv = storage.kv, events = [];
+  for (const [key, value] of kv.list({ prefix })) events.push(key, value);
+  const state = kv.get(stateKey);
+  return [typeof state === "string" ? state : undefined, events];
+}
+export function kvPut(storage, key, value) {
+  storage.kv.put(key, value);
+}
+export function kvDelete(storage, key) {
+  storage.kv.delete(key);
+}
+export function postWebhook(url, id, timestamp, signature, body) {
+  const headers = {
+    "content-type": "application/json",
+    "webhook-id": id,
+    "webhook-timestamp": timestamp,
+    "webhook-signature": signature,
+  };
+  return fetch(url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(5000) })
+    .then((res) => { res.body?.cancel().catch(() => {}); return res.status; }, () => 0);
+}
 export function limit(binding, key) {
   return binding.limit({ key }).then((outcome) => outcome.success === true);
 }
@@ -140,6 +162,36 @@ extern "C" {
     /// before it moved to their sockets' attachments (read only for sockets seated then).
     #[wasm_bindgen(catch, js_name = groupFull)]
     pub fn group_full(storage: &JsValue) -> Result<js_sys::Promise, JsValue>;
+
+    /// The webhook outbox's storage, read synchronously (`storage.kv`, SQLite-backed objects):
+    /// `[state or undefined, [key, value, key, value, ...]]` of the keys under `prefix`.
+    #[wasm_bindgen(catch, js_name = webhookLoad)]
+    pub fn webhook_load(
+        storage: &JsValue,
+        prefix: &str,
+        state_key: &str,
+    ) -> Result<js_sys::Array, JsValue>;
+
+    /// `storage.kv.put(key, value)`: synchronous, and held by the output gate (what is sent
+    /// after it waits until it is written).
+    #[wasm_bindgen(catch, js_name = kvPut)]
+    pub fn kv_put(storage: &JsValue, key: &str, value: &str) -> Result<(), JsValue>;
+
+    /// `storage.kv.delete(key)`.
+    #[wasm_bindgen(catch, js_name = kvDelete)]
+    pub fn kv_delete(storage: &JsValue, key: &str) -> Result<(), JsValue>;
+
+    /// POSTs one webhook attempt, signed (Standard Webhooks headers), without following a
+    /// redirect, aborted after 5 s without a status line and headers; resolves to the status,
+    /// or 0 when there was none (refused, reset, timed out). The answer's body is not read.
+    #[wasm_bindgen(js_name = postWebhook)]
+    pub fn post_webhook(
+        url: &str,
+        id: &str,
+        timestamp: &str,
+        signature: &str,
+        body: &str,
+    ) -> js_sys::Promise;
 
     /// `binding.limit({key})` of a Rate Limiting binding, resolved to whether the request may go
     /// on. (`worker`'s `RateLimiter` would link serde_wasm_bindgen for this one object.)

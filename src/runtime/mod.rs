@@ -11,6 +11,7 @@
 //! - `alarm`: the sweep alarm's storage calls;
 //! - `turn_client`: `welcome.ice_servers`, with Cloudflare's TURN API behind a cache;
 //! - `join_rate`: the join rate per client address, for the gate and for PeerJS wakes;
+//! - `webhooks`: a room object's webhook events, stored, delivered and retried;
 //! - this file: what the adapters share (bindings, settings, responses, observations, clock and
 //!   randomness). Nothing here imports an adapter, and no adapter imports another.
 
@@ -23,6 +24,7 @@ mod join_rate;
 mod peer_object;
 mod room_object;
 mod turn_client;
+mod webhooks;
 
 use std::rc::Rc;
 

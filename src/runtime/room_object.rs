@@ -25,6 +25,7 @@ use worker::{
 use super::attachment::{self, Attachment};
 use super::executor::{self, Host};
 use super::record;
+use super::webhooks::Webhooks;
 use super::{alarm, config_error, glue, http_error, load_config, now_ms, random_bytes, random_id};
 use super::{turn_client, ANALYTICS_BINDING};
 use crate::action::{Outbound, RoomEvent};
@@ -79,6 +80,8 @@ pub struct RoomObject {
     lobby_n: Option<u32>,
     /// What the lobby's storage holds now.
     lobby_stored: Cell<Option<Stored>>,
+    /// A room's (or group's) webhooks, when `WEBHOOK_URL` is set.
+    webhooks: Option<Webhooks>,
 }
 
 impl DurableObject for RoomObject {
@@ -140,6 +143,14 @@ impl DurableObject for RoomObject {
             }
             (Err(e), _) => console_error!("{e}"),
         }
+        // Rooms and groups send webhook events (lobbies and namespaces have none).
+        let webhooks = match (&config, &role) {
+            (Ok(config), Some(role)) => config.webhook.as_ref().and_then(|hooks| {
+                let subject = crate::webhook::subject_of(role)?;
+                Some(Webhooks::load(&state, hooks, subject))
+            }),
+            _ => None,
+        };
         let counting = env
             .var("BENCH_COUNTERS")
             .is_ok_and(|v| v.to_string() == "1");
@@ -154,6 +165,7 @@ impl DurableObject for RoomObject {
             group_full: Cell::new(group_full),
             lobby: RefCell::new(None),
             lobby_stored: Cell::new(None),
+            webhooks,
             lobby_n: match role {
                 Some(Role::Lobby { n, .. }) => Some(n),
                 _ => None,
@@ -246,6 +258,9 @@ impl DurableObject for RoomObject {
             (None, None) => return Response::ok("misconfigured"),
         };
         executor::execute(self, out, None);
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.deliver(&self.state).await;
+        }
         let peers = self.len();
         // One line per sweep (every half idle timeout, only while the room is a call).
         record(
@@ -346,6 +361,22 @@ impl Host for RoomObject {
 
     fn touch(&self, ws: &WebSocket, seen_ms: u64) {
         attachment::touch(ws, seen_ms);
+    }
+
+    fn arm(&self, at: Option<u64>) {
+        match &self.webhooks {
+            Some(webhooks) => webhooks.arm(&self.state, at),
+            None => match at {
+                Some(at) => alarm::set(&self.state.storage(), at),
+                None => alarm::delete(&self.state.storage()),
+            },
+        }
+    }
+
+    fn hook(&self, session: String, hook: crate::action::Hook) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.record(&self.state, &session, &hook);
+        }
     }
 
     fn record(&self, event: RoomEvent) {

@@ -873,3 +873,53 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_alarm_is_the_earlier_of_the_sweep_and_the_next_delivery() {
+    assert_eq!(alarm_at(None, None), None);
+    assert_eq!(alarm_at(Some(5), None), Some(5));
+    assert_eq!(alarm_at(None, Some(7)), Some(7));
+    assert_eq!(alarm_at(Some(9), Some(7)), Some(7));
+    assert_eq!(alarm_at(Some(3), Some(7)), Some(3));
+}
+
+#[test]
+fn each_room_names_itself_in_its_events() {
+    use crate::protocol::{RoomId, Wire};
+    use crate::role::Role;
+    let room = RoomId::parse("r1").unwrap();
+    let of = |role| subject_of(&role);
+    assert_eq!(
+        of(Role::Room {
+            room: room.clone(),
+            wire: Wire::V1
+        })
+        .as_deref(),
+        Some(r#""protocol":"v1","room":"r1""#)
+    );
+    assert_eq!(
+        of(Role::Room {
+            room: room.clone(),
+            wire: Wire::Matchbox
+        })
+        .as_deref(),
+        Some(r#""protocol":"matchbox","room":"r1""#)
+    );
+    assert_eq!(
+        of(Role::Group {
+            room: room.clone(),
+            n: 2,
+            group: 7
+        })
+        .as_deref(),
+        Some(r#""protocol":"matchbox","room":"r1","next":2,"group":7"#)
+    );
+    assert_eq!(
+        of(Role::Lobby {
+            room: room.clone(),
+            n: 2
+        }),
+        None
+    );
+    assert_eq!(of(Role::Topics { namespace: room }), None);
+}
