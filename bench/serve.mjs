@@ -1,8 +1,11 @@
 // Serves a worker through Miniflare directly (workerd, no wrangler dev proxy: closest to
-// production) for `make bench`:  node bench/serve.mjs <edge|floor> <port> [build dir]
+// production) for `make bench`:  node bench/serve.mjs <edge|edge-webhooks|floor> <port> [build dir]
+// (`edge-webhooks`: the same with WEBHOOK_URL set, to a receiver in this process that answers
+// every delivery 204)
 // (the build dir, `build` by default, lets `make bench-ab` serve another commit's build).
 // Prints "ready <port> <workerd pid>" once it answers, then serves until killed.
 import { Miniflare } from "miniflare";
+import { createServer } from "node:http";
 import { execSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,9 +37,24 @@ const options = {
     scriptPath: join(root, "bench/floor.js"),
     durableObjects: { ROOMS: { className: "FloorRoom", useSQLite: true } },
   },
-}[target];
+}[target === "edge-webhooks" ? "edge" : target];
+if (target === "edge-webhooks") {
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  options.bindings = {
+    ...options.bindings,
+    WEBHOOK_URL: `http://127.0.0.1:${receiver.address().port}/hook`,
+    WEBHOOK_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  };
+}
 if (!options) {
-  console.error("usage: node bench/serve.mjs <edge|floor> <port>");
+  console.error("usage: node bench/serve.mjs <edge|edge-webhooks|floor> <port>");
   process.exit(2);
 }
 const mf = new Miniflare(options);

@@ -317,6 +317,9 @@ pub async fn bench(
     // Not in `targets`: it speaks only y-webrtc's protocol, so it takes no part in the relay,
     // join and memory measurements.
     let y_webrtc = y_webrtc()?;
+    // Not in `targets` either: this worker with webhooks on, for the join figures only.
+    let hooked = miniflare("edge + webhooks (miniflare)", "edge-webhooks")?;
+    let mut hooked_figures = Figures::default();
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
 
     // Memory first, on fresh processes: resident size empty, then with 1,000 idle peers.
@@ -344,7 +347,7 @@ pub async fn bench(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let steps = (runs * targets.len() * (RELAY_ROOMS.len() + 2)) as u64
+    let steps = (runs * (targets.len() * (RELAY_ROOMS.len() + 2) + 2)) as u64
         + (runs * 2 * YJS_SUBSCRIBERS.len()) as u64;
     let bar = ProgressBar::new(steps).with_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
@@ -378,6 +381,15 @@ pub async fn bench(
             figures[i].join_conc_p99.push(conc.pct(0.99));
             bar.inc(1);
         }
+        bar.set_message(format!("run {}: {} joins", run + 1, hooked.name));
+        let seq: Measured = joins(&hooked.url, hooked.proto, 1000, 1).await?;
+        hooked_figures.join_seq_p50.push(seq.pct(0.5));
+        hooked_figures.join_seq_p99.push(seq.pct(0.99));
+        bar.inc(1);
+        let conc = joins(&hooked.url, hooked.proto, 200, 200).await?;
+        hooked_figures.join_conc_p50.push(conc.pct(0.5));
+        hooked_figures.join_conc_p99.push(conc.pct(0.99));
+        bar.inc(1);
     }
 
     // y-webrtc: this worker's `/yjs/{namespace}` (on edge (miniflare)'s Miniflare) and
@@ -455,6 +467,7 @@ pub async fn bench(
     let report = render(
         &names,
         &figures,
+        &hooked_figures,
         runs,
         relay_secs,
         &pings,
@@ -500,6 +513,7 @@ fn ratio(x: f64, base: f64) -> String {
 fn render(
     names: &[&str],
     figs: &[Figures],
+    hooked: &Figures,
     runs: usize,
     relay_secs: Duration,
     pings: &serde_json::Value,
@@ -596,6 +610,7 @@ fn render(
             ratio(p50, median(figs[peerjs].join_seq_p50.clone())),
         );
     }
+    s += &webhook_joins(&figs[0], hooked);
     s += &peerjs_hop(names, figs);
     s += &yjs_section(yjs);
     s += &format!("\n## Memory: resident size of the server process\n\n| target | empty | with {IDLE_PEERS} idle peers | per idle peer |\n|---|---:|---:|---:|\n");
@@ -651,6 +666,31 @@ fn render(
 
 /// The PeerJS endpoint next to this worker's rooms on the same runtime: what the second object
 /// per message (the recipient's, reached from the sender's) costs.
+/// Joins with webhooks on (`WEBHOOK_URL` to a receiver answering 204) next to edge (miniflare)'s.
+fn webhook_joins(edge: &Figures, hooked: &Figures) -> String {
+    let mut s = String::from(
+        "\n### Joins with webhooks on\n\nThe same driver on edge (miniflare) with `WEBHOOK_URL` set (a receiver in `bench/serve.mjs` \
+         answering every delivery `204`): each join here opens a room, so it stores two events (`room.started`, `peer.joined`) \
+         before its `welcome` leaves, and its departure two more (docs/webhooks.md).\n\n\
+         | target | 1,000 sequential p50 | p99 | 200 concurrent p50 | p99 | seq. p50 vs webhooks off |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let off = median(edge.join_seq_p50.clone());
+    for (name, f) in [
+        ("edge (miniflare)", edge),
+        ("edge + webhooks (miniflare)", hooked),
+    ] {
+        let p50 = median(f.join_seq_p50.clone());
+        s += &format!(
+            "| {name} | {p50:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+            median(f.join_seq_p99.clone()),
+            median(f.join_conc_p50.clone()),
+            median(f.join_conc_p99.clone()),
+            ratio(p50, off),
+        );
+    }
+    s
+}
+
 fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
     let (Some(rooms), Some(pj), Some(server)) = (
         names.iter().position(|n| *n == "edge (miniflare)"),
