@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{unique_room, workerd_server as server, Client, Event};
+use common::{unique_room, webhooks, workerd_server_with, Client, Event, Server};
 use futures_util::SinkExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,14 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const ROOMS: usize = 100;
+const ADMIN: &str = "chaos-admin";
+
+/// With webhooks on (to the test receiver) and the admin API, which the rooms' run checks the
+/// delivered events against.
+fn server() -> &'static Server {
+    let [url, secret] = webhooks::settings();
+    workerd_server_with(&[url, secret, ("ADMIN_SECRET", ADMIN)])
+}
 
 /// The chaos tests share one server and two cores: one at a time, so each gets the traffic
 /// its floors expect.
@@ -336,6 +344,54 @@ async fn chaos_leaves_every_room_consistent() {
         s.wait_for_count(room, expected).await;
     }
 
+    // The webhook events replay to each room's history: per session, seq 1, 2, 3, ... with no
+    // gap, opened by room.started, every join and departure once and in order, finished when
+    // it emptied; and what they leave is who the room holds now (the admin API's report).
+    let auth = format!("Bearer {ADMIN}");
+    let seated = |room: &str| -> BTreeSet<String> {
+        let (status, body) = s.request(
+            "GET",
+            &format!("/api/admin/rooms/{room}"),
+            &[("Authorization", &auth)],
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        let report: Value = serde_json::from_str(&body).unwrap();
+        report["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["peer"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut checked, mut events_total) = (0, 0);
+    for room in &rooms {
+        let now_in = seated(room);
+        loop {
+            let (all, invalid) = webhooks::received();
+            assert_eq!(invalid, 0, "a signature did not verify");
+            let mine: Vec<&Value> = all
+                .iter()
+                .filter(|e| e["body"]["data"]["room"] == room.as_str())
+                .collect();
+            match replay(&mine) {
+                Ok(present) if present == now_in => {
+                    checked += 1;
+                    events_total += mine.len();
+                    break;
+                }
+                // Still arriving: the outbox delivers one at a time.
+                outcome if Instant::now() < deadline => {
+                    let _ = outcome;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                outcome => panic!("{room}: the events do not replay to {now_in:?}: {outcome:?}"),
+            }
+        }
+    }
+    println!("chaos: {events_total} webhook events replay to the history of {checked} rooms");
+
     // And the server still does its job: a normal two-peer exchange in a fresh room.
     let room = unique_room("after-chaos");
     let (mut alice, _) = s.join(&room, "peer=alice").await;
@@ -351,6 +407,76 @@ async fn chaos_leaves_every_room_consistent() {
         .send_json(json!({"type":"answer","to":"bob","sdp":"v=0"}))
         .await;
     assert_eq!(bob.recv().await["from"], "alice");
+}
+
+/// Who is in a room after its webhook events (`events`, in arrival order), checking that they
+/// are a history: per session, seq 1, 2, 3, ... without gaps or repeats (a retry delivered
+/// twice is skipped), a session opened by `room.started` and ended by `room.finished` only when
+/// empty, every peer joining before leaving and never twice, and `peers` the count after.
+fn replay(events: &[&Value]) -> Result<BTreeSet<String>, String> {
+    let mut present = BTreeSet::new();
+    let mut session: Option<(String, u64)> = None; // the open session and its last seq
+    let mut finished: BTreeSet<String> = BTreeSet::new();
+    for e in events {
+        let (kind, data) = (e["body"]["type"].as_str().unwrap_or(""), &e["body"]["data"]);
+        let (id, seq) = (
+            data["session"].as_str().unwrap_or("").to_owned(),
+            data["seq"].as_u64().unwrap_or(0),
+        );
+        if data.get("dropped").is_some() {
+            return Err(format!("events were dropped: {data}"));
+        }
+        match &session {
+            Some((open, last)) if *open == id => {
+                if seq <= *last {
+                    continue; // delivered again (at least once)
+                }
+                if seq != last + 1 {
+                    return Err(format!("gap: {last} then {seq} in {id}"));
+                }
+            }
+            _ if finished.contains(&id) => continue, // a late repeat of a finished session
+            _ => {
+                if !present.is_empty() {
+                    return Err(format!("a new session {id} while {present:?} are in"));
+                }
+                if kind != "room.started" || seq != 1 {
+                    return Err(format!("session {id} began with {kind} {seq}"));
+                }
+            }
+        }
+        session = Some((id.clone(), seq));
+        let peer = data["peer"].as_str().unwrap_or("").to_owned();
+        match kind {
+            "room.started" => {}
+            "peer.joined" => {
+                if !present.insert(peer.clone()) {
+                    return Err(format!("{peer} joined twice"));
+                }
+            }
+            "peer.left" => {
+                if !present.remove(&peer) {
+                    return Err(format!("{peer} left without joining"));
+                }
+            }
+            "room.finished" => {
+                if !present.is_empty() {
+                    return Err(format!("finished with {present:?}"));
+                }
+                finished.insert(id);
+                session = None;
+            }
+            other => return Err(format!("unknown type {other}")),
+        }
+        if kind.starts_with("peer.") && data["peers"].as_u64() != Some(present.len() as u64) {
+            return Err(format!(
+                "{kind} of {peer} says {} peers, replay has {}",
+                data["peers"],
+                present.len()
+            ));
+        }
+    }
+    Ok(present)
 }
 
 /// PeerJS clients (`docs/peerjs.md`): how many keys, ids per key, and clients per id (two: each

@@ -8,86 +8,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::webhooks::{self, answer_with};
 use common::{server_with, unique_room, Server};
 use serde_json::{json, Value};
 
-/// Standard Webhooks' example secret (any `whsec_` key would do).
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ADMIN: &str = "webhooks-admin";
-
-/// The receiver: its port, and its stdin, whose end (when this binary exits) stops it.
-struct Receiver {
-    port: u16,
-    _child: Child,
-    _stdin: ChildStdin,
-}
-
-static RECEIVER: OnceLock<Receiver> = OnceLock::new();
 
 /// The tests change how the one receiver answers: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn receiver() -> &'static Receiver {
-    RECEIVER.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let root = env!("CARGO_MANIFEST_DIR");
-        let mut child = Command::new("node")
-            .arg(format!("{root}/tests/common/webhook-receiver.mjs"))
-            .args([port.to_string(), SECRET.to_owned()])
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs the receiver");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "ready");
-        let stdin = child.stdin.take().unwrap();
-        Receiver {
-            port,
-            _child: child,
-            _stdin: stdin,
-        }
-    })
-}
-
 fn server() -> &'static Server {
-    let url = format!("http://127.0.0.1:{}/hook", receiver().port);
-    // `Box::leak`: the settings live as long as the server, which lives as long as the binary.
-    let url: &'static str = Box::leak(url.into_boxed_str());
-    server_with(&[
-        ("WEBHOOK_URL", url),
-        ("WEBHOOK_SECRET", SECRET),
-        ("ADMIN_SECRET", ADMIN),
-        ("ROOM_CAPACITY", "4"),
-    ])
-}
-
-fn receiver_get(path: &str) -> Value {
-    let url = format!("http://127.0.0.1:{}{path}", receiver().port);
-    let body = ureq::get(&url).call().unwrap().into_string().unwrap();
-    serde_json::from_str(&body).unwrap()
-}
-
-/// How the receiver answers from now on: a status, or never (`None`).
-fn answer_with(status: Option<u16>) {
-    let query = match status {
-        Some(status) => format!("status={status}"),
-        None => "hang=1".into(),
-    };
-    let url = format!("http://127.0.0.1:{}/mode?{query}", receiver().port);
-    ureq::post(&url).call().unwrap();
+    let [url, secret] = webhooks::settings();
+    server_with(&[url, secret, ("ADMIN_SECRET", ADMIN), ("ROOM_CAPACITY", "4")])
 }
 
 /// The verified deliveries of `room`'s events, in arrival order, once there are `n` of them
@@ -95,11 +29,9 @@ fn answer_with(status: Option<u16>) {
 async fn events_of(room: &str, n: usize, wait: Duration) -> Vec<Value> {
     let deadline = Instant::now() + wait;
     loop {
-        let all = receiver_get("/events");
-        assert_eq!(all["invalid"], 0, "a delivery's signature did not verify");
-        let mine: Vec<Value> = all["events"]
-            .as_array()
-            .unwrap()
+        let (all, invalid) = webhooks::received();
+        assert_eq!(invalid, 0, "a delivery's signature did not verify");
+        let mine: Vec<Value> = all
             .iter()
             .filter(|e| e["body"]["data"]["room"] == room)
             .cloned()
