@@ -100,6 +100,9 @@ export const ErrorCode = Object.freeze({
   LEFT: "left",
 });
 
+/** Whether `meta` is metadata to send: `{}` is none (and a signed server refuses any `?meta=`). */
+const hasMeta = (meta) => !!meta && Object.keys(meta).length > 0;
+
 /** A refusal, a final close or a failure, with a stable `code` (ErrorCode). */
 export class EdgeSignalError extends Error {
   constructor(code, message, { closeCode, status, peer } = {}) {
@@ -559,7 +562,7 @@ export class Room extends EventTarget {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
-    if (this.options.meta) url.searchParams.set("meta", JSON.stringify(this.options.meta));
+    if (hasMeta(this.options.meta)) url.searchParams.set("meta", JSON.stringify(this.options.meta));
     return url.toString();
   }
 
@@ -617,7 +620,7 @@ export class Room extends EventTarget {
     const url = new URL(`/api/rooms/${encodeURIComponent(this.name)}/check`, base);
     if (this.peerId) url.searchParams.set("peer", this.peerId);
     if (this.options.capacity) url.searchParams.set("capacity", String(this.options.capacity));
-    if (this.options.meta) url.searchParams.set("meta", JSON.stringify(this.options.meta));
+    if (hasMeta(this.options.meta)) url.searchParams.set("meta", JSON.stringify(this.options.meta));
     let res;
     try {
       res = await fetch(url, { cache: "no-store" });

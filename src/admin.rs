@@ -73,12 +73,13 @@ pub fn parse(method: &str, path: &str) -> Result<AdminRequest, Miss> {
     Ok(AdminRequest { wire, room, op })
 }
 
-/// Whether `authorization` is `Bearer <secret>`, compared in constant time (a guess learns
-/// nothing from how long the comparison took).
+/// Whether `authorization` is `Bearer <secret>` (the scheme in any case, as HTTP's are), the
+/// secret compared in constant time (a guess learns nothing from how long the comparison took).
 pub fn authorized(authorization: Option<&str>, secret: &str) -> bool {
     let presented = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token);
     !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(secret.as_bytes()))
 }
 
@@ -209,6 +210,10 @@ mod tests {
     #[test]
     fn the_secret_is_a_bearer_token_compared_whole() {
         assert!(authorized(Some("Bearer s3cret"), "s3cret"));
+        assert!(
+            authorized(Some("bearer s3cret"), "s3cret"),
+            "schemes are case-insensitive"
+        );
         for header in [
             None,
             Some(""),
@@ -216,7 +221,7 @@ mod tests {
             Some("s3cret"),
             Some("Bearer s3cre"),
             Some("Bearer s3cret2"),
-            Some("bearer s3cret"),
+            Some("Bearer  s3cret"),
             Some("Basic s3cret"),
         ] {
             assert!(!authorized(header, "s3cret"), "{header:?}");

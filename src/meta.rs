@@ -59,6 +59,11 @@ impl Meta {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The metadata as JSON text to embed (an attachment).
+    pub fn to_json(&self) -> crate::json::Json {
+        crate::json::Json::parse(&self.0).expect("checked JSON")
+    }
 }
 
 impl Serialize for Meta {

@@ -124,9 +124,11 @@ pub struct Attachment {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
     /// The peer's metadata (compact JSON, at most 1,024 bytes: with the longest id and every
-    /// other field at its largest it still fits the 2,048-byte attachment).
+    /// other field at its largest it still fits the 2,048-byte attachment). Embedded as the JSON
+    /// it is, not as a string: escaped, a `"` or `\` would take two bytes, and metadata full of
+    /// them would not fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<String>,
+    pub meta: Option<crate::json::Json>,
     /// When the peer was seated (`Seat::joined_ms`); absent on sockets attached before it
     /// existed, whose last-seen time stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]

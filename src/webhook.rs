@@ -218,6 +218,10 @@ struct State {
     first_failure_ms: Option<u64>,
     /// When the head may be attempted: when it became the head, or its retry time.
     retry_at_ms: u64,
+    /// Who is in the room as the session's events tell it, in join order: after a restart
+    /// (sockets gone without a close event) [`Outbox::reconcile`] records their departures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    seated: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,6 +309,11 @@ impl Outbox {
             state.seq = 0;
         }
         state.seq = state.seq.saturating_add(1);
+        match what {
+            What::PeerJoined { peer, .. } => state.seated.push(peer.to_owned()),
+            What::PeerLeft { peer, .. } => state.seated.retain(|p| p != peer),
+            What::RoomStarted { .. } | What::RoomFinished => state.seated.clear(),
+        }
         let session = state.session.as_deref().unwrap_or_default();
         let id = format!("evt_{session}_{}", state.seq);
         let body = render(now_ms, what, &state.subject, session, state.seq);
@@ -432,6 +441,37 @@ impl Outbox {
             return Some(attempt_deadline(flight.started_ms));
         }
         self.events.front().map(|_| self.state.retry_at_ms)
+    }
+
+    /// After the object was rebuilt at `now_ms` with `present` seated: the departures of the
+    /// peers the session's events left in the room but who are gone (their sockets went without
+    /// a close event: a restart or a deploy), as `peer.left` with reason `disconnect`, then the
+    /// session's `room.finished` if nobody is left. An eviction keeps every socket, so it
+    /// records nothing. Returns the storage operations, as [`Outbox::record`] does.
+    pub fn reconcile(&mut self, now_ms: u64, present: &[&str]) -> Vec<Store> {
+        let mut ops = Vec::new();
+        let gone: Vec<String> = (self.state.seated.iter())
+            .filter(|p| !present.contains(&p.as_str()))
+            .cloned()
+            .collect();
+        for peer in &gone {
+            let peers = self.state.seated.len() - 1;
+            let left = What::PeerLeft {
+                peer,
+                reason: "disconnect",
+                peers,
+            };
+            ops.extend(self.record(now_ms, left, "", ""));
+        }
+        if !gone.is_empty() && self.state.seated.is_empty() {
+            ops.extend(self.record(now_ms, What::RoomFinished, "", ""));
+        }
+        ops
+    }
+
+    /// Who is in the room as the session's events tell it.
+    pub fn seated(&self) -> &[String] {
+        &self.state.seated
     }
 
     /// Pending (undelivered) events.
@@ -614,6 +654,39 @@ pub fn subject_of(role: &crate::role::Role) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// The object's one alarm, shared by the room's sweep and the outbox's next delivery: what the
+/// room asked for last, so that the alarm is always the earlier of the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharedAlarm {
+    sweep_at: Option<u64>,
+}
+
+impl SharedAlarm {
+    /// A rebuilt object's: with seats, a sweep is assumed due within `sweep_at` (the room does
+    /// not know whether its sweep alarm is set, and sweeping early does no harm).
+    pub fn restored(sweep_at: Option<u64>) -> SharedAlarm {
+        SharedAlarm { sweep_at }
+    }
+
+    /// The room asked for its sweep at `at` (`Outbound::ArmAlarm`), or for none (`None`,
+    /// `Outbound::DisarmAlarm`).
+    pub fn sweep(&mut self, at: Option<u64>) {
+        self.sweep_at = at;
+    }
+
+    /// The alarm fired: the room sweeps at every firing, and asks again for the next sweep if it
+    /// still needs one. Until it does, none is wanted (a sweep time left in the past would make
+    /// the alarm fire again at once, for ever).
+    pub fn fired(&mut self) {
+        self.sweep_at = None;
+    }
+
+    /// When the alarm must be set, given the outbox.
+    pub fn at(&self, outbox: &Outbox) -> Option<u64> {
+        alarm_at(self.sweep_at, outbox.wake_at())
+    }
 }
 
 /// The object's one alarm: the earlier of the room's sweep and the outbox's next wake.

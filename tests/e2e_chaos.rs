@@ -437,6 +437,9 @@ fn replay(events: &[&Value]) -> Result<BTreeSet<String>, String> {
             }
             _ if finished.contains(&id) => continue, // a late repeat of a finished session
             _ => {
+                if let Some((open, _)) = &session {
+                    return Err(format!("session {id} began before {open} finished"));
+                }
                 if !present.is_empty() {
                     return Err(format!("a new session {id} while {present:?} are in"));
                 }

@@ -6,7 +6,7 @@ mod common;
 use common::server_with;
 use serde_json::Value;
 
-const BAD: &[(&str, &str)] = &[("ROOM_CAPACITY", "lots")];
+const BAD: &[(&str, &str)] = &[("ROOM_CAPACITY", "lots"), ("ADMIN_SECRET", "cfg-admin")];
 
 fn assert_config_error(status: u16, body: &str) {
     assert_eq!(status, 500, "{body}");
@@ -29,6 +29,18 @@ async fn a_bad_setting_is_a_500_naming_the_variable() {
     assert_config_error(status, &body);
     // The readiness probe says so too (its liveness twin, /healthz, does not: below).
     let (status, body) = s.get("/readyz").unwrap();
+    assert_config_error(status, &body);
+}
+
+/// The admin API checks its secret before the settings: without it a request learns nothing,
+/// not even that a setting is bad (control v1: "checked before anything else").
+#[tokio::test]
+async fn the_admin_secret_is_checked_before_the_settings() {
+    let s = server_with(BAD);
+    let (status, body) = s.request("GET", "/api/admin/rooms/cfg", &[], None);
+    assert_eq!(status, 401, "{body}");
+    let auth = [("Authorization", "Bearer cfg-admin")];
+    let (status, body) = s.request("GET", "/api/admin/rooms/cfg", &auth, None);
     assert_config_error(status, &body);
 }
 

@@ -97,8 +97,7 @@ async fn a_resume_and_an_eviction_keep_the_metadata() {
         let restored = format!(r#""event":"room_restored","room":"{room}""#);
         assert_eq!(s.log_count(&restored), 1, "the object was not evicted");
     }
-    // alice resuming after the eviction keeps hers too: her welcome lists bob (none), and the
-    // room still shows hers to a resumed bob.
+    // alice resuming after the eviction: her welcome lists bob, who has none.
     let (_alice3, welcome) = s.join(&room, &format!("peer=alice&resume={secret}")).await;
     assert_eq!(
         welcome["meta"],

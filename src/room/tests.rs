@@ -1280,11 +1280,12 @@ fn metadata_is_in_welcome_and_peer_joined_and_kept_by_a_resume() {
 #[test]
 fn the_largest_attachment_fits_the_runtimes_limit() {
     // The longest id, 1,024 bytes of metadata, a resume secret as the adapter makes them (32
-    // hex digits), and every number at its largest.
+    // hex digits), and every number at its largest. The metadata is all escapes (`\\`), which
+    // would double if the attachment held it as a string.
     let longest = "x".repeat(crate::protocol::ID_MAX_LEN);
     let meta = format!(
         r#"{{"n":"{}"}}"#,
-        "m".repeat(crate::meta::META_MAX_BYTES - 8)
+        r"\\".repeat((crate::meta::META_MAX_BYTES - 8) / 2)
     );
     let meta = crate::meta::Meta::parse(&meta).unwrap().unwrap();
     assert_eq!(meta.as_str().len(), crate::meta::META_MAX_BYTES);
@@ -1296,7 +1297,7 @@ fn the_largest_attachment_fits_the_runtimes_limit() {
         resume: "f".repeat(32),
         seen_ms: u64::MAX,
         closed: true,
-        meta: Some(meta.as_str().to_owned()),
+        meta: Some(meta.to_json()),
         joined_ms: Some(u64::MAX),
         // As the adapter makes them: 16 random bytes as 32 hex digits.
         session: Some("f".repeat(32)),

@@ -99,7 +99,7 @@ pub fn rebuild(
                 ws,
                 (
                     att.resume,
-                    att.meta.as_deref().and_then(Meta::restore),
+                    att.meta.as_ref().and_then(|m| Meta::restore(m.get())),
                     att.joined_ms.unwrap_or(att.seen_ms),
                 ),
                 att.seen_ms,

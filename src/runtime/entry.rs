@@ -667,18 +667,20 @@ async fn peerjs_peers(req: &Request, env: &Env, key: &RoomId) -> Result<Response
 /// anything else is read; then the route, and the operation handed to the room's object.
 async fn admin_api(mut req: Request, env: &Env) -> Result<Response> {
     use crate::admin::{self, Miss, Op};
+    // The secret first, read as it is bound, before the settings are parsed: without it, a
+    // request learns nothing, not even that a setting is bad.
+    let Some(secret) = super::env_string(env, "ADMIN_SECRET").filter(|s| !s.is_empty()) else {
+        return http_error(&HttpError::not_found());
+    };
+    let authorization = req.headers().get("Authorization")?;
+    if !admin::authorized(authorization.as_deref(), &secret) {
+        let message = "the admin API needs the header Authorization: Bearer <ADMIN_SECRET>";
+        return http_error(&HttpError::unauthorized(message));
+    }
     let config = match load_config(env) {
         Ok(config) => config,
         Err(e) => return config_error(&e),
     };
-    let Some(secret) = &config.admin_secret else {
-        return http_error(&HttpError::not_found());
-    };
-    let authorization = req.headers().get("Authorization")?;
-    if !admin::authorized(authorization.as_deref(), secret) {
-        let message = "the admin API needs the header Authorization: Bearer <ADMIN_SECRET>";
-        return http_error(&HttpError::unauthorized(message));
-    }
     let request = match admin::parse(req.method().as_ref(), &req.path()) {
         Ok(request) => request,
         Err(Miss::NotFound) => return http_error(&HttpError::not_found()),

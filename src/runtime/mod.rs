@@ -59,18 +59,17 @@ thread_local! {
 /// copied, by every request and object of the isolate.
 pub fn load_config(env: &Env) -> std::result::Result<Rc<Config>, ConfigError> {
     CONFIG.with(|cell| {
-        // The binding's value if it is a string, else unset. Not `env.var()`: standalone workerd
-        // binds an unset `fromEnvironment` variable as null, which `env.var()` panics on.
-        cell.get_or_init(|| {
-            Config::from_lookup(|name| {
-                js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
-                    .ok()
-                    .and_then(|v| v.as_string())
-            })
-            .map(Rc::new)
-        })
-        .clone()
+        cell.get_or_init(|| Config::from_lookup(|name| env_string(env, name)).map(Rc::new))
+            .clone()
     })
+}
+
+/// The binding `name` if it is a string, else `None`. Not `env.var()`: standalone workerd binds
+/// an unset `fromEnvironment` variable as null, which `env.var()` panics on.
+pub fn env_string(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
 }
 
 /// HTTP 500 naming the setting that does not parse (and the same in the log).

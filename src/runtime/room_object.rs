@@ -144,10 +144,13 @@ impl DurableObject for RoomObject {
             (Err(e), _) => console_error!("{e}"),
         }
         // Rooms and groups send webhook events (lobbies and namespaces have none).
-        let webhooks = match (&config, &role) {
-            (Ok(config), Some(role)) => config.webhook.as_ref().and_then(|hooks| {
+        let webhooks = match (&config, &role, &room) {
+            (Ok(config), Some(role), Some(rebuilt)) => config.webhook.as_ref().and_then(|hooks| {
                 let subject = crate::webhook::subject_of(role)?;
-                Some(Webhooks::load(&state, hooks, subject))
+                let present: Vec<&str> = rebuilt.seats().iter().map(|s| s.peer.as_str()).collect();
+                let sweep_at =
+                    (!present.is_empty()).then(|| now_ms() + config.limits().sweep_interval_ms());
+                Some(Webhooks::load(&state, hooks, subject, &present, sweep_at))
             }),
             _ => None,
         };
@@ -253,7 +256,12 @@ impl DurableObject for RoomObject {
             self.room.borrow_mut().as_mut(),
             self.topics.borrow_mut().as_mut(),
         ) {
-            (Some(room), _) => room.alarm_fired(now, pinged),
+            (Some(room), _) => {
+                if let Some(webhooks) = &self.webhooks {
+                    webhooks.fired();
+                }
+                room.alarm_fired(now, pinged)
+            }
             (None, Some(topics)) => topics.alarm_fired(now, pinged),
             (None, None) => return Response::ok("misconfigured"),
         };
@@ -495,7 +503,7 @@ impl RoomObject {
                         resume: secret,
                         seen_ms: now,
                         closed: filled,
-                        meta: joined.meta.as_ref().map(|m| m.as_str().to_owned()),
+                        meta: joined.meta.as_ref().map(crate::meta::Meta::to_json),
                         joined_ms: Some(joined.joined_ms),
                         session: Some(joined.session.clone()),
                     },

@@ -14,25 +14,34 @@ use worker::{console_error, console_log, State};
 use super::{alarm, glue, now_ms};
 use crate::action::Hook;
 use crate::config::WebhookConfig;
-use crate::webhook::{self, Outbox, Store};
+use crate::webhook::{self, Outbox, SharedAlarm, Store};
 
 pub struct Webhooks {
     config: WebhookConfig,
     /// The naming fields of this object's events (`"protocol":"v1","room":"r1"`).
     subject: String,
     outbox: RefCell<Outbox>,
-    /// When the room wants its sweep (`Outbound::ArmAlarm`), which shares the alarm.
-    sweep_at: Cell<Option<u64>>,
+    /// The alarm the room's sweep shares with the next delivery.
+    alarm: Cell<SharedAlarm>,
     /// A delivery loop is running (the alarm handler's).
     delivering: Cell<bool>,
 }
 
 impl Webhooks {
-    /// The outbox as this object's storage holds it (read synchronously, at construction).
-    pub fn load(state: &State, config: &WebhookConfig, subject: String) -> Webhooks {
+    /// The outbox as this object's storage holds it (read synchronously, at construction), for
+    /// a room rebuilt with `present` seated: the departures its sockets could not report (a
+    /// restart) are recorded, and with events pending the alarm is set again (its last write
+    /// was unconfirmed). `sweep_at`: when a rebuilt room with seats must sweep at the latest.
+    pub fn load(
+        state: &State,
+        config: &WebhookConfig,
+        subject: String,
+        present: &[&str],
+        sweep_at: Option<u64>,
+    ) -> Webhooks {
         let storage = state.storage();
         let raw: &JsValue = storage.as_raw().as_ref();
-        let outbox = match glue::webhook_load(raw, webhook::EVENT_PREFIX, webhook::STATE_KEY) {
+        let mut outbox = match glue::webhook_load(raw, webhook::EVENT_PREFIX, webhook::STATE_KEY) {
             Ok(loaded) => {
                 let flat = js_sys_array(&loaded.get(1));
                 let events = flat
@@ -46,6 +55,9 @@ impl Webhooks {
                 Outbox::new()
             }
         };
+        let departed = outbox.reconcile(now_ms(), present);
+        let reconciled = !departed.is_empty();
+        apply(state, departed);
         if !outbox.is_empty() {
             // An object rebuilt with events still to send (after an eviction or a restart).
             console_log!(
@@ -53,13 +65,17 @@ impl Webhooks {
                 outbox.len()
             );
         }
-        Webhooks {
+        let webhooks = Webhooks {
             config: config.clone(),
             subject,
             outbox: RefCell::new(outbox),
-            sweep_at: Cell::new(None),
+            alarm: Cell::new(SharedAlarm::restored(sweep_at)),
             delivering: Cell::new(false),
+        };
+        if reconciled || !webhooks.outbox.borrow().is_empty() {
+            webhooks.rearm(state);
         }
+        webhooks
     }
 
     /// Records `hook` of `session` and stores it, then keeps the alarm at the next wake.
@@ -74,12 +90,21 @@ impl Webhooks {
 
     /// The room's sweep alarm (`None`: it needs none), merged with the next delivery.
     pub fn arm(&self, state: &State, sweep_at: Option<u64>) {
-        self.sweep_at.set(sweep_at);
+        let mut alarm = self.alarm.get();
+        alarm.sweep(sweep_at);
+        self.alarm.set(alarm);
         self.rearm(state);
     }
 
+    /// The alarm fired: the room sweeps now and asks again if it still needs to.
+    pub fn fired(&self) {
+        let mut alarm = self.alarm.get();
+        alarm.fired();
+        self.alarm.set(alarm);
+    }
+
     fn rearm(&self, state: &State) {
-        let at = webhook::alarm_at(self.sweep_at.get(), self.outbox.borrow().wake_at());
+        let at = self.alarm.get().at(&self.outbox.borrow());
         match at {
             Some(at) => alarm::set(&state.storage(), at),
             None => alarm::delete(&state.storage()),

@@ -923,3 +923,77 @@ fn each_room_names_itself_in_its_events() {
     );
     assert_eq!(of(Role::Topics { namespace: room }), None);
 }
+
+#[test]
+fn a_restart_records_the_departures_of_the_peers_whose_sockets_went_silently() {
+    let mut o = Object::new();
+    o.record(T0, What::RoomStarted { capacity: 3 });
+    o.record(T0, joined("alice", 1));
+    o.record(T0, joined("bob", 2));
+    o.record(T0, joined("carol", 3));
+    o.record(
+        T0,
+        What::PeerLeft {
+            peer: "bob",
+            reason: "leave",
+            peers: 2,
+        },
+    );
+    // The object comes back after a restart: storage says alice and carol are in.
+    let mut restarted = o.storage.restore();
+    assert_eq!(restarted.seated(), ["alice", "carol"]);
+    // An eviction kept carol's socket; alice's went without a close event.
+    let ops = restarted.reconcile(T0 + 1, &["carol"]);
+    o.storage.apply(&ops);
+    let mut restarted = o.storage.restore();
+    assert_eq!(restarted.seated(), ["carol"]);
+    assert!(
+        restarted.reconcile(T0 + 2, &["carol"]).is_empty(),
+        "nothing more to say"
+    );
+    // Then carol's goes too: her departure, and the session's end.
+    o.storage.apply(&restarted.reconcile(T0 + 3, &[]));
+    let mut outbox = o.storage.restore();
+    let mut kinds = Vec::new();
+    let mut now = T0 + 10;
+    while let Some(d) = outbox.begin(now) {
+        let data = data_of(&d.body);
+        kinds.push((
+            data["seq"].as_u64().unwrap(),
+            data["peer"].as_str().map(str::to_owned),
+            data["reason"].as_str().map(str::to_owned),
+        ));
+        outbox.delivered(d.key, now);
+        now += 1;
+    }
+    let left = |seq, peer: &str| (seq, Some(peer.to_owned()), Some("disconnect".to_owned()));
+    assert_eq!(
+        &kinds[5..],
+        [left(6, "alice"), left(7, "carol"), (8, None, None)]
+    );
+    assert!(outbox.seated().is_empty());
+    // Nobody in the room and nobody the events left in it: nothing to record.
+    assert!(outbox.reconcile(now, &[]).is_empty());
+}
+
+#[test]
+fn the_shared_alarm_wants_no_sweep_after_one_fired_until_the_room_asks_again() {
+    let mut o = Object::new();
+    let mut alarm = SharedAlarm::default();
+    assert_eq!(alarm.at(&o.outbox), None);
+    alarm.sweep(Some(T0 + 30_000));
+    assert_eq!(alarm.at(&o.outbox), Some(T0 + 30_000));
+    o.record(T0, What::RoomStarted { capacity: 2 });
+    assert_eq!(alarm.at(&o.outbox), Some(T0), "the delivery is due first");
+    // The sweep fires and the room, now of one peer, asks for no other: only the outbox's
+    // wake is left (a past sweep time kept here made the alarm fire again at once, for ever).
+    let d = o.outbox.begin(T0).unwrap();
+    o.delivered(d.key, T0 + 1);
+    alarm.fired();
+    assert_eq!(alarm.at(&o.outbox), None);
+    alarm.sweep(Some(T0 + 60_000));
+    assert_eq!(alarm.at(&o.outbox), Some(T0 + 60_000));
+    alarm.sweep(None);
+    assert_eq!(alarm.at(&o.outbox), None);
+    assert_eq!(SharedAlarm::restored(Some(5)).at(&o.outbox), Some(5));
+}
