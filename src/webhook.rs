@@ -260,12 +260,16 @@ impl Outbox {
         let mut state: State = state
             .and_then(|text| serde_json::from_str(text).ok())
             .unwrap_or_default();
-        let mut events: Vec<Event> = events
-            .iter()
-            .filter_map(|(key, value)| parse_event(key, value))
-            .collect();
-        events.sort_by_key(|e| e.key);
-        events.dedup_by_key(|e| e.key);
+        // In key order, each once: a listing comes sorted already, so each goes in its place
+        // (a sort would link a sort's code for this, as in `Room::restore`).
+        let mut sorted: Vec<Event> = Vec::with_capacity(events.len());
+        for event in events.iter().filter_map(|(key, value)| parse_event(key, value)) {
+            let at = sorted.partition_point(|e| e.key < event.key);
+            if sorted.get(at).is_none_or(|e| e.key != event.key) {
+                sorted.insert(at, event);
+            }
+        }
+        let events = sorted;
         if let (Some(first), Some(last)) = (events.first(), events.last()) {
             // A counter below what storage holds would overwrite a pending event.
             state.next = state.next.max(last.key.saturating_add(1));
