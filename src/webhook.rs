@@ -263,7 +263,10 @@ impl Outbox {
         // In key order, each once: a listing comes sorted already, so each goes in its place
         // (a sort would link a sort's code for this, as in `Room::restore`).
         let mut sorted: Vec<Event> = Vec::with_capacity(events.len());
-        for event in events.iter().filter_map(|(key, value)| parse_event(key, value)) {
+        for event in events
+            .iter()
+            .filter_map(|(key, value)| parse_event(key, value))
+        {
             let at = sorted.partition_point(|e| e.key < event.key);
             if sorted.get(at).is_none_or(|e| e.key != event.key) {
                 sorted.insert(at, event);
