@@ -159,16 +159,14 @@ impl Config {
             None => Vec::new(),
             Some(v) => parse_origins(&v)?,
         };
-        let auth_secret = match get("AUTH_SECRET") {
-            None => None,
-            Some(v) if v.is_empty() => {
-                return Err(ConfigError {
-                    var: "AUTH_SECRET",
-                    message: "is set but empty; unset it to turn signed joins off".into(),
-                })
-            }
-            Some(v) => Some(v),
+        let secret = |var: &'static str, what: &str| match get(var) {
+            Some(v) if v.is_empty() => Err(ConfigError {
+                var,
+                message: format!("is set but empty; unset it to turn {what} off"),
+            }),
+            v => Ok(v),
         };
+        let auth_secret = secret("AUTH_SECRET", "signed joins")?;
         let int = |var: &'static str, default: u64, min: u64, max: u64| match get(var) {
             None => Ok(default),
             Some(v) => parse_int(var, &v, min, max),
@@ -247,16 +245,7 @@ impl Config {
                 })
             }
         };
-        let admin_secret = match get("ADMIN_SECRET") {
-            None => None,
-            Some(v) if v.is_empty() => {
-                return Err(ConfigError {
-                    var: "ADMIN_SECRET",
-                    message: "is set but empty; unset it to turn the admin API off".into(),
-                })
-            }
-            Some(v) => Some(v),
-        };
+        let admin_secret = secret("ADMIN_SECRET", "the admin API")?;
         let webhook = parse_webhook(get("WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
         Ok(Config {
             admin_secret,

@@ -7,8 +7,6 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
-use crate::protocol::PeerId;
-
 /// The most bytes of a peer's metadata, as the server writes it (compact JSON).
 pub const META_MAX_BYTES: usize = 1024;
 
@@ -74,11 +72,18 @@ impl Serialize for Meta {
     }
 }
 
-/// The `meta` of `welcome`: each listed peer's metadata, by id (`{}` when none has any).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MetaOf(pub Vec<(PeerId, Meta)>);
+/// The `meta` of `welcome`: each listed peer's metadata, by id `K` (`{}` when none has any).
+/// Generic in the id, so this module needs nothing of `protocol`, which uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaOf<K>(pub Vec<(K, Meta)>);
 
-impl Serialize for MetaOf {
+impl<K> Default for MetaOf<K> {
+    fn default() -> Self {
+        MetaOf(Vec::new())
+    }
+}
+
+impl<K: Serialize> Serialize for MetaOf<K> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (peer, meta) in &self.0 {
@@ -147,11 +152,14 @@ mod tests {
     #[test]
     fn welcome_meta_is_an_object_by_id() {
         let m = Meta::parse(r#"{"name":"Bo"}"#).unwrap().unwrap();
-        let of = MetaOf(vec![(PeerId::parse("bob").unwrap(), m)]);
+        let of = MetaOf(vec![("bob", m)]);
         assert_eq!(
             serde_json::to_string(&of).unwrap(),
             r#"{"bob":{"name":"Bo"}}"#
         );
-        assert_eq!(serde_json::to_string(&MetaOf::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&MetaOf::<&str>::default()).unwrap(),
+            "{}"
+        );
     }
 }

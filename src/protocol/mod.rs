@@ -198,7 +198,7 @@ pub enum ServerMessage {
         capacity: u32,
         peers: Vec<PeerId>,
         /// The metadata of each of `peers` that has any (control v1).
-        meta: crate::meta::MetaOf,
+        meta: crate::meta::MetaOf<PeerId>,
         /// `RTCIceServer` objects (`urls`, optional `username`, `credential`).
         ice_servers: crate::json::Json,
         /// The secret that lets a new socket take this seat over after a network blip:
