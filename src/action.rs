@@ -62,13 +62,14 @@ pub enum Hook {
     RoomStarted { capacity: u32 },
     /// A peer was seated (not on a resume); `peers` is the count after.
     PeerJoined {
-        peer: PeerId,
+        /// A room's peer id, a PeerJS id (whose alphabet has spaces), a y-webrtc socket's name.
+        peer: String,
         meta: Option<crate::meta::Meta>,
         peers: usize,
     },
     /// A peer left for any reason; `peers` is the count after.
     PeerLeft {
-        peer: PeerId,
+        peer: String,
         reason: &'static str,
         peers: usize,
     },

@@ -11,7 +11,8 @@ use subtle::ConstantTimeEq;
 
 use crate::json::Json;
 use crate::meta::Meta;
-use crate::protocol::{PeerId, RoomId, Wire};
+use crate::protocol::{peerjs, PeerId, RoomId, Wire};
+use crate::role::Role;
 
 /// The path prefix of every admin route.
 pub const PREFIX: &str = "/api/admin/";
@@ -29,11 +30,12 @@ pub enum Op {
     Close,
 }
 
-/// A checked admin request: the operation, and the room it is for in the protocol it speaks.
+/// A checked admin request: the operation, and the object it is for: a room in the protocol it
+/// speaks ([`Role::Room`]), a y-webrtc namespace ([`Role::Topics`]) or a PeerJS id
+/// ([`Role::Peer`], which takes only [`Op::Get`] and [`Op::Close`]: the id is the peer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminRequest {
-    pub wire: Wire,
-    pub room: RoomId,
+    pub role: Role,
     pub op: Op,
 }
 
@@ -47,15 +49,47 @@ pub enum Miss {
 }
 
 /// The admin request of `method` and `path` (the whole path, [`PREFIX`] included). Rooms of
-/// protocol v1 live under `rooms/`, matchbox rooms under `matchbox/`.
+/// protocol v1 live under `rooms/`, matchbox rooms under `matchbox/`, y-webrtc namespaces under
+/// `yjs/` (their sockets are the peers), PeerJS ids under `peerjs/{key}/{id}`.
 pub fn parse(method: &str, path: &str) -> Result<AdminRequest, Miss> {
     let rest = path.strip_prefix(PREFIX).ok_or(Miss::NotFound)?;
-    let (wire, rest) = if let Some(rest) = rest.strip_prefix("rooms/") {
-        (Wire::V1, rest)
-    } else if let Some(rest) = rest.strip_prefix("matchbox/") {
-        (Wire::Matchbox, rest)
-    } else {
-        return Err(Miss::NotFound);
+    let bad = |e: crate::protocol::InvalidId| Miss::BadName(e.to_string());
+    let (kind, rest) = rest.split_once('/').ok_or(Miss::NotFound)?;
+    if kind == "peerjs" {
+        let op = match method {
+            "GET" | "HEAD" => Op::Get,
+            "DELETE" => Op::Close,
+            _ => return Err(Miss::NotFound),
+        };
+        let (key, id) = rest.split_once('/').ok_or(Miss::NotFound)?;
+        // An id's one character a path must escape is the space.
+        let id = id.replace("%20", " ");
+        if id.contains('/') {
+            return Err(Miss::NotFound);
+        }
+        if !peerjs::valid_key(key) {
+            return Err(Miss::BadName(format!("{key:?} is not a PeerJS key")));
+        }
+        if !peerjs::valid_id(&id) {
+            return Err(Miss::BadName(format!("{id:?} is not a PeerJS id")));
+        }
+        let role = Role::Peer {
+            key: key.to_owned(),
+            id,
+        };
+        return Ok(AdminRequest { role, op });
+    }
+    let role_of: fn(RoomId) -> Role = match kind {
+        "rooms" => |room| Role::Room {
+            room,
+            wire: Wire::V1,
+        },
+        "matchbox" => |room| Role::Room {
+            room,
+            wire: Wire::Matchbox,
+        },
+        "yjs" => |namespace| Role::Topics { namespace },
+        _ => return Err(Miss::NotFound),
     };
     let mut parts = rest.split('/');
     let name = parts.next().unwrap_or_default();
@@ -64,13 +98,11 @@ pub fn parse(method: &str, path: &str) -> Result<AdminRequest, Miss> {
         ("GET" | "HEAD", []) => Op::Get,
         ("DELETE", []) => Op::Close,
         ("POST", ["messages"]) => Op::Tell,
-        ("DELETE", ["peers", peer]) => {
-            Op::Kick(PeerId::parse(peer).map_err(|e| Miss::BadName(e.to_string()))?)
-        }
+        ("DELETE", ["peers", peer]) => Op::Kick(PeerId::parse(peer).map_err(bad)?),
         _ => return Err(Miss::NotFound),
     };
-    let room = RoomId::parse(name).map_err(|e| Miss::BadName(e.to_string()))?;
-    Ok(AdminRequest { wire, room, op })
+    let role = role_of(RoomId::parse(name).map_err(bad)?);
+    Ok(AdminRequest { role, op })
 }
 
 /// Whether `authorization` is `Bearer <secret>` (the scheme in any case, as HTTP's are), the
@@ -146,6 +178,45 @@ pub struct Report<'a> {
     pub peers: Vec<PeerReport<'a>>,
 }
 
+/// One socket of [`NamespaceReport`].
+#[derive(Debug, Serialize)]
+pub struct SocketReport<'a> {
+    /// The socket's name (`s` and a number; its webhook events' `peer`).
+    pub peer: String,
+    pub joined_at: String,
+    /// Its y-webrtc rooms, in the order subscribed.
+    pub topics: &'a [String],
+}
+
+/// The answer to `GET .../yjs/{namespace}`: `capacity` and `session` are `null` when nobody
+/// is connected.
+#[derive(Debug, Serialize)]
+pub struct NamespaceReport<'a> {
+    pub namespace: &'a RoomId,
+    pub capacity: Option<u32>,
+    pub session: Option<&'a str>,
+    pub peers: Vec<SocketReport<'a>>,
+}
+
+/// The answer to `GET .../peerjs/{key}/{id}`: whether the id is connected (then its session
+/// and when it connected), and the messages held for it while it is not.
+#[derive(Debug, Serialize)]
+pub struct PeerJsReport<'a> {
+    pub key: &'a str,
+    pub id: &'a str,
+    pub connected: bool,
+    pub session: Option<&'a str>,
+    pub joined_at: Option<String>,
+    pub held: Held,
+}
+
+/// Messages held for an absent PeerJS id.
+#[derive(Debug, Serialize)]
+pub struct Held {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
 /// The answer to `POST .../messages`.
 #[derive(Debug, Serialize)]
 pub struct Delivered {
@@ -164,8 +235,10 @@ mod tests {
     fn every_route_of_the_contract_parses() {
         let r1 = RoomId::parse("r1").unwrap();
         let req = |op| AdminRequest {
-            wire: Wire::V1,
-            room: r1.clone(),
+            role: Role::Room {
+                room: r1.clone(),
+                wire: Wire::V1,
+            },
             op,
         };
         assert_eq!(get("/api/admin/rooms/r1"), Ok(req(Op::Get)));
@@ -179,9 +252,58 @@ mod tests {
             Ok(req(Op::Kick(PeerId::parse("alice").unwrap())))
         );
         assert_eq!(
-            get("/api/admin/matchbox/r1").map(|r| r.wire),
+            get("/api/admin/matchbox/r1").map(|r| r.role.wire()),
             Ok(Wire::Matchbox)
         );
+    }
+
+    #[test]
+    fn namespaces_and_peerjs_ids_have_their_routes() {
+        let ns = Role::Topics {
+            namespace: RoomId::parse("app").unwrap(),
+        };
+        assert_eq!(
+            parse("DELETE", "/api/admin/yjs/app/peers/s3"),
+            Ok(AdminRequest {
+                role: ns.clone(),
+                op: Op::Kick(PeerId::parse("s3").unwrap())
+            })
+        );
+        assert_eq!(get("/api/admin/yjs/app").map(|r| r.role), Ok(ns));
+        let peer = |op| {
+            Ok(AdminRequest {
+                role: Role::Peer {
+                    key: "peerjs".into(),
+                    id: "ada lovelace".into(),
+                },
+                op,
+            })
+        };
+        assert_eq!(
+            get("/api/admin/peerjs/peerjs/ada%20lovelace"),
+            peer(Op::Get)
+        );
+        assert_eq!(
+            parse("DELETE", "/api/admin/peerjs/peerjs/ada%20lovelace"),
+            peer(Op::Close)
+        );
+        // A PeerJS id is one peer: no peers of its own, no messages.
+        for (method, path) in [
+            ("POST", "/api/admin/peerjs/peerjs/ada/messages"),
+            ("DELETE", "/api/admin/peerjs/peerjs/ada/peers/x"),
+            ("POST", "/api/admin/peerjs/peerjs/ada"),
+            ("GET", "/api/admin/peerjs/peerjs"),
+        ] {
+            assert_eq!(parse(method, path), Err(Miss::NotFound), "{method} {path}");
+        }
+        for path in [
+            "/api/admin/peerjs/peerjs/a%2Fb",
+            "/api/admin/peerjs/peerjs/-a",
+            "/api/admin/peerjs/a.b/ada",
+            "/api/admin/peerjs/peerjs/",
+        ] {
+            assert!(matches!(get(path), Err(Miss::BadName(_))), "{path}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! Sans I/O like the room: the time comes in, [`Outbound`] actions go out.
 
-use crate::action::Outbound;
+use crate::action::{Hook, Outbound};
 use crate::error::close;
 use crate::protocol::peerjs::*;
 use crate::request::BadInternal;
@@ -50,7 +50,13 @@ impl Delivery {
 struct Seat<S> {
     socket: Socket<S>,
     token: String,
+    /// This connection of the id (its webhook events' `session`; a takeover keeps it).
+    session: String,
+    joined_ms: u64,
 }
+
+/// The `message` of the `ERROR` a peer removed by the admin API gets.
+pub const KICKED_MESSAGE: &str = "kicked: removed by the app's server";
 
 /// A message held for this peer. Its text is kept by the runtime ([`Outbound::Park`]), outside
 /// this state: held messages are the bulk of a peer's memory, and the runtime's memory is
@@ -88,11 +94,28 @@ impl<S: Clone + PartialEq> Peer<S> {
     }
 
     /// The peer as a hibernated socket's attachment describes it (after an eviction).
-    pub fn restore(&mut self, ws: S, token: String, seen_ms: u64, now_ms: u64) {
+    pub fn restore(
+        &mut self,
+        ws: S,
+        token: String,
+        seen_ms: u64,
+        now_ms: u64,
+        session: Connection,
+    ) {
         self.seat = Some(Seat {
             socket: Socket::new(ws, &self.limits, seen_ms, now_ms),
             token,
+            session: session.session,
+            joined_ms: session.joined_ms,
         });
+    }
+
+    /// The connected socket's session and when it joined, if any.
+    pub fn connection(&self) -> Option<Connection> {
+        self.seat.as_ref().map(|s| Connection {
+            session: s.session.clone(),
+            joined_ms: s.joined_ms,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -121,28 +144,27 @@ impl<S: Clone + PartialEq> Peer<S> {
         out: &mut Vec<Outbound<S>>,
     ) {
         if self.seat_is_dead(now_ms, last_heartbeat) {
-            let seat = self.seat.take().expect("dead, so seated");
-            out.push(Outbound::Close {
-                to: seat.socket.conn,
-                code: close::TIMEOUT,
-            });
+            out.extend(self.unseat(close::TIMEOUT, "timeout"));
         }
     }
 
     /// A socket asks for this id with `token`. Returns whether it is seated, and the actions:
     /// `OPEN` and the held messages for a seated socket (which replaces a socket with the same
     /// token, as the client's `reconnect()` does, or one that went silent); `ID-TAKEN` and a
-    /// close for a socket whose token is not the live one's.
+    /// close for a socket whose token is not the live one's. A new connection (not a takeover)
+    /// is the session `new_session`, and its `peer.joined` event comes first.
     pub fn join(
         &mut self,
         ws: S,
         token: &str,
         now_ms: u64,
+        new_session: String,
         last_heartbeat: impl Fn(&S) -> Option<u64>,
     ) -> (bool, Vec<Outbound<S>>) {
         let mut out = Vec::new();
         self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
         let mut socket = Socket::new(ws.clone(), &self.limits, now_ms, now_ms);
+        let (mut session, mut joined_ms) = (new_session, now_ms);
         if let Some(seat) = &self.seat {
             if seat.token != token {
                 out.push(Outbound::Send {
@@ -160,12 +182,25 @@ impl<S: Clone + PartialEq> Peer<S> {
                 code: close::RESUMED_ELSEWHERE,
             });
             // The budget goes with the id, as a v1 resume keeps it: a takeover is not a way
-            // to start over with a full one.
+            // to start over with a full one; so does the session, as a resume is no event.
             socket.budget = seat.socket.budget.clone();
+            (session, joined_ms) = (seat.session.clone(), seat.joined_ms);
+        } else {
+            // Stored before the `OPEN` acknowledges it.
+            out.push(Outbound::Hook {
+                session: session.clone(),
+                hook: Hook::PeerJoined {
+                    peer: self.id.clone(),
+                    meta: None,
+                    peers: 1,
+                },
+            });
         }
         self.seat = Some(Seat {
             socket,
             token: token.to_owned(),
+            session,
+            joined_ms,
         });
         out.push(Outbound::Send {
             to: ws.clone(),
@@ -189,7 +224,7 @@ impl<S: Clone + PartialEq> Peer<S> {
         };
         let text = match self.limits.text(frame) {
             Ok(text) => text,
-            Err(code) => return self.unseat(code),
+            Err(code) => return self.unseat(code, "disconnect"),
         };
         let socket = &mut seat.socket;
         let mut out = Vec::new();
@@ -205,12 +240,12 @@ impl<S: Clone + PartialEq> Peer<S> {
                 out.push(self.error(RATE_LIMITED));
                 return out;
             }
-            Spend::Exhausted => return self.unseat(close::RATE_LIMITED),
+            Spend::Exhausted => return self.unseat(close::RATE_LIMITED, "disconnect"),
         }
         match parse(text) {
             Err(bad) => out.push(self.error(&bad.to_string())),
             Ok(Message::Heartbeat) => {}
-            Ok(Message::Goodbye) => out.extend(self.unseat(close::NORMAL)),
+            Ok(Message::Goodbye) => out.extend(self.unseat(close::NORMAL, "leave")),
             Ok(Message::Relay { kind, dst, payload }) => {
                 let frame = relay_frame(kind, &self.id, &dst, payload);
                 let socket = &mut self.seat.as_mut().expect("seated above").socket;
@@ -223,7 +258,7 @@ impl<S: Clone + PartialEq> Peer<S> {
                         out.push(self.error(RATE_LIMITED));
                         return out;
                     }
-                    Spend::Exhausted => return self.unseat(close::RATE_LIMITED),
+                    Spend::Exhausted => return self.unseat(close::RATE_LIMITED, "disconnect"),
                 }
                 if dst == self.id {
                     out.push(Outbound::Send {
@@ -256,14 +291,45 @@ impl<S: Clone + PartialEq> Peer<S> {
         }
     }
 
-    fn unseat(&mut self, code: u16) -> Vec<Outbound<S>> {
+    /// Frees the id: its `peer.left` event (`reason`), then the socket's close with `code`.
+    fn unseat(&mut self, code: u16, reason: &'static str) -> Vec<Outbound<S>> {
         match self.seat.take() {
-            Some(seat) => vec![Outbound::Close {
-                to: seat.socket.conn,
-                code,
-            }],
+            Some(seat) => vec![
+                Self::left(seat.session, &self.id, reason),
+                Outbound::Close {
+                    to: seat.socket.conn,
+                    code,
+                },
+            ],
             None => Vec::new(),
         }
+    }
+
+    fn left(session: String, id: &str, reason: &'static str) -> Outbound<S> {
+        Outbound::Hook {
+            session,
+            hook: Hook::PeerLeft {
+                peer: id.to_owned(),
+                reason,
+                peers: 0,
+            },
+        }
+    }
+
+    /// Removes the connected socket (the admin API): it gets an `ERROR` saying so (the client's
+    /// `server-error`, which ends its session) and closes with 4010. `None` when none is.
+    pub fn kick(&mut self) -> Option<Vec<Outbound<S>>> {
+        let to = self.socket()?.clone();
+        let mut out = self.unseat(close::KICKED, "kicked");
+        // Told after its departure is stored, before its close.
+        out.insert(
+            1,
+            Outbound::Send {
+                to,
+                frame: error_frame(KICKED_MESSAGE),
+            },
+        );
+        Some(out)
     }
 
     /// A message from peer `src` for this one (`frame` is final). Sent to the socket; held when
@@ -330,11 +396,12 @@ impl<S: Clone + PartialEq> Peer<S> {
         out
     }
 
-    /// The socket closed or failed. Nobody is told (PeerJS peers learn of departures from
-    /// `LEAVE`s their peers send, or their connections failing).
-    pub fn closed(&mut self, ws: &S) {
-        if self.seat.as_ref().is_some_and(|s| s.socket.conn == *ws) {
-            self.seat = None;
+    /// The socket closed or failed: only its `peer.left` event (PeerJS peers learn of
+    /// departures from `LEAVE`s their peers send, or their connections failing).
+    pub fn closed(&mut self, ws: &S) -> Vec<Outbound<S>> {
+        match self.seat.take_if(|s| s.socket.conn == *ws) {
+            Some(seat) => vec![Self::left(seat.session, &self.id, "disconnect")],
+            None => Vec::new(),
         }
     }
 
@@ -393,15 +460,33 @@ impl<S: Clone + PartialEq> Peer<S> {
     }
 }
 
+/// A connection of the id, as its socket's attachment keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub session: String,
+    pub joined_ms: u64,
+}
+
 /// The requests objects of the `PeerObject` class take: from the Worker (a checked join, with
 /// the token that decides takeovers in a header), from other peers' objects (a message), and,
 /// for a key's directory, the ids that come and go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ObjectRequest {
     Join,
-    Deliver { src: String, hold: bool },
-    Listed { id: String, present: bool },
+    Deliver {
+        src: String,
+        hold: bool,
+    },
+    Listed {
+        id: String,
+        present: bool,
+    },
     List,
+    /// The admin API (its secret checked by the Worker): the id's report, or (`kick`) its
+    /// socket removed.
+    Admin {
+        kick: bool,
+    },
 }
 
 /// The header of a join's token on its way to the peer's object.
@@ -413,6 +498,8 @@ impl ObjectRequest {
         let path = match self {
             ObjectRequest::Join => "join",
             ObjectRequest::List => "list",
+            ObjectRequest::Admin { kick: false } => "admin/get",
+            ObjectRequest::Admin { kick: true } => "admin/kick",
             ObjectRequest::Deliver { src, hold } => {
                 query.append_pair("src", src);
                 query.append_pair("hold", if *hold { "1" } else { "0" });
@@ -445,6 +532,8 @@ impl ObjectRequest {
         Ok(match path {
             "/join" => ObjectRequest::Join,
             "/list" => ObjectRequest::List,
+            "/admin/get" => ObjectRequest::Admin { kick: false },
+            "/admin/kick" => ObjectRequest::Admin { kick: true },
             "/deliver" => ObjectRequest::Deliver {
                 src: id("src")?,
                 hold: get("hold")? == "1",

@@ -407,7 +407,7 @@ impl<C: Clone> Room<C> {
         out.push(Outbound::Hook {
             session,
             hook: Hook::PeerJoined {
-                peer: req.peer.clone(),
+                peer: req.peer.to_string(),
                 meta: req.meta.clone(),
                 peers: self.seats.len() + 1,
             },
@@ -615,7 +615,7 @@ impl<C: Clone> Room<C> {
         let mut out = vec![Outbound::Hook {
             session: session.clone(),
             hook: Hook::PeerLeft {
-                peer: seat.peer.clone(),
+                peer: seat.peer.to_string(),
                 reason: reason.as_str(),
                 peers: self.seats.len(),
             },

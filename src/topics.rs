@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::action::{EventKind, Outbound, RoomEvent};
+use crate::action::{EventKind, Hook, Outbound, RoomEvent};
 use crate::error::close;
 use crate::protocol::yjs::{self, Request};
 use crate::protocol::{PeerId, PONG_FRAME};
@@ -44,6 +44,8 @@ impl TopicLimits {
             seq: u64::MAX,
             seen_ms: u64::MAX,
             topics: vec![topic; self.max_topics],
+            session: Some(SESSION_WIDEST.into()),
+            joined_ms: Some(u64::MAX),
         };
         att.to_text().len() <= ATTACHMENT_MAX_BYTES
     }
@@ -56,7 +58,16 @@ pub struct Attachment {
     /// When the socket last sent a frame, refreshed at most every quarter idle timeout.
     pub seen_ms: u64,
     pub topics: Vec<String>,
+    /// The namespace's session (its webhook events'), as rooms' attachments carry theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// When the socket joined (the admin API's `joined_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_ms: Option<u64>,
 }
+
+/// The longest session an attachment carries (32 hex digits, `runtime::random_id`).
+const SESSION_WIDEST: &str = "ffffffffffffffffffffffffffffffff";
 
 impl Attachment {
     pub fn to_text(&self) -> String {
@@ -75,15 +86,23 @@ struct Subscriber<C> {
     seq: u64,
     socket: Socket<C>,
     topics: Vec<String>,
+    joined_ms: u64,
 }
 
 impl<C> Subscriber<C> {
-    fn attachment(&self) -> Attachment {
+    fn attachment(&self, session: Option<&str>) -> Attachment {
         Attachment {
             seq: self.seq,
             seen_ms: self.socket.seen_ms,
             topics: self.topics.clone(),
+            session: session.map(str::to_owned),
+            joined_ms: Some(self.joined_ms),
         }
+    }
+
+    /// The name the log, the webhook events and the admin API give it.
+    pub fn name(&self) -> PeerId {
+        socket_name(self.seq)
     }
 }
 
@@ -112,6 +131,8 @@ pub struct Topics<C> {
     next_seq: u64,
     /// Whether the sweep alarm is known to be set (`None`: unknown, after a restore).
     alarm: Option<bool>,
+    /// This opening of the namespace (its webhook events' `session`), while anyone is in it.
+    session: Option<String>,
 }
 
 impl<C: Clone + PartialEq> Topics<C> {
@@ -122,6 +143,7 @@ impl<C: Clone + PartialEq> Topics<C> {
             subscribers: Vec::new(),
             next_seq: 0,
             alarm: Some(false),
+            session: None,
         }
     }
 
@@ -136,6 +158,9 @@ impl<C: Clone + PartialEq> Topics<C> {
         for (conn, att) in sockets {
             let socket = Socket::new(conn, &topics.limits, att.seen_ms, now_ms);
             topics.next_seq = topics.next_seq.max(att.seq + 1);
+            if topics.session.is_none() {
+                topics.session = att.session;
+            }
             // In seq order, each put in its place (a sort would link a sort's code for this).
             let at = topics.subscribers.partition_point(|s| s.seq < att.seq);
             topics.subscribers.insert(
@@ -144,6 +169,7 @@ impl<C: Clone + PartialEq> Topics<C> {
                     seq: att.seq,
                     socket,
                     topics: att.topics,
+                    joined_ms: att.joined_ms.unwrap_or(att.seen_ms),
                 },
             );
         }
@@ -189,10 +215,12 @@ impl<C: Clone + PartialEq> Topics<C> {
 
     /// A new socket: the silent ones go first (so a dead socket never takes the last place),
     /// then it is seated, or refused with `room_full` and 4001 when the namespace is full.
+    /// `new_session` names the namespace's opening if this socket opens it.
     pub fn admit(
         &mut self,
         conn: C,
         now_ms: u64,
+        new_session: String,
         pinged: impl Fn(&C) -> Option<u64>,
     ) -> Admitted<C> {
         let mut out = self.sweep(now_ms, &pinged);
@@ -224,10 +252,23 @@ impl<C: Clone + PartialEq> Topics<C> {
             seq,
             socket: Socket::new(conn.clone(), &self.limits, now_ms, now_ms),
             topics: Vec::new(),
+            joined_ms: now_ms,
         };
+        // The webhook events first: stored before the upgrade is answered.
+        if self.subscribers.is_empty() {
+            self.session = Some(new_session);
+            out.push(self.hook(Hook::RoomStarted {
+                capacity: self.topic_limits.max_connections,
+            }));
+        }
+        out.push(self.hook(Hook::PeerJoined {
+            peer: peer.to_string(),
+            meta: None,
+            peers: self.subscribers.len() + 1,
+        }));
         out.push(Outbound::Attach {
             to: conn,
-            text: subscriber.attachment().to_text(),
+            text: subscriber.attachment(self.session.as_deref()).to_text(),
         });
         out.push(event(EventKind::Join, peer, None, None));
         self.subscribers.push(subscriber);
@@ -299,6 +340,57 @@ impl<C: Clone + PartialEq> Topics<C> {
         out
     }
 
+    /// The webhook event `hook` of the current session.
+    fn hook(&self, hook: Hook) -> Outbound<C> {
+        Outbound::Hook {
+            session: self.session.clone().unwrap_or_default(),
+            hook,
+        }
+    }
+
+    /// This opening of the namespace, while anyone is in it.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// Each socket, in join order: its name, when it joined and its topics (the admin API's
+    /// report).
+    pub fn sockets(&self) -> impl Iterator<Item = (PeerId, u64, &[String])> {
+        self.subscribers
+            .iter()
+            .map(|s| (s.name(), s.joined_ms, s.topics.as_slice()))
+    }
+
+    /// Removes the socket named `name` (the admin API): it gets the `kicked` error and closes
+    /// with 4010, leaving its topics. `None` when no socket has that name.
+    pub fn kick(&mut self, name: &PeerId) -> Option<Vec<Outbound<C>>> {
+        let i = self.subscribers.iter().position(|s| s.name() == *name)?;
+        let conn = self.subscribers[i].socket.conn.clone();
+        let mut out = self.remove(i, "kicked", Some(close::KICKED));
+        // Told after its departure is stored (the webhook events come first), before its close.
+        let at = out
+            .iter()
+            .position(|o| !matches!(o, Outbound::Hook { .. }))
+            .unwrap_or(out.len());
+        out.insert(at, error(conn, "kicked", crate::room::KICKED_MESSAGE));
+        Some(out)
+    }
+
+    /// Removes every socket as [`Topics::kick`] does, in join order.
+    pub fn close_all(&mut self) -> Vec<Outbound<C>> {
+        let mut out = Vec::new();
+        while let Some(name) = self.subscribers.first().map(Subscriber::name) {
+            out.append(&mut self.kick(&name).expect("the first socket is seated"));
+        }
+        out
+    }
+
+    /// Whether a server message to `to` (or to everyone, `None`) names a socket that is here.
+    /// y-webrtc has no such message, so none is ever sent: the admin API answers 0 delivered.
+    pub fn has(&self, to: Option<&PeerId>) -> bool {
+        to.is_none_or(|to| self.subscribers.iter().any(|s| s.name() == *to))
+    }
+
     fn arm_if_shared(&mut self, now_ms: u64, out: &mut Vec<Outbound<C>>) {
         if self.subscribers.len() >= 2 && self.alarm != Some(true) {
             self.alarm = Some(true);
@@ -310,7 +402,16 @@ impl<C: Clone + PartialEq> Topics<C> {
 
     fn remove(&mut self, i: usize, reason: &'static str, code: Option<u16>) -> Vec<Outbound<C>> {
         let gone = self.subscribers.remove(i);
-        let mut out = Vec::new();
+        // The webhook events first: stored before anything else happens.
+        let mut out = vec![self.hook(Hook::PeerLeft {
+            peer: gone.name().to_string(),
+            reason,
+            peers: self.subscribers.len(),
+        })];
+        if self.subscribers.is_empty() {
+            out.push(self.hook(Hook::RoomFinished));
+            self.session = None;
+        }
         if let Some(code) = code {
             out.push(Outbound::Close {
                 to: gone.socket.conn,
@@ -415,7 +516,7 @@ impl<C: Clone + PartialEq> Topics<C> {
                 0,
                 Outbound::Attach {
                     to: sub.socket.conn.clone(),
-                    text: sub.attachment().to_text(),
+                    text: sub.attachment(self.session.as_deref()).to_text(),
                 },
             );
         }
@@ -435,11 +536,12 @@ impl<C: Clone + PartialEq> Topics<C> {
             } else if sub.topics.len() >= self.topic_limits.max_topics {
                 Some(Refusal::TooManyTopics)
             } else {
-                let mut att = sub.attachment();
+                let mut att = sub.attachment(Some(SESSION_WIDEST));
                 att.topics.push(topic.clone());
-                // seq and seen_ms at their widest: the attachment can never outgrow this.
+                // seq and the times at their widest: the attachment can never outgrow this.
                 att.seq = u64::MAX;
                 att.seen_ms = u64::MAX;
+                att.joined_ms = Some(u64::MAX);
                 (att.to_text().len() > ATTACHMENT_MAX_BYTES).then_some(Refusal::TooManyTopics)
             };
             match refusal {

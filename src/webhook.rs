@@ -643,7 +643,8 @@ mod tests;
 
 /// The naming fields of the events of the object with `role`, written first in `data` (a JSON
 /// object-body fragment): `protocol` and `room`, and a matchbox `next=N` group's `next` and
-/// `group`. `None` for objects that send no events (lobbies, namespaces, PeerJS peers).
+/// `group`; a y-webrtc namespace's `namespace`; a PeerJS peer's `key` (its id is each event's
+/// `peer`). `None` for objects that send no events (lobbies, PeerJS directories).
 pub fn subject_of(role: &crate::role::Role) -> Option<String> {
     use crate::protocol::Wire;
     use crate::role::Role;
@@ -659,7 +660,12 @@ pub fn subject_of(role: &crate::role::Role) -> Option<String> {
             r#""protocol":"matchbox","room":{},"next":{n},"group":{group}"#,
             quote(room.as_str())
         ),
-        _ => return None,
+        Role::Topics { namespace } => format!(
+            r#""protocol":"yjs","namespace":{}"#,
+            quote(namespace.as_str())
+        ),
+        Role::Peer { key, .. } => format!(r#""protocol":"peerjs","key":{}"#, quote(key)),
+        Role::Lobby { .. } | Role::Directory { .. } => return None,
     })
 }
 

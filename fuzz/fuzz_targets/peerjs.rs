@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         idle_timeout_ms: 60_000,
     };
     let mut peer: Peer<u8> = Peer::new("me", limits, 5000);
-    let (seated, _) = peer.join(1, "t", 0, |_| None);
+    let (seated, _) = peer.join(1, "t", 0, String::new(), |_| None);
     assert!(seated);
     for action in peer.frame(&1, Frame::Text(&text), 0) {
         match action {

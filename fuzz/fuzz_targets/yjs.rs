@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut topics: Topics<u8> = Topics::new(limits, topic_limits);
     for conn in 0..3 {
-        assert!(topics.admit(conn, 0, |_| None).seq.is_some());
+        assert!(topics.admit(conn, 0, String::new(), |_| None).seq.is_some());
     }
     // Frames separated by NUL bytes, each from the socket its first byte names.
     for chunk in data.split(|b| *b == 0) {

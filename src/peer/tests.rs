@@ -26,6 +26,34 @@ fn alice() -> Peer<Conn> {
     Peer::new("alice", limits(), 5000)
 }
 
+fn joined(session: &str) -> Outbound<Conn> {
+    Outbound::Hook {
+        session: session.into(),
+        hook: Hook::PeerJoined {
+            peer: "alice".into(),
+            meta: None,
+            peers: 1,
+        },
+    }
+}
+
+fn left(session: &str, reason: &'static str) -> Outbound<Conn> {
+    Outbound::Hook {
+        session: session.into(),
+        hook: Hook::PeerLeft {
+            peer: "alice".into(),
+            reason,
+            peers: 0,
+        },
+    }
+}
+
+fn without_hooks(out: Vec<Outbound<Conn>>) -> Vec<Outbound<Conn>> {
+    out.into_iter()
+        .filter(|o| !matches!(o, Outbound::Hook { .. }))
+        .collect()
+}
+
 fn json(frame: &str) -> Value {
     serde_json::from_str(frame).unwrap()
 }
@@ -153,7 +181,7 @@ fn a_relayed_frame_is_stamped_with_the_senders_id() {
 #[test]
 fn a_join_opens_and_a_relay_goes_to_the_recipients_object() {
     let mut p = alice();
-    let (seated, out) = p.join("ws1", "t", 0, never);
+    let (seated, out) = p.join("ws1", "t", 0, "c".into(), never);
     assert!(seated);
     assert_eq!(sent(&out), vec![("ws1", json(OPEN_FRAME))]);
     let out = p.frame(
@@ -193,7 +221,7 @@ fn a_join_opens_and_a_relay_goes_to_the_recipients_object() {
 #[test]
 fn bad_frames_get_an_error_and_the_socket_stays() {
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     for bad in [
         "nope",
         r#"{"type":"WHAT","dst":"b"}"#,
@@ -210,25 +238,28 @@ fn bad_frames_get_an_error_and_the_socket_stays() {
 
 #[test]
 fn binary_oversized_and_goodbye_close() {
-    for (frame, code) in [
-        (Frame::Binary(3), close::UNSUPPORTED_DATA),
-        (Frame::TooBig, close::MESSAGE_TOO_BIG),
-        (Frame::Text(r#"{"type":"LEAVE"}"#), close::NORMAL),
+    for (frame, code, reason) in [
+        (Frame::Binary(3), close::UNSUPPORTED_DATA, "disconnect"),
+        (Frame::TooBig, close::MESSAGE_TOO_BIG, "disconnect"),
+        (Frame::Text(r#"{"type":"LEAVE"}"#), close::NORMAL, "leave"),
     ] {
         let mut p = alice();
-        p.join("ws1", "t", 0, never);
+        p.join("ws1", "t", 0, "c".into(), never);
         let out = p.frame(&"ws1", frame, 1);
-        assert_eq!(out, vec![Outbound::Close { to: "ws1", code }]);
+        assert_eq!(
+            out,
+            vec![left("c", reason), Outbound::Close { to: "ws1", code }]
+        );
         assert_eq!(p.socket(), None);
     }
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let big = format!(
         r#"{{"type":"OFFER","dst":"b","payload":"{}"}}"#,
         "x".repeat(1000)
     );
     assert_eq!(
-        p.frame(&"ws1", Frame::Text(&big), 1),
+        without_hooks(p.frame(&"ws1", Frame::Text(&big), 1)),
         vec![Outbound::Close {
             to: "ws1",
             code: close::MESSAGE_TOO_BIG
@@ -249,7 +280,7 @@ fn alice_with_her_burst_spent() -> Peer<Conn> {
         },
         5000,
     );
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     for _ in 0..2 {
         assert!(matches!(
             &p.frame(&"ws1", Frame::Text(OFFER_TO_B), 0)[..],
@@ -267,7 +298,7 @@ fn over_budget_is_refused_then_closed() {
     assert_eq!(sent(&refused)[0].1["type"], "ERROR");
     // Refused a whole burst's worth: closed.
     assert_eq!(
-        p.frame(&"ws1", Frame::Text(offer), 0),
+        without_hooks(p.frame(&"ws1", Frame::Text(offer), 0)),
         vec![Outbound::Close {
             to: "ws1",
             code: close::RATE_LIMITED
@@ -280,7 +311,7 @@ fn a_takeover_keeps_the_budget() {
     // Issue 21, item 8: taking the id over with the same token must not refill the budget.
     let mut p = alice_with_her_burst_spent();
     let offer = OFFER_TO_B;
-    let (seated, _) = p.join("ws2", "t", 0, never);
+    let (seated, _) = p.join("ws2", "t", 0, "c".into(), never);
     assert!(seated);
     let refused = p.frame(&"ws2", Frame::Text(offer), 0);
     assert_eq!(sent(&refused)[0].1["type"], "ERROR", "{refused:?}");
@@ -289,8 +320,8 @@ fn a_takeover_keeps_the_budget() {
 #[test]
 fn another_token_is_refused_while_the_id_is_live() {
     let mut p = alice();
-    p.join("ws1", "t1", 0, never);
-    let (seated, out) = p.join("ws2", "t2", 1000, never);
+    p.join("ws1", "t1", 0, "c".into(), never);
+    let (seated, out) = p.join("ws2", "t2", 1000, "c".into(), never);
     assert!(!seated);
     assert_eq!(
         out,
@@ -311,8 +342,8 @@ fn another_token_is_refused_while_the_id_is_live() {
 #[test]
 fn the_same_token_takes_over_and_gets_open() {
     let mut p = alice();
-    p.join("ws1", "t1", 0, never);
-    let (seated, out) = p.join("ws2", "t1", 1000, never);
+    p.join("ws1", "t1", 0, "c".into(), never);
+    let (seated, out) = p.join("ws2", "t1", 1000, "c".into(), never);
     assert!(seated);
     assert_eq!(
         out[0],
@@ -333,15 +364,16 @@ fn the_same_token_takes_over_and_gets_open() {
 #[test]
 fn a_silent_socket_loses_its_id() {
     let mut p = alice();
-    p.join("ws1", "t1", 0, never);
+    p.join("ws1", "t1", 0, "c".into(), never);
     // Heartbeats (auto-answered) keep it: still taken at 90 s.
-    let (seated, _) = p.join("ws2", "t2", 90_000, |_: &Conn| Some(50_000));
+    let (seated, _) = p.join("ws2", "t2", 90_000, "c".into(), |_: &Conn| Some(50_000));
     assert!(!seated);
     // Silent for the idle timeout: closed with 4008, and the newcomer is seated.
-    let (seated, out) = p.join("ws3", "t3", 200_000, |_: &Conn| Some(100_000));
+    let (seated, out) = p.join("ws3", "t3", 200_000, "c".into(), |_: &Conn| Some(100_000));
     assert!(seated);
+    assert_eq!(out[0], left("c", "timeout"), "stored before the close");
     assert_eq!(
-        out[0],
+        out[1],
         Outbound::Close {
             to: "ws1",
             code: close::TIMEOUT
@@ -419,11 +451,12 @@ fn a_join_gets_the_held_messages_in_order_after_open() {
     let mut p = alice();
     p.incoming("bob", r#"{"n":1}"#.into(), true, 0, never);
     p.incoming("bob", r#"{"n":2}"#.into(), true, 1, never);
-    let (_, out) = p.join("ws1", "t", 2, never);
-    // OPEN, then what was kept, in the order kept (the runtime keeps the texts).
+    let (_, out) = p.join("ws1", "t", 2, "c".into(), never);
+    // The event stored, OPEN, then what was kept, in the order kept (the runtime keeps the texts).
     assert_eq!(
         out,
         vec![
+            joined("c"),
             Outbound::Send {
                 to: "ws1",
                 frame: OPEN_FRAME.into()
@@ -465,7 +498,7 @@ fn held_bytes_are_capped() {
 #[test]
 fn a_message_to_oneself_comes_straight_back() {
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let out = p.frame(
         &"ws1",
         Frame::Text(r#"{"type":"CANDIDATE","dst":"alice","payload":1}"#),
@@ -505,6 +538,8 @@ fn object_requests_round_trip() {
             id: "a-b".into(),
             present: false,
         },
+        ObjectRequest::Admin { kick: false },
+        ObjectRequest::Admin { kick: true },
     ] {
         let url = request.to_url();
         let rest = url.strip_prefix("https://peerjs.internal").unwrap();
@@ -518,7 +553,7 @@ fn object_requests_round_trip() {
 #[test]
 fn a_sender_wakes_a_bounded_number_of_ids() {
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{}}}}"#);
     let mut refused = 0;
     let mut woke = 0;
@@ -552,7 +587,7 @@ fn a_sender_wakes_a_bounded_number_of_ids() {
 #[test]
 fn wakes_of_connected_ids_are_given_back_and_absent_ones_count_as_joins() {
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{}}}}"#);
     let woke = (
         Route {
@@ -586,7 +621,7 @@ fn wakes_of_connected_ids_are_given_back_and_absent_ones_count_as_joins() {
 #[test]
 fn a_dropped_message_that_peerjs_would_hold_comes_back_as_one_expire() {
     let mut p = alice();
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let route = (
         Route {
             wakes: false,
@@ -641,7 +676,7 @@ fn a_sender_parks_a_bounded_number_of_bytes() {
         ..limits()
     };
     let mut p = Peer::new("alice", roomy, 5000);
-    p.join("ws1", "t", 0, never);
+    p.join("ws1", "t", 0, "c".into(), never);
     let payload = "x".repeat(60 << 10);
     let offer = |dst: &str| format!(r#"{{"type":"OFFER","dst":"{dst}","payload":"{payload}"}}"#);
     let holds: Vec<bool> = (0..16)
@@ -656,4 +691,55 @@ fn a_sender_parks_a_bounded_number_of_bytes() {
     // Four offers of 60 KB fit in PARK_MAX_BYTES (256 KiB); the rest go, not to be held.
     assert_eq!(holds.iter().filter(|h| **h).count(), 4);
     assert!(holds[..4].iter().all(|h| *h));
+}
+
+#[test]
+fn each_connection_of_the_id_is_a_session_of_webhook_events() {
+    let mut p = alice();
+    let (_, out) = p.join("ws1", "t1", 0, "one".into(), never);
+    assert_eq!(out[0], joined("one"), "stored before the OPEN");
+    // A takeover with the same token (the client's reconnect) is no event, and keeps the session.
+    let (seated, out) = p.join("ws2", "t1", 10, "unused".into(), never);
+    assert!(seated);
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::Hook { .. })),
+        "{out:?}"
+    );
+    assert_eq!(p.connection().unwrap().session, "one");
+    assert_eq!(p.connection().unwrap().joined_ms, 0);
+    // The replaced socket's close is no departure; the live one's is.
+    assert_eq!(p.closed(&"ws1"), vec![]);
+    assert_eq!(p.closed(&"ws2"), vec![left("one", "disconnect")]);
+    assert_eq!(p.connection(), None);
+    // The next connection is a new session; a rebuilt peer keeps its attachment's.
+    let (_, out) = p.join("ws3", "t2", 20, "two".into(), never);
+    assert_eq!(out[0], joined("two"));
+    let mut rebuilt = alice();
+    let kept = p.connection().unwrap();
+    rebuilt.restore("ws3", "t2".into(), 20, 30, kept.clone());
+    assert_eq!(rebuilt.connection(), Some(kept));
+}
+
+#[test]
+fn the_admin_api_removes_the_connected_socket() {
+    let mut p = alice();
+    assert_eq!(p.kick(), None, "nobody connected");
+    p.join("ws1", "t", 0, "one".into(), never);
+    let out = p.kick().expect("connected");
+    assert_eq!(out[0], left("one", "kicked"), "stored first");
+    assert_eq!(sent(&out)[0].1["type"], "ERROR");
+    assert!(sent(&out)[0].1["payload"]["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("kicked"));
+    assert_eq!(
+        out.last(),
+        Some(&Outbound::Close {
+            to: "ws1",
+            code: close::KICKED
+        })
+    );
+    assert_eq!(p.socket(), None);
+    // Its close event that follows is nothing more.
+    assert_eq!(p.closed(&"ws1"), vec![]);
 }

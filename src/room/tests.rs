@@ -1468,7 +1468,7 @@ fn every_join_and_departure_is_a_webhook_event_before_anyone_hears_of_it() {
                 1,
                 s.clone(),
                 Hook::PeerJoined {
-                    peer: pid("alice"),
+                    peer: "alice".into(),
                     meta: None,
                     peers: 1
                 }
@@ -1484,7 +1484,7 @@ fn every_join_and_departure_is_a_webhook_event_before_anyone_hears_of_it() {
             0,
             s.clone(),
             Hook::PeerJoined {
-                peer: pid("bob"),
+                peer: "bob".into(),
                 meta: meta(r#"{"n":1}"#),
                 peers: 2
             }
@@ -1497,7 +1497,7 @@ fn every_join_and_departure_is_a_webhook_event_before_anyone_hears_of_it() {
     h.join("carol");
     let out = h.send("carol", r#"{"type":"leave"}"#);
     let left = |peer: &str, reason, peers| Hook::PeerLeft {
-        peer: pid(peer),
+        peer: peer.into(),
         reason,
         peers,
     };
@@ -1538,12 +1538,12 @@ fn a_silent_peer_swept_is_a_timeout_event() {
         reasons,
         vec![
             Hook::PeerLeft {
-                peer: pid("alice"),
+                peer: "alice".into(),
                 reason: "timeout",
                 peers: 1
             },
             Hook::PeerLeft {
-                peer: pid("bob"),
+                peer: "bob".into(),
                 reason: "timeout",
                 peers: 0
             },

@@ -701,19 +701,29 @@ async fn admin_api(mut req: Request, env: &Env) -> Result<Response> {
     } else {
         None
     };
-    let name = object_name(request.wire, &request.room);
-    let handoff = Handoff::Admin {
-        room: request.room,
-        op: request.op,
+    let name = request.role.object_name();
+    let (binding, url) = match (&request.role, request.op) {
+        // A PeerJS id's own object (`PeerObject`), which takes a report and a removal.
+        (Role::Peer { .. }, op) => {
+            let kick = op == Op::Close;
+            (PEERS_BINDING, ObjectRequest::Admin { kick }.to_url())
+        }
+        (Role::Room { room, .. } | Role::Topics { namespace: room }, op) => {
+            let handoff = Handoff::Admin {
+                room: room.clone(),
+                op,
+            };
+            (ROOMS_BINDING, handoff.to_request().0)
+        }
+        _ => return http_error(&HttpError::not_found()),
     };
-    let (url, _) = handoff.to_request();
     let init = worker::web_sys::RequestInit::new();
     init.set_method(if body.is_some() { "POST" } else { "GET" });
     if let Some(body) = &body {
         init.set_body(&body.as_str().into());
     }
     let forwarded = worker::web_sys::Request::new_with_str_and_init(&url, &init)?;
-    env.durable_object(ROOMS_BINDING)?
+    env.durable_object(binding)?
         .id_from_name(&name)?
         .get_stub()?
         .fetch_with_request(Request::from(forwarded))

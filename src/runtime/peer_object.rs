@@ -23,13 +23,15 @@ use worker::{
 
 use super::executor::{self, Host};
 use super::join_rate::JoinRate;
+use super::record;
+use super::webhooks::Webhooks;
 use super::PEERS_BINDING;
-use super::{attachment, config_error, glue, http_error, load_config, now_ms, record};
-use crate::action::{Outbound, RoomEvent};
+use super::{alarm, attachment, config_error, glue, http_error, load_config, now_ms, random_id};
+use crate::action::{Hook, Outbound, RoomEvent};
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
 use crate::observe::Observation;
-use crate::peer::{Delivery, ObjectRequest, Peer, Route};
+use crate::peer::{Connection, Delivery, ObjectRequest, Peer, Route};
 use crate::protocol::peerjs::{self, HEARTBEAT_FRAME};
 use crate::request::origin_and_query;
 use crate::role::Role;
@@ -43,6 +45,12 @@ struct Seated {
     /// The client's address as the join rate counts it (its wakes count there too).
     #[serde(default)]
     client: String,
+    /// The connection's webhook session and when it joined (absent in attachments written
+    /// before webhooks came).
+    #[serde(default)]
+    session: String,
+    #[serde(default)]
+    joined_ms: u64,
 }
 
 /// Stubs of the objects this one has sent to, by name (see [`PeerObject::deliver`]).
@@ -67,6 +75,8 @@ pub struct PeerObject {
     join_rate: JoinRate,
     namespace: Option<ObjectNamespace>,
     stubs: Stubs,
+    /// A peer's webhooks, when `WEBHOOK_URL` is set.
+    webhooks: Option<Webhooks>,
 }
 
 impl DurableObject for PeerObject {
@@ -74,7 +84,8 @@ impl DurableObject for PeerObject {
         let name = state.id().name().unwrap_or_default();
         let config = load_config(&env);
         let mut client = String::new();
-        let (key, peer) = match (Role::of(&name), &config) {
+        let role = Role::of(&name);
+        let (key, peer) = match (role.clone(), &config) {
             (Some(Role::Peer { key, id }), Ok(config)) => {
                 executor::auto_respond(&state, HEARTBEAT_FRAME, HEARTBEAT_FRAME);
                 let mut peer = Peer::new(&id, config.limits(), config.peerjs_expire_ms);
@@ -82,7 +93,11 @@ impl DurableObject for PeerObject {
                 let now = now_ms();
                 for ws in state.get_websockets() {
                     if let Some(seated) = attachment::read_as::<Seated>(&ws) {
-                        peer.restore(ws, seated.token, seated.seen_ms, now);
+                        let connection = Connection {
+                            session: seated.session,
+                            joined_ms: seated.joined_ms,
+                        };
+                        peer.restore(ws, seated.token, seated.seen_ms, now, connection);
                         client = seated.client;
                         // At most once per idle period, as rooms' `room_restored`.
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
@@ -97,6 +112,16 @@ impl DurableObject for PeerObject {
             Ok(config) => JoinRate::of(&env, config),
             Err(_) => JoinRate::Off,
         };
+        // A peer's connections send webhook events (a key's directory has none). Held messages
+        // live in memory, so a rebuilt peer has no expiry to keep.
+        let webhooks = match (&config, &role, &peer) {
+            (Ok(config), Some(role), Some(peer)) => config.webhook.as_ref().and_then(|hooks| {
+                let subject = crate::webhook::subject_of(role)?;
+                let present: Vec<&str> = peer.socket().map(|_| peer.id()).into_iter().collect();
+                Some(Webhooks::load(&state, hooks, subject, &present, None))
+            }),
+            _ => None,
+        };
         PeerObject {
             state,
             config,
@@ -107,6 +132,7 @@ impl DurableObject for PeerObject {
             join_rate,
             namespace: env.durable_object(PEERS_BINDING).ok(),
             stubs: Rc::default(),
+            webhooks,
         }
     }
 
@@ -161,17 +187,25 @@ impl DurableObject for PeerObject {
                     .unwrap_or_default();
                 Response::ok(text)
             }
+            ObjectRequest::Admin { kick } if is_peer => self.admin(kick),
             _ => http_error(&HttpError::bad_request("not a request for this object")),
         }
     }
 
-    /// The expiry alarm: `EXPIRE` to the senders of messages held too long.
+    /// The expiry alarm: `EXPIRE` to the senders of messages held too long; and the next
+    /// webhook deliveries, which share it.
     async fn alarm(&self) -> Result<Response> {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.fired();
+        }
         let out = match self.peer.borrow_mut().as_mut() {
             Some(peer) => peer.alarm(now_ms()),
             None => Vec::new(),
         };
         executor::execute(self, out, None);
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.deliver(&self.state).await;
+        }
         Response::ok("expired")
     }
 }
@@ -236,18 +270,14 @@ impl Host for PeerObject {
             return Vec::new();
         }
         attachment::clear(ws);
-        let was_seated = match self.peer.borrow_mut().as_mut() {
-            Some(peer) => {
-                let was = peer.socket() == Some(ws);
-                peer.closed(ws);
-                was
-            }
-            None => false,
+        let out = match self.peer.borrow_mut().as_mut() {
+            Some(peer) => peer.closed(ws),
+            None => Vec::new(),
         };
-        if let (true, Ok(config)) = (was_seated, &self.config) {
+        if let (false, Ok(config)) = (out.is_empty(), &self.config) {
             self.list(config, false);
         }
-        Vec::new()
+        out
     }
 
     fn touch(&self, ws: &WebSocket, seen_ms: u64) {
@@ -259,6 +289,22 @@ impl Host for PeerObject {
 
     /// PeerJS peers emit no room events.
     fn record(&self, _event: RoomEvent) {}
+
+    fn arm(&self, at: Option<u64>) {
+        match &self.webhooks {
+            Some(webhooks) => webhooks.arm(&self.state, at),
+            None => match at {
+                Some(at) => alarm::set(&self.state.storage(), at),
+                None => alarm::delete(&self.state.storage()),
+            },
+        }
+    }
+
+    fn hook(&self, session: String, hook: Hook) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.record(&self.state, &session, &hook);
+        }
+    }
 
     /// Sends `frame` to the object of peer `dst`. The call is made now, on the stub kept for
     /// `dst`, so messages to one recipient leave in order; its answer is awaited in the
@@ -351,12 +397,14 @@ impl PeerObject {
     fn join(&self, config: &Config, token: &str, address: String) -> Result<Response> {
         let WebSocketPair { client, server } = WebSocketPair::new()?;
         let now = now_ms();
-        let (seated, out) = {
+        let new_session = random_id()?;
+        let (seated, out, connection) = {
             let mut guard = self.peer.borrow_mut();
             let peer = guard.as_mut().expect("a peer's object");
-            peer.join(server.clone(), token, now, |ws| {
+            let (seated, out) = peer.join(server.clone(), token, now, new_session, |ws| {
                 glue::last_auto_response_ms(&self.state, ws)
-            })
+            });
+            (seated, out, peer.connection().unwrap_or_default())
         };
         if seated {
             self.state.accept_web_socket(&server);
@@ -366,6 +414,8 @@ impl PeerObject {
                     token: token.to_owned(),
                     seen_ms: now,
                     client: address.clone(),
+                    session: connection.session,
+                    joined_ms: connection.joined_ms,
                 },
             );
             *self.client.borrow_mut() = address;
@@ -377,6 +427,45 @@ impl PeerObject {
             self.list(config, true);
         }
         Response::from_websocket(client)
+    }
+
+    /// An admin request (`crate::admin`, the secret checked by the Worker): the id's report, or
+    /// its socket removed (`kick`; 404 `unknown_peer` when it is not connected). Nothing is
+    /// written but the webhook event of a removal.
+    fn admin(&self, kick: bool) -> Result<Response> {
+        let Some((id, report)) = self.peer.borrow().as_ref().map(|peer| {
+            let connection = peer.connection();
+            let (messages, bytes) = peer.held();
+            (peer.id().to_owned(), (connection, messages, bytes))
+        }) else {
+            return http_error(&HttpError::bad_request("not a peer's object"));
+        };
+        let (connection, messages, bytes) = report;
+        if !kick {
+            return Response::from_json(&crate::admin::PeerJsReport {
+                key: &self.key,
+                id: &id,
+                connected: connection.is_some(),
+                session: connection.as_ref().map(|c| c.session.as_str()),
+                joined_at: connection
+                    .as_ref()
+                    .map(|c| crate::webhook::rfc3339(c.joined_ms)),
+                held: crate::admin::Held { messages, bytes },
+            });
+        }
+        let Some(out) = self.with_peer_opt(Peer::kick) else {
+            return http_error(&HttpError::unknown_peer(&id));
+        };
+        executor::execute(self, out, None);
+        if let Ok(config) = &self.config {
+            self.list(config, false);
+        }
+        Ok(Response::empty()?.with_status(204))
+    }
+
+    /// `f` on the peer's state, if this is a peer's object.
+    fn with_peer_opt<T>(&self, f: impl FnOnce(&mut Peer<WebSocket>) -> Option<T>) -> Option<T> {
+        self.peer.borrow_mut().as_mut().and_then(f)
     }
 
     /// `f` on the peer's state (nothing for a directory).

@@ -143,11 +143,16 @@ impl DurableObject for RoomObject {
             }
             (Err(e), _) => console_error!("{e}"),
         }
-        // Rooms and groups send webhook events (lobbies and namespaces have none).
-        let webhooks = match (&config, &role, &room) {
-            (Ok(config), Some(role), Some(rebuilt)) => config.webhook.as_ref().and_then(|hooks| {
+        // Rooms, groups and namespaces send webhook events (lobbies have none).
+        let webhooks = match (&config, &role) {
+            (Ok(config), Some(role)) => config.webhook.as_ref().and_then(|hooks| {
                 let subject = crate::webhook::subject_of(role)?;
-                let present: Vec<&str> = rebuilt.seats().iter().map(|s| s.peer.as_str()).collect();
+                let present: Vec<String> = match (&room, &topics) {
+                    (Some(room), _) => room.seats().iter().map(|s| s.peer.to_string()).collect(),
+                    (None, Some(topics)) => topics.sockets().map(|(n, ..)| n.to_string()).collect(),
+                    (None, None) => return None,
+                };
+                let present: Vec<&str> = present.iter().map(String::as_str).collect();
                 let sweep_at =
                     (!present.is_empty()).then(|| now_ms() + config.limits().sweep_interval_ms());
                 Some(Webhooks::load(&state, hooks, subject, &present, sweep_at))
@@ -252,16 +257,14 @@ impl DurableObject for RoomObject {
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
         let pinged = |ws: &WebSocket| glue::last_auto_response_ms(&self.state, ws);
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.fired();
+        }
         let out = match (
             self.room.borrow_mut().as_mut(),
             self.topics.borrow_mut().as_mut(),
         ) {
-            (Some(room), _) => {
-                if let Some(webhooks) = &self.webhooks {
-                    webhooks.fired();
-                }
-                room.alarm_fired(now, pinged)
-            }
+            (Some(room), _) => room.alarm_fired(now, pinged),
             (None, Some(topics)) => topics.alarm_fired(now, pinged),
             (None, None) => return Response::ok("misconfigured"),
         };
@@ -585,10 +588,11 @@ impl RoomObject {
             }
         }
         let WebSocketPair { client, server } = WebSocketPair::new()?;
+        let new_session = random_id()?;
         let admitted = {
             let mut guard = self.topics.borrow_mut();
             let topics = guard.as_mut().expect("checked above");
-            topics.admit(server.clone(), now_ms(), |ws| {
+            topics.admit(server.clone(), now_ms(), new_session, |ws| {
                 glue::last_auto_response_ms(&self.state, ws)
             })
         };
@@ -612,6 +616,9 @@ impl RoomObject {
         body: Option<String>,
     ) -> Result<Response> {
         use crate::admin::{self, Op};
+        if self.topics.borrow().is_some() {
+            return self.admin_namespace(config, room_id, op, body);
+        }
         let mut guard = self.room.borrow_mut();
         let Some(room) = guard.as_mut() else {
             return http_error(&HttpError::bad_request("this object is not a room"));
@@ -652,6 +659,58 @@ impl RoomObject {
                 drop(guard);
                 executor::execute(self, out, None);
                 return Response::from_json(&admin::Delivered { delivered });
+            }
+        };
+        drop(guard);
+        executor::execute(self, out, None);
+        Ok(Response::empty()?.with_status(204))
+    }
+
+    /// An admin operation on a y-webrtc namespace: as a room's, its sockets the peers; nobody
+    /// can be sent a server message (y-webrtc has none).
+    fn admin_namespace(
+        &self,
+        config: &Config,
+        namespace: &RoomId,
+        op: crate::admin::Op,
+        body: Option<String>,
+    ) -> Result<Response> {
+        use crate::admin::{self, Op};
+        let mut guard = self.topics.borrow_mut();
+        let topics = guard.as_mut().expect("a namespace");
+        let unknown = |peer: &PeerId| http_error(&HttpError::unknown_peer(peer.as_str()));
+        let out = match op {
+            Op::Get => {
+                let report = admin::NamespaceReport {
+                    namespace,
+                    capacity: (!topics.is_empty()).then_some(config.yjs.max_connections),
+                    session: topics.session(),
+                    peers: topics
+                        .sockets()
+                        .map(|(name, joined_ms, subscribed)| admin::SocketReport {
+                            peer: name.to_string(),
+                            joined_at: crate::webhook::rfc3339(joined_ms),
+                            topics: subscribed,
+                        })
+                        .collect(),
+                };
+                return Response::from_json(&report);
+            }
+            Op::Kick(peer) => match topics.kick(&peer) {
+                Some(out) => out,
+                None => return unknown(&peer),
+            },
+            Op::Close => topics.close_all(),
+            Op::Tell => {
+                let tell = admin::parse_tell(&body.unwrap_or_default(), config.max_message_bytes);
+                let tell = match tell {
+                    Ok(tell) => tell,
+                    Err(message) => return http_error(&HttpError::bad_request(message)),
+                };
+                if !topics.has(tell.to.as_ref()) {
+                    return unknown(tell.to.as_ref().expect("only a recipient can be unknown"));
+                }
+                return Response::from_json(&admin::Delivered { delivered: 0 });
             }
         };
         drop(guard);

@@ -35,7 +35,7 @@ fn never(_: &Conn) -> Option<u64> {
 fn namespace(n: u32) -> Topics<Conn> {
     let mut topics = Topics::new(limits(), topic_limits());
     for conn in 1..=n {
-        assert!(topics.admit(conn, 0, never).seq.is_some());
+        assert!(topics.admit(conn, 0, "ns".into(), never).seq.is_some());
     }
     topics
 }
@@ -112,7 +112,10 @@ fn unsubscribing_and_leaving_change_the_count() {
         vec![(1, Value::from(2)), (2, Value::from(2))]
     );
     // Socket 1 (seq 0) goes: it is nobody's recipient any more, and the count says so.
-    assert!(t.depart(0).iter().all(|o| matches!(o, Outbound::Event(_))));
+    assert!(t
+        .depart(0)
+        .iter()
+        .all(|o| matches!(o, Outbound::Event(_) | Outbound::Hook { .. })));
     assert_eq!(
         counts(sent(&text(&mut t, 2, publish))),
         vec![(2, Value::from(1))]
@@ -154,6 +157,8 @@ fn subscriptions_are_attached_and_survive_a_restore() {
                 seq: 1,
                 seen_ms: 1,
                 topics: vec!["a".into()],
+                session: None,
+                joined_ms: None,
             },
         ),
         (1, attached[0].clone()),
@@ -172,14 +177,14 @@ fn subscriptions_are_attached_and_survive_a_restore() {
     ));
     assert_eq!(out.len(), 2);
     // A newcomer after the restore gets a seq no restored socket has.
-    assert_eq!(restored.admit(3, 6, never).seq, Some(2));
+    assert_eq!(restored.admit(3, 6, "s2".into(), never).seq, Some(2));
 }
 
 #[test]
 fn bounds_are_answered_with_errors_and_the_socket_stays() {
     let mut t = namespace(3);
     // A fourth socket: room_full, closed with 4001.
-    let refused = t.admit(4, 0, never);
+    let refused = t.admit(4, 0, "s1".into(), never);
     assert_eq!(refused.seq, None);
     assert_eq!(error_code(&sent(&refused.out)[0].1), "room_full");
     assert!(refused.out.contains(&Outbound::Close {
@@ -237,7 +242,7 @@ fn escaped_topics_stop_at_the_attachment_limit() {
         max_topic_bytes: 96,
     };
     let mut t = Topics::new(limits(), topic_limits);
-    t.admit(1, 0, never);
+    t.admit(1, 0, "s1".into(), never);
     // Control characters take six bytes each in JSON: the worst case per topic.
     let nasty: String = "\u{1}".repeat(96);
     let mut refused = false;
@@ -264,6 +269,8 @@ fn escaped_topics_stop_at_the_attachment_limit() {
         seq: u64::MAX,
         seen_ms: u64::MAX,
         topics: kept,
+        session: Some(SESSION_WIDEST.into()),
+        joined_ms: Some(u64::MAX),
     };
     assert!(worst.to_text().len() <= ATTACHMENT_MAX_BYTES);
 }
@@ -287,12 +294,12 @@ fn the_default_limits_fit_the_attachment_and_too_large_ones_do_not() {
 #[test]
 fn silent_sockets_are_swept_and_the_alarm_follows_the_count() {
     let mut t = Topics::new(limits(), topic_limits());
-    let first = t.admit(1, 0, never);
+    let first = t.admit(1, 0, "s1".into(), never);
     assert!(!first
         .out
         .iter()
         .any(|o| matches!(o, Outbound::ArmAlarm { .. })));
-    let second = t.admit(2, 0, never);
+    let second = t.admit(2, 0, "s1".into(), never);
     assert!(second.out.contains(&Outbound::ArmAlarm { at: 30_000 }));
     // Socket 2 pings (auto-answered) at 50 s; socket 1 says nothing.
     let pinged = |c: &Conn| (*c == 2).then_some(50_000);
@@ -318,7 +325,7 @@ fn budgets_refuse_then_close() {
     lim.rate_burst = 2;
     lim.rate_per_sec = 0;
     let mut t = Topics::new(lim, topic_limits());
-    t.admit(1, 0, never);
+    t.admit(1, 0, "s1".into(), never);
     let ping = r#"{ "type":"ping" }"#;
     assert_eq!(sent(&text(&mut t, 1, ping))[0].1, PONG_FRAME);
     assert_eq!(sent(&text(&mut t, 1, ping))[0].1, PONG_FRAME);
@@ -332,4 +339,128 @@ fn budgets_refuse_then_close() {
         code: close::RATE_LIMITED
     }));
     assert!(t.is_empty());
+}
+
+/// The webhook events among `out`, as (session, hook).
+fn hooks(out: &[Outbound<Conn>]) -> Vec<(String, Hook)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Hook { session, hook } => Some((session.clone(), hook.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn joined(peer: &str, peers: usize) -> Hook {
+    Hook::PeerJoined {
+        peer: peer.into(),
+        meta: None,
+        peers,
+    }
+}
+
+fn left(peer: &str, reason: &'static str, peers: usize) -> Hook {
+    Hook::PeerLeft {
+        peer: peer.into(),
+        reason,
+        peers,
+    }
+}
+
+#[test]
+fn a_namespace_opening_is_a_session_of_webhook_events_stored_before_anything_else() {
+    let mut t = Topics::new(limits(), topic_limits());
+    let first = t.admit(1, 0, "one".into(), never).out;
+    assert_eq!(
+        hooks(&first),
+        [
+            ("one".into(), Hook::RoomStarted { capacity: 3 }),
+            ("one".into(), joined("s0", 1))
+        ]
+    );
+    assert!(
+        matches!(first[0], Outbound::Hook { .. }) && matches!(first[1], Outbound::Hook { .. }),
+        "before the attachment and everything else: {first:?}"
+    );
+    let second = t.admit(2, 0, "unused".into(), never).out;
+    assert_eq!(hooks(&second), [("one".into(), joined("s1", 2))]);
+    assert_eq!(t.session(), Some("one"));
+    // The session travels in the attachments, so a namespace rebuilt keeps it.
+    let att = second
+        .iter()
+        .find_map(|o| match o {
+            Outbound::Attach { text, .. } => Attachment::from_text(text),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(att.session.as_deref(), Some("one"));
+    let restored = Topics::restore(limits(), topic_limits(), vec![(2, att)], 5);
+    assert_eq!(restored.session(), Some("one"));
+    // Departures, then the last one finishes the session; the next opening is a new one.
+    assert_eq!(
+        hooks(&t.depart(0)),
+        [("one".into(), left("s0", "disconnect", 1))]
+    );
+    let last = t.sweep(61_000, &never);
+    assert_eq!(
+        hooks(&last),
+        [
+            ("one".into(), left("s1", "timeout", 0)),
+            ("one".into(), Hook::RoomFinished)
+        ]
+    );
+    assert!(matches!(last[0], Outbound::Hook { .. }), "before the close");
+    assert_eq!(t.session(), None);
+    let again = t.admit(3, 62_000, "two".into(), never).out;
+    assert_eq!(
+        hooks(&again)[0],
+        ("two".into(), Hook::RoomStarted { capacity: 3 })
+    );
+}
+
+#[test]
+fn a_full_namespace_sends_no_events_for_the_refused() {
+    let mut t = namespace(3);
+    assert_eq!(hooks(&t.admit(4, 0, "x".into(), never).out), []);
+}
+
+#[test]
+fn the_admin_api_kicks_sockets_and_closes_namespaces() {
+    let mut t = namespace(3);
+    let s1 = PeerId::parse("s1").unwrap();
+    let report: Vec<_> = t
+        .sockets()
+        .map(|(name, at, _)| (name.to_string(), at))
+        .collect();
+    assert_eq!(
+        report,
+        [("s0".into(), 0), ("s1".into(), 0), ("s2".into(), 0)]
+    );
+    let out = t.kick(&s1).expect("seated");
+    assert_eq!(hooks(&out), [("ns".into(), left("s1", "kicked", 2))]);
+    // Stored, then told, then closed.
+    assert!(matches!(out[0], Outbound::Hook { .. }));
+    assert_eq!(sent(&out).len(), 1);
+    assert_eq!(sent(&out)[0].0, 2);
+    assert_eq!(error_code(&sent(&out)[0].1), "kicked");
+    let closed = out
+        .iter()
+        .position(|o| matches!(o, Outbound::Close { to: 2, code } if *code == close::KICKED));
+    let told = out.iter().position(|o| matches!(o, Outbound::Send { .. }));
+    assert!(told < closed && closed.is_some(), "{out:?}");
+    assert_eq!(t.kick(&s1), None, "gone");
+    assert!(t.has(None) && !t.has(Some(&s1)) && t.has(Some(&PeerId::parse("s2").unwrap())));
+    let out = t.close_all();
+    assert!(t.is_empty());
+    assert_eq!(
+        hooks(&out).last(),
+        Some(&("ns".into(), Hook::RoomFinished)),
+        "the namespace's session ends"
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, Outbound::Close { code, .. } if *code == close::KICKED))
+            .count(),
+        2
+    );
 }

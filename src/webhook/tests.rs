@@ -921,7 +921,20 @@ fn each_room_names_itself_in_its_events() {
         }),
         None
     );
-    assert_eq!(of(Role::Topics { namespace: room }), None);
+    assert_eq!(
+        of(Role::Topics { namespace: room }).as_deref(),
+        Some(r#""protocol":"yjs","namespace":"r1""#)
+    );
+    assert_eq!(
+        of(Role::Peer {
+            key: "k\"1".into(),
+            id: "a b".into()
+        })
+        .as_deref(),
+        Some(r#""protocol":"peerjs","key":"k\"1""#),
+        "the key quoted; the id is each event's peer"
+    );
+    assert_eq!(of(Role::Directory { key: "k".into() }), None);
 }
 
 #[test]
