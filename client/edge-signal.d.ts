@@ -86,7 +86,11 @@ export interface Welcome {
   /** The peers already there, in join order. */
   peers: string[];
   capacity: number;
-  /** True when a reconnect kept our seat (the calls carry on). */
+  /**
+   * True when a reconnect kept our seat (the calls carry on). False on a first join, and when
+   * the server had lost the seat (a restart): calls still connected are kept then too, and the
+   * others are set up again.
+   */
   resumed: boolean;
   /** The metadata of each of `peers` that has any, by id. */
   meta: { [peer: string]: PeerMeta };

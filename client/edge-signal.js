@@ -14,11 +14,23 @@
 //   5. the socket drops (or a pong is overdue) -> reconnect with backoff, presenting the seat's
 //      resume secret from the last welcome. If the server still held our seat, it hands it to the
 //      new socket ("resumed": true): the others saw nothing and every call carries on (an ICE
-//      restart repairs any that suffered). Otherwise we are a newcomer again and re-establish
-//      every call (the others saw us leave and closed their side).
+//      restart repairs any that suffered). Otherwise ("resumed": false: the server restarted and
+//      lost the room, or timed our seat out) we are a newcomer again, and the peer id is the
+//      same: calls whose connection is down are set up anew, and a call still connected is kept,
+//      in the new join order's roles. As the newcomer we are impolite and send an offer on the
+//      kept connection (nothing in it changes); the other side, polite now, gets our peer_joined,
+//      keeps its side and answers. A call with a peer not back in the room is kept while its
+//      connection stays up, for REJOIN_GRACE_MS; past that, or once it drops, the peer is taken
+//      for gone (peerleft, reason "disconnect").
 //   6. signaling sent to a socket that was dying is lost: an offer not answered within
 //      REOFFER_MS is sent again, and peers that joined while we were away (new in a resumed
 //      welcome) joined after us, so we are polite to them and wait for their (re-sent) offer.
+//   7. an offer or answer from another RTCPeerConnection than the one a call talked to (another
+//      SDP session id or DTLS certificate: the other page started over, perhaps with the same
+//      peer id, while we kept our side) cannot go on that connection: a fresh one takes its
+//      place (after an answer, it offers anew; the other side then starts over too), and a
+//      description the kept connection fails to apply does the same instead of failing again
+//      on every re-sent offer.
 //
 // Events (Room is an EventTarget; each event's `detail` is shown):
 //   welcome      {peer, peers, capacity, resumed, meta}  joined (also after each reconnect);
@@ -59,6 +71,10 @@ const JOIN_ATTEMPTS = 3;
 // An offer with no answer after this long is sent again (the first may have gone to a socket
 // that was dying; answering the same offer twice is harmless).
 const REOFFER_MS = 3_000;
+// After a rejoin the server did not resume (it lost the room: a restart), a call still connected
+// is kept, also with a peer not back in the room yet; one not back after this long (three times
+// the longest backoff) is taken for gone, as is one whose connection drops first.
+const REJOIN_GRACE_MS = 30_000;
 // send() backpressure: past this many bytes queued on a channel, send() returns false; `drain`
 // fires once the queue is down to the low mark.
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -152,6 +168,37 @@ function privateAddress(ip) {
   return v6 === "::1" || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || v6.endsWith(".local");
 }
 
+/** The DTLS certificate fingerprints an SDP names (an RTCPeerConnection has its own certificate). */
+function fingerprints(sdp) {
+  return new Set([...String(sdp).matchAll(/^a=fingerprint:[ \t]*(\S+)[ \t]+(\S+)/gim)]
+    .map((m) => `${m[1]} ${m[2]}`.toLowerCase()));
+}
+
+/**
+ * The session an SDP belongs to: its o= line's username and session id, which stay the same in
+ * every description one RTCPeerConnection makes (RFC 3264 §8, JSEP) and differ between two.
+ */
+function sdpOrigin(sdp) {
+  const m = String(sdp).match(/^o=(\S+) (\S+) /m);
+  return m ? `${m[1]} ${m[2]}` : null;
+}
+
+/**
+ * Whether the description `sdp` comes from another RTCPeerConnection than `current` (the remote
+ * description so far, if any) did: another session id, or no certificate fingerprint in common.
+ * A page reloaded while we kept our side of its old call, for example.
+ */
+function fromAnotherPc(current, sdp) {
+  if (!current) return false;
+  const [was, is] = [sdpOrigin(current.sdp), sdpOrigin(sdp)];
+  if (was && is && was !== is) return true;
+  const before = fingerprints(current.sdp);
+  const now = fingerprints(sdp);
+  if (!before.size || !now.size) return false;
+  for (const f of now) if (before.has(f)) return false;
+  return true;
+}
+
 /** One remote peer: its RTCPeerConnection and perfect-negotiation state. */
 class Peer {
   constructor(room, id, polite) {
@@ -166,22 +213,14 @@ class Peer {
     this.channel = null; // reliable, ordered
     this.unreliable = null; // unordered, no retransmits: for game state that is stale when late
     this.reofferTimer = null;
+    this.rejoinTimer = null; // set while the call is kept for a peer not (yet) back in the room
+    this.staleCandidates = false; // candidates may come for a connection this one replaced
+    this.abandoned = new Set(); // sessions (sdpOrigin) of remote connections given up for this one
     // The newcomer opens the data channel now (its first offer carries it); the polite side
     // opens it when that offer arrives, so it never starts a competing offer of its own.
     if (!polite) this.openChannel();
 
-    this.pc.onnegotiationneeded = async () => {
-      try {
-        this.makingOffer = true;
-        await this.pc.setLocalDescription();
-        room._signal({ type: this.pc.localDescription.type, to: id, sdp: this.pc.localDescription.sdp });
-        if (this.pc.signalingState === "have-local-offer") this._armReoffer();
-      } catch (err) {
-        console.warn("edge-signal: offer failed", err);
-      } finally {
-        this.makingOffer = false;
-      }
-    };
+    this.pc.onnegotiationneeded = () => this._offer();
     this.pc.onicecandidate = ({ candidate }) => {
       if (candidate) {
         room.stats.candidatesSent++;
@@ -191,6 +230,8 @@ class Peer {
     this.pc.ontrack = ({ track, streams }) => room._emit("track", { peer: id, track, streams });
     this.pc.onconnectionstatechange = () => {
       const s = this.pc.connectionState;
+      // A call kept for a peer not back in the room: no signaling can repair it, so it ends.
+      if (this.rejoinTimer && s !== "connected") return room._dropAbsent(id);
       if (s === "connected") {
         this._setState("connected");
         this._findPath();
@@ -202,6 +243,47 @@ class Peer {
         this.pc.restartIce(); // renegotiates with fresh candidates through perfect negotiation
       }
     };
+  }
+
+  /** Perfect negotiation's offer: the one "negotiationneeded" asks for, or a rejoin's. */
+  async _offer() {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.room._signal({ type: this.pc.localDescription.type, to: this.id, sdp: this.pc.localDescription.sdp });
+      if (this.pc.signalingState === "have-local-offer") this._armReoffer();
+    } catch (err) {
+      console.warn("edge-signal: offer failed", err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /**
+   * This connected call is kept through a rejoin the server did not resume (one of us, or both,
+   * joined anew), in the new join order's role: the newcomer is impolite and offers on this
+   * connection (nothing changes in it: the answer tells whether the other side kept its
+   * connection too; an answer from a new one replaces ours, see onSignal); the one already there
+   * is polite and waits for that offer.
+   */
+  keepAfterRejoin(polite) {
+    this.present();
+    this.polite = polite;
+    if (!polite && (this.pc.signalingState === "stable" || this.pc.signalingState === "have-local-offer")) {
+      this._offer();
+    }
+  }
+
+  /** Kept while its peer is not back in the room; ends after REJOIN_GRACE_MS without them. */
+  awaitRejoin() {
+    if (this.rejoinTimer) return;
+    this.rejoinTimer = setTimeout(() => this.room._dropAbsent(this.id), REJOIN_GRACE_MS);
+  }
+
+  /** The peer is in the room (joined, listed, or signaling to us): no longer awaited. */
+  present() {
+    clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = null;
   }
 
   /** The data channels: negotiated on both sides with fixed ids, so neither waits for them. */
@@ -347,12 +429,33 @@ class Peer {
   /** Perfect negotiation (MDN "Perfect negotiation"), for offer/answer/candidate frames. */
   async onSignal(msg) {
     const pc = this.pc;
+    this.present();
     if (msg.type === "offer" || msg.type === "answer") {
+      // Late signaling from a remote connection this one replaced (_renewPeer): not for us.
+      if (this.abandoned.has(sdpOrigin(msg.sdp))) return;
+      // From another RTCPeerConnection than this call's (the other side started over: a page
+      // reloaded while we kept our side through a rejoin): this connection's DTLS session cannot
+      // take it, so a fresh one does (before any await: the candidates that follow go to it).
+      if (fromAnotherPc(pc.remoteDescription, msg.sdp)) return this.room._renewPeer(this, msg);
+      // An answer with no offer of ours pending: a second answer to a re-sent offer.
+      if (msg.type === "answer" && pc.signalingState !== "have-local-offer") return;
       const offerCollision = msg.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
       this.ignoreOffer = !this.polite && offerCollision;
       if (this.ignoreOffer) return;
       const firstOffer = msg.type === "offer" && !pc.remoteDescription;
-      await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+      const hadRemote = !!pc.remoteDescription;
+      try {
+        await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });
+      } catch (err) {
+        // A description this connection cannot apply, after others it did: start over on a
+        // fresh connection rather than fail the same way on every re-sent offer.
+        if (hadRemote && !this.closed && this.room.peers.get(this.id) === this) {
+          console.warn("edge-signal: a new connection to", this.id, "after", err);
+          return this.room._renewPeer(this, msg);
+        }
+        throw err;
+      }
+      this.staleCandidates = false;
       if (msg.type === "answer") clearTimeout(this.reofferTimer);
       if (msg.type === "offer") {
         // The polite side adds its tracks once it sees what the newcomer offered, so they fill
@@ -368,12 +471,14 @@ class Peer {
       try {
         await pc.addIceCandidate(msg.candidate);
       } catch (err) {
-        if (!this.ignoreOffer) throw err;
+        if (!this.ignoreOffer && !this.staleCandidates) throw err;
       }
     }
   }
 
   close() {
+    this.closed = true;
+    this.present();
     clearTimeout(this.reofferTimer);
     this.channel?.close();
     this.unreliable?.close();
@@ -676,29 +781,61 @@ export class Room extends EventTarget {
         if (msg.resumed) {
           // Our seat was kept: keep the calls with everyone still here. Signaling sent to us
           // while we were away is lost, so restart ICE on any call that is not connected.
-          for (const id of [...this.peers.keys()]) if (!msg.peers.includes(id)) this._closePeer(id);
+          // (A call kept for a peer not back since an earlier rejoin still waits for them.)
+          for (const [id, peer] of [...this.peers]) {
+            if (!msg.peers.includes(id) && !peer.rejoinTimer) this._closePeer(id);
+          }
           for (const peer of this.peers.values()) if (peer.state !== "connected") peer.pc.restartIce();
           // Peers new to us joined while we were away, after us: we are polite to them, and
-          // their offer (lost on our old socket) comes again (REOFFER_MS).
+          // their offer (lost on our old socket) comes again (REOFFER_MS). One whose call we
+          // kept through an earlier rejoin is back: kept, polite too.
           for (const id of msg.peers) {
-            if (this.peers.has(id)) continue;
-            this._addPeer(id, true, meta[id]);
+            const awaited = this.peers.get(id);
+            if (awaited && !awaited.rejoinTimer) continue;
+            if (awaited) awaited.keepAfterRejoin(true);
+            else this._addPeer(id, true, meta[id]);
             this._emit("peerjoined", meta[id] ? { peer: id, meta: meta[id] } : { peer: id });
           }
         } else {
-          this._closeAllPeers(); // a fresh seat: everyone closed their side of our old calls
-          for (const id of msg.peers) this._addPeer(id, false, meta[id]).addLocalTracks();
+          // A fresh seat: the server lost ours (it restarted and lost the room, or timed us out
+          // and told the others we left). A call whose connection is still up is kept, in the
+          // newcomer's role (keepAfterRejoin: an offer on it, whose answer says whether the
+          // other side kept its side too), also with a peer not back yet (awaitRejoin). The
+          // others are set up anew.
+          for (const [id, peer] of [...this.peers]) {
+            if (peer.pc.connectionState !== "connected") this._closePeer(id);
+          }
+          for (const id of msg.peers) {
+            const kept = this.peers.get(id);
+            if (kept) {
+              kept.meta = meta[id];
+              kept.keepAfterRejoin(false);
+            } else {
+              this._addPeer(id, false, meta[id]).addLocalTracks();
+            }
+          }
+          for (const [id, peer] of this.peers) if (!msg.peers.includes(id)) peer.awaitRejoin();
         }
         const welcome = { peer: msg.peer, peers: msg.peers, capacity: msg.capacity, resumed: !!msg.resumed, meta };
         this._emit("welcome", welcome);
         this._settleJoin(null, welcome);
         break;
       }
-      case "peer_joined":
-        this._closePeer(msg.peer); // a stale connection from before a blip, if any
-        this._addPeer(msg.peer, true, msg.meta);
+      case "peer_joined": {
+        const kept = this.peers.get(msg.peer);
+        if (kept?.pc.connectionState === "connected") {
+          // A call that outlived a seat the server lost (it restarted): they joined after us,
+          // so we are polite, and their offer says whether their side is the same connection
+          // (else a fresh one replaces ours: onSignal).
+          kept.meta = msg.meta;
+          kept.keepAfterRejoin(true);
+        } else {
+          this._closePeer(msg.peer); // a stale connection from before a blip, if any
+          this._addPeer(msg.peer, true, msg.meta);
+        }
         this._emit("peerjoined", msg.meta ? { peer: msg.peer, meta: msg.meta } : { peer: msg.peer });
         break;
+      }
       case "peer_left":
         this._closePeer(msg.peer);
         this._emit("peerleft", { peer: msg.peer, reason: msg.reason });
@@ -797,6 +934,38 @@ export class Room extends EventTarget {
 
   _closeAllPeers() {
     for (const id of [...this.peers.keys()]) this._closePeer(id);
+  }
+
+  /**
+   * A fresh connection in place of `old`'s, for the same peer: the other side's `msg` (an offer
+   * or an answer) comes from another connection than the one `old` talked to. An offer is
+   * answered on the fresh one (it is theirs to start: we are polite); after an answer, the fresh
+   * one offers anew (their side then starts over on seeing it: it too comes from another
+   * connection), and the candidates still on their way for the old exchange are ignored.
+   */
+  _renewPeer(old, msg) {
+    const id = old.id;
+    const origin = sdpOrigin(msg.sdp);
+    // The remote connection `old` talked to is gone; after an answer, so is the one that sent
+    // it (it starts over on our fresh offer): what either still sends is stale.
+    const abandoned = new Set(old.abandoned);
+    abandoned.add(old.pc.remoteDescription && sdpOrigin(old.pc.remoteDescription.sdp));
+    if (msg.type === "answer") abandoned.add(origin);
+    else abandoned.delete(origin);
+    abandoned.delete(null);
+    this._closePeer(id);
+    const peer = this._addPeer(id, msg.type === "offer", old.meta);
+    peer.abandoned = abandoned;
+    if (msg.type === "offer") return peer.onSignal(msg);
+    peer.staleCandidates = true;
+    peer.addLocalTracks(); // "negotiationneeded": the offer
+  }
+
+  /** A call kept for a peer that did not come back to the room (awaitRejoin): it ends. */
+  _dropAbsent(id) {
+    if (!this.peers.get(id)?.rejoinTimer) return;
+    this._closePeer(id);
+    this._emit("peerleft", { peer: id, reason: "disconnect" });
   }
 
   _signal(msg) {

@@ -125,6 +125,8 @@ room.addEventListener("welcome", (e) => {
   $("local-id").textContent = `(${e.detail.peer.slice(0, 8)})`;
   others.clear();
   for (const p of e.detail.peers) others.add(p);
+  // After a server restart, a call that went on through it is kept while its peer rejoins too.
+  for (const p of room.peers.keys()) others.add(p);
   joinedCapacity = e.detail.capacity;
   showPresence();
   document.body.dataset.joined = "true";

@@ -3,7 +3,7 @@
 // BiDi: playwright drives only its own patched Firefox builds), both with fake camera and
 // microphone.
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { mkdirSync, rmSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,15 +46,16 @@ export function freePortNumber() {
 }
 
 /**
- * Starts `wrangler dev` (with `vars` as --var overrides); resolves once /healthz answers. `name`
- * names its state and log directory under target/browser/ (one per test file).
+ * Starts `wrangler dev` (with `vars` as --var overrides); resolves once /healthz answers with
+ * `{origin, port, stop}`. `name` names its state and log directory under target/browser/ (one
+ * per test file). `port` starts it on that port (see restartServer).
  */
-export async function startServer(vars = {}, name = "wrangler") {
-  const port = await freePort();
+export async function startServer(vars = {}, name = "wrangler", { port: fixedPort, keepState = false } = {}) {
+  const port = fixedPort ?? await freePort();
   const stateDir = join(OUT, name);
-  rmSync(stateDir, { recursive: true, force: true });
+  if (!keepState) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
-  const log = openSync(join(stateDir, "wrangler.log"), "w");
+  const log = openSync(join(stateDir, "wrangler.log"), keepState ? "a" : "w");
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(await freePort()), "--persist-to", join(stateDir, "state")];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
@@ -62,7 +63,39 @@ export async function startServer(vars = {}, name = "wrangler") {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
   });
-  return whenHealthy(port, stop, 300_000, `wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
+  const server = await whenHealthy(port, stop, 300_000, `wrangler dev did not start; see ${join(stateDir, "wrangler.log")}`);
+  return { ...server, port };
+}
+
+/** Whether something accepts connections on loopback `port`. */
+function listening(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/**
+ * Stops `server` (a startServer's) for good, as a crash would: every socket drops, every room
+ * is gone. Resolves once nothing listens on its port any more.
+ */
+export async function stopServer(server) {
+  server.stop();
+  const deadline = Date.now() + 10_000;
+  while (await listening(server.port)) {
+    if (Date.now() > deadline) throw new Error(`port ${server.port} still taken after the server stopped`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A new `wrangler dev` on the port of `server` (stopped by stopServer), with the same `vars` and
+ * `name`, its state directory kept (as a restarted deployment keeps its storage): the clients'
+ * reconnects reach it at the address they know. Resolves once /healthz answers.
+ */
+export function restartServer(server, vars = {}, name = "wrangler") {
+  return startServer(vars, name, { port: server.port, keepState: true });
 }
 
 /**
