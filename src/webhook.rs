@@ -296,21 +296,19 @@ impl Outbox {
     /// [`MAX_PENDING`] (each counted in [`Outbox::dropped`]), then the state's Put.
     ///
     /// `subject` holds the naming fields written first in `data`, as a JSON object-body fragment
-    /// (`"protocol":"v1","room":"r1"`). [`What::RoomStarted`] starts a session: `new_session`
-    /// (a fresh random id of ASCII letters and digits: it goes into the `webhook-id` header)
-    /// becomes its id, `subject` its naming fields, and `seq` restarts at 1. Any other event
-    /// continues the session, with the subject it started with; both arguments are then ignored,
-    /// unless no session is known yet (webhooks turned on while the room was open): then that
-    /// event starts one.
-    pub fn record(
-        &mut self,
-        now_ms: u64,
-        what: What,
-        subject: &str,
-        new_session: &str,
-    ) -> Vec<Store> {
+    /// (`"protocol":"v1","room":"r1"`). `session` is the event's session (a random id of ASCII
+    /// letters and digits: it goes into the `webhook-id` header). [`What::RoomStarted`] starts
+    /// a session, and so does an event of a session other than the last one's (a PeerJS id's
+    /// next connection, which has no `room.started`): `session` becomes its id, `subject` its
+    /// naming fields, and `seq` restarts at 1. Any other event continues the session, with the
+    /// subject it started with. An event without a session (`""`: a room rebuilt from
+    /// attachments older than sessions) continues the last one, or starts one when none is
+    /// known (webhooks turned on while the room was open).
+    pub fn record(&mut self, now_ms: u64, what: What, subject: &str, session: &str) -> Vec<Store> {
         let state = &mut self.state;
-        if matches!(what, What::RoomStarted { .. }) || state.session.is_none() {
+        let other = !session.is_empty() && state.session.as_deref() != Some(session);
+        if matches!(what, What::RoomStarted { .. }) || state.session.is_none() || other {
+            let new_session = session;
             state.session = Some(new_session.to_owned());
             state.subject = subject.to_owned();
             state.seq = 0;

@@ -282,3 +282,120 @@ async fn matchbox_rooms_have_the_same_report_and_kick() {
     );
     assert_eq!(second.recv().await, json!({"PeerLeft": first_id}));
 }
+
+#[tokio::test]
+async fn y_webrtc_namespaces_report_kick_and_close_their_sockets() {
+    let s = server();
+    let ns = unique_room("adminyjs");
+    let path = format!("/api/admin/yjs/{ns}");
+    let (status, body) = admin(s, "GET", &path, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!({"namespace": ns, "capacity": null, "session": null, "peers": []})
+    );
+    let mut sockets = Vec::new();
+    for topics in [json!(["doc-a"]), json!(["doc-a", "doc-b"])] {
+        let (mut c, _) = s.connect_path(&format!("/yjs/{ns}"), &[]).await.unwrap();
+        c.send_json(json!({"type": "subscribe", "topics": topics}))
+            .await;
+        c.send_text(r#"{ "type": "ping" }"#).await;
+        assert_eq!(c.recv_text().await, r#"{"type":"pong"}"#);
+        sockets.push(c);
+    }
+    let report = json_of(&admin(s, "GET", &path, None).1);
+    assert!(report["capacity"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["session"].as_str().map(str::len),
+        Some(32),
+        "{report}"
+    );
+    let peers = report["peers"].as_array().unwrap();
+    let listed: Vec<(&Value, &Value)> = peers.iter().map(|p| (&p["peer"], &p["topics"])).collect();
+    assert_eq!(
+        listed,
+        [
+            (&json!("s0"), &json!(["doc-a"])),
+            (&json!("s1"), &json!(["doc-a", "doc-b"]))
+        ]
+    );
+    assert!(peers[0]["joined_at"].as_str().unwrap().ends_with('Z'));
+    // y-webrtc has no server message: nobody hears one, and a `to` must still be here.
+    let tell = format!("{path}/messages");
+    let (status, body) = admin(s, "POST", &tell, Some(r#"{"data":1}"#));
+    assert_eq!((status, json_of(&body)), (200, json!({"delivered": 0})));
+    let (status, body) = admin(s, "POST", &tell, Some(r#"{"data":1,"to":"s9"}"#));
+    assert_eq!(
+        (status, json_of(&body)["error"].clone()),
+        (404, json!("unknown_peer"))
+    );
+    // Kick: the socket is told, closed with 4010, and leaves its topics.
+    let (status, body) = admin(s, "DELETE", &format!("{path}/peers/s0"), None);
+    assert_eq!(status, 204, "{body}");
+    let mut first = sockets.remove(0);
+    let told = first.recv().await;
+    assert_eq!(
+        (told["type"].clone(), told["code"].clone()),
+        (json!("error"), json!("kicked"))
+    );
+    assert_eq!(first.recv_close().await, 4010);
+    let (status, _) = admin(s, "DELETE", &format!("{path}/peers/s0"), None);
+    assert_eq!(status, 404, "gone");
+    // Close: everyone else goes the same way, and the namespace is empty.
+    let (status, _) = admin(s, "DELETE", &path, None);
+    assert_eq!(status, 204);
+    let mut second = sockets.remove(0);
+    assert_eq!(second.recv().await["code"], "kicked");
+    assert_eq!(second.recv_close().await, 4010);
+    let report = json_of(&admin(s, "GET", &path, None).1);
+    assert_eq!(
+        (report["peers"].clone(), report["session"].clone()),
+        (json!([]), json!(null))
+    );
+}
+
+#[tokio::test]
+async fn a_peerjs_id_reports_and_is_removed() {
+    let s = server();
+    let id = format!("{} admin", unique_room("pj"));
+    let path = format!("/api/admin/peerjs/peerjs/{}", id.replace(' ', "%20"));
+    let absent = json_of(&admin(s, "GET", &path, None).1);
+    assert_eq!(
+        absent,
+        json!({"key": "peerjs", "id": id, "connected": false, "session": null,
+               "joined_at": null, "held": {"messages": 0, "bytes": 0}})
+    );
+    let (status, body) = admin(s, "DELETE", &path, None);
+    assert_eq!(
+        (status, json_of(&body)["error"].clone()),
+        (404, json!("unknown_peer"))
+    );
+    let query: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let socket = format!("/peerjs/peerjs?key=peerjs&id={query}&token=t1&version=1.5.5");
+    let (mut c, _) = s.connect_path(&socket, &[]).await.unwrap();
+    assert_eq!(c.recv().await, json!({"type": "OPEN"}));
+    let report = json_of(&admin(s, "GET", &path, None).1);
+    assert_eq!(report["connected"], true, "{report}");
+    assert_eq!(
+        report["session"].as_str().map(str::len),
+        Some(32),
+        "{report}"
+    );
+    assert!(report["joined_at"].as_str().unwrap().ends_with('Z'));
+    let (status, body) = admin(s, "DELETE", &path, None);
+    assert_eq!(status, 204, "{body}");
+    let told = c.recv().await;
+    assert_eq!(told["type"], "ERROR", "{told}");
+    assert!(told["payload"]["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("kicked"));
+    assert_eq!(c.recv_close().await, 4010);
+    assert_eq!(json_of(&admin(s, "GET", &path, None).1)["connected"], false);
+    // Not a route of a PeerJS id, and not a PeerJS id.
+    assert_eq!(
+        admin(s, "POST", &format!("{path}/messages"), Some("{}")).0,
+        404
+    );
+    assert_eq!(admin(s, "GET", "/api/admin/peerjs/peerjs/-x", None).0, 400);
+}

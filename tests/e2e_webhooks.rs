@@ -27,13 +27,19 @@ fn server() -> &'static Server {
 /// The verified deliveries of `room`'s events, in arrival order, once there are `n` of them
 /// (within `wait`); fails on any refused signature.
 async fn events_of(room: &str, n: usize, wait: Duration) -> Vec<Value> {
+    events_where("room", room, n, wait).await
+}
+
+/// As [`events_of`], for the events whose `data[field]` is `value` (a namespace's, a PeerJS
+/// id's).
+async fn events_where(field: &str, value: &str, n: usize, wait: Duration) -> Vec<Value> {
     let deadline = Instant::now() + wait;
     loop {
         let (all, invalid) = webhooks::received();
         assert_eq!(invalid, 0, "a delivery's signature did not verify");
         let mine: Vec<Value> = all
             .iter()
-            .filter(|e| e["body"]["data"]["room"] == room)
+            .filter(|e| e["body"]["data"][field] == value)
             .cloned()
             .collect();
         if mine.len() >= n || Instant::now() > deadline {
@@ -232,4 +238,85 @@ async fn more_than_1000_undelivered_events_give_dropped() {
         .map(|e| e["body"]["data"]["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, (13..=1012).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_y_webrtc_namespace_sends_the_same_events_its_sockets_the_peers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    answer_with(Some(204));
+    let s = server();
+    let ns = unique_room("hooksyjs");
+    let open = || async {
+        let (mut c, _) = s.connect_path(&format!("/yjs/{ns}"), &[]).await.unwrap();
+        // A round trip: the socket is seated (y-webrtc's server sends nothing on connect).
+        c.send_text(r#"{ "type": "ping" }"#).await;
+        assert_eq!(c.recv_text().await, r#"{"type":"pong"}"#);
+        c
+    };
+    let first = open().await;
+    let second = open().await;
+    first.close().await;
+    second.close().await;
+    let events = events_where("namespace", &ns, 6, Duration::from_secs(20)).await;
+    assert_eq!(
+        summary(&events),
+        vec![
+            ev("room.started", 1, None, None),
+            ev("peer.joined", 2, Some("s0"), None),
+            ev("peer.joined", 3, Some("s1"), None),
+            ev("peer.left", 4, Some("s0"), Some("disconnect")),
+            ev("peer.left", 5, Some("s1"), Some("disconnect")),
+            ev("room.finished", 6, None, None),
+        ]
+    );
+    let data = &events[0]["body"]["data"];
+    assert_eq!(data["protocol"], "yjs");
+    assert!(data.get("room").is_none(), "{data}");
+    assert!(data["capacity"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_peerjs_id_sends_a_session_per_connection() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    answer_with(Some(204));
+    let s = server();
+    let id = format!("{} hooks", unique_room("pj"));
+    let id_query: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let connect = |token: &'static str| {
+        let path = format!("/peerjs/peerjs?key=peerjs&id={id_query}&token={token}&version=1.5.5");
+        async move {
+            let (mut c, _) = s.connect_path(&path, &[]).await.unwrap();
+            assert_eq!(c.recv().await, json!({"type": "OPEN"}));
+            c
+        }
+    };
+    let first = connect("t1").await;
+    // The client's reconnect (the same token) takes the id over: no event.
+    let second = connect("t1").await;
+    drop(first);
+    second.close().await;
+    // A second connection is a second session.
+    let mut third = connect("t2").await;
+    third.send_json(json!({"type": "LEAVE"})).await;
+    let events = events_where("peer", &id, 4, Duration::from_secs(20)).await;
+    assert_eq!(
+        summary(&events),
+        vec![
+            ev("peer.joined", 1, Some(&id), None),
+            ev("peer.left", 2, Some(&id), Some("disconnect")),
+            ev("peer.joined", 1, Some(&id), None),
+            ev("peer.left", 2, Some(&id), Some("leave")),
+        ]
+    );
+    let data = |i: usize| &events[i]["body"]["data"];
+    assert_eq!(
+        (data(0)["protocol"].clone(), data(0)["key"].clone()),
+        (json!("peerjs"), json!("peerjs"))
+    );
+    assert_eq!(data(0)["session"], data(1)["session"]);
+    assert_ne!(data(1)["session"], data(2)["session"]);
+    assert_eq!(
+        (data(0)["peers"].clone(), data(1)["peers"].clone()),
+        (json!(1), json!(0))
+    );
 }

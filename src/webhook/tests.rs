@@ -242,9 +242,10 @@ fn each_event_type_has_its_exact_body() {
 fn seq_counts_within_a_session_and_room_started_opens_a_new_one() {
     let mut outbox = Outbox::new();
     outbox.record(T0, What::RoomStarted { capacity: 2 }, SUBJECT, "aaaa");
-    // A later event's subject and session arguments are the caller's, not the session's.
-    outbox.record(T0, joined("alice", 1), r#""room":"other""#, "zzzz");
-    outbox.record(T0, What::RoomFinished, "", "zzzz");
+    // A later event of the session keeps the subject the session started with; one without a
+    // session (a room rebuilt from attachments older than sessions) continues it.
+    outbox.record(T0, joined("alice", 1), r#""room":"other""#, "aaaa");
+    outbox.record(T0, What::RoomFinished, "", "");
     outbox.record(
         T0 + 5,
         What::RoomStarted { capacity: 3 },
@@ -277,6 +278,23 @@ fn seq_counts_within_a_session_and_room_started_opens_a_new_one() {
         .map(|(r, s, q, id)| (r.to_string(), s.to_string(), *q, id.to_string()))
         .collect();
     assert_eq!(seen, expect);
+}
+
+#[test]
+fn an_event_of_another_session_starts_it_without_a_room_started() {
+    // A PeerJS id: each connection is a session of `peer.joined` and `peer.left` alone.
+    let mut outbox = Outbox::new();
+    let left = |peer| What::PeerLeft {
+        peer,
+        reason: "leave",
+        peers: 0,
+    };
+    outbox.record(T0, joined("ada", 1), SUBJECT, "one");
+    outbox.record(T0, left("ada"), SUBJECT, "one");
+    outbox.record(T0, joined("ada", 1), SUBJECT, "two");
+    outbox.record(T0, left("ada"), SUBJECT, "two");
+    let seen: Vec<String> = outbox.events.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(seen, ["evt_one_1", "evt_one_2", "evt_two_1", "evt_two_2"]);
 }
 
 #[test]
@@ -672,7 +690,8 @@ impl Model {
             _ => (fresh.clone(), 1),
         };
         self.session = Some((session.clone(), seq));
-        let ops = self.object.outbox.record(self.now, what, SUBJECT, &fresh);
+        // The room passes its session: a fresh one only when it starts.
+        let ops = self.object.outbox.record(self.now, what, SUBJECT, &session);
         self.object.storage.apply(&ops);
         let key = self.recorded.len() as u64;
         assert_eq!(
