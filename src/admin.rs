@@ -50,7 +50,8 @@ pub enum Miss {
 
 /// The admin request of `method` and `path` (the whole path, [`PREFIX`] included). Rooms of
 /// protocol v1 live under `rooms/`, matchbox rooms under `matchbox/`, y-webrtc namespaces under
-/// `yjs/` (their sockets are the peers), PeerJS ids under `peerjs/{key}/{id}`.
+/// `yjs/` (their sockets are the peers), PeerJS ids under `peerjs/{key}/{id}`, and a matchbox
+/// `next=N` group under `matchbox/{room}/next{N}/{group}`.
 pub fn parse(method: &str, path: &str) -> Result<AdminRequest, Miss> {
     let rest = path.strip_prefix(PREFIX).ok_or(Miss::NotFound)?;
     let bad = |e: crate::protocol::InvalidId| Miss::BadName(e.to_string());
@@ -94,14 +95,34 @@ pub fn parse(method: &str, path: &str) -> Result<AdminRequest, Miss> {
     let mut parts = rest.split('/');
     let name = parts.next().unwrap_or_default();
     let tail: Vec<&str> = parts.collect();
-    let op = match (method, tail.as_slice()) {
+    // A matchbox `next=N` group: `matchbox/{room}/next{N}/{group}/...` (N and the group as the
+    // group's webhook events name them).
+    let (group, tail) = match (kind, tail.as_slice()) {
+        ("matchbox", [next, group, rest @ ..]) if next.starts_with("next") => {
+            let n = next["next".len()..].parse::<u32>().ok().filter(|n| *n >= 2);
+            match (n, group.parse::<u64>().ok()) {
+                (Some(n), Some(group)) => (Some((n, group)), rest),
+                _ => {
+                    return Err(Miss::BadName(format!(
+                        "{next}/{group} is not a matchbox group"
+                    )))
+                }
+            }
+        }
+        (_, tail) => (None, tail),
+    };
+    let op = match (method, tail) {
         ("GET" | "HEAD", []) => Op::Get,
         ("DELETE", []) => Op::Close,
         ("POST", ["messages"]) => Op::Tell,
         ("DELETE", ["peers", peer]) => Op::Kick(PeerId::parse(peer).map_err(bad)?),
         _ => return Err(Miss::NotFound),
     };
-    let role = role_of(RoomId::parse(name).map_err(bad)?);
+    let room = RoomId::parse(name).map_err(bad)?;
+    let role = match group {
+        Some((n, group)) => Role::Group { room, n, group },
+        None => role_of(room),
+    };
     Ok(AdminRequest { role, op })
 }
 
@@ -270,6 +291,30 @@ mod tests {
             })
         );
         assert_eq!(get("/api/admin/yjs/app").map(|r| r.role), Ok(ns));
+        let group = Role::Group {
+            room: RoomId::parse("lobby").unwrap(),
+            n: 4,
+            group: 12,
+        };
+        assert_eq!(
+            parse("DELETE", "/api/admin/matchbox/lobby/next4/12/peers/p1"),
+            Ok(AdminRequest {
+                role: group.clone(),
+                op: Op::Kick(PeerId::parse("p1").unwrap())
+            })
+        );
+        assert_eq!(
+            get("/api/admin/matchbox/lobby/next4/12").map(|r| r.role),
+            Ok(group)
+        );
+        for path in [
+            "/api/admin/matchbox/lobby/next1/12",
+            "/api/admin/matchbox/lobby/nextx/12",
+            "/api/admin/matchbox/lobby/next4/-1",
+        ] {
+            assert!(matches!(get(path), Err(Miss::BadName(_))), "{path}");
+        }
+        assert_eq!(get("/api/admin/rooms/r1/next4/12"), Err(Miss::NotFound));
         let peer = |op| {
             Ok(AdminRequest {
                 role: Role::Peer {

@@ -399,3 +399,57 @@ async fn a_peerjs_id_reports_and_is_removed() {
     );
     assert_eq!(admin(s, "GET", "/api/admin/peerjs/peerjs/-x", None).0, 400);
 }
+
+#[tokio::test]
+async fn a_matchbox_group_is_reached_by_its_size_and_number() {
+    let s = server();
+    let room = unique_room("admingroup");
+    let mut players = Vec::new();
+    for _ in 0..2 {
+        let (mut c, _) = s
+            .connect_path(&format!("/matchbox/{room}?next=2"), &[])
+            .await
+            .expect("upgrade");
+        let id = c.recv().await["IdAssigned"].as_str().unwrap().to_owned();
+        players.push((c, id));
+    }
+    let ids: Vec<Value> = players.iter().map(|(_, id)| json!(id)).collect();
+    // The group's number is the one its webhook events and log lines carry.
+    let marker = format!("\"room\":\"matchbox/{room}/next2/");
+    let log = std::fs::read_to_string(&s.log_path).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&marker))
+        .expect("the join's log line");
+    let rest = &line[line.find(&marker).unwrap() + marker.len()..];
+    let group: u64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+    let path = format!("/api/admin/matchbox/{room}/next2/{group}");
+    let report = json_of(&admin(s, "GET", &path, None).1);
+    let listed: Vec<Value> = report["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["peer"].clone())
+        .collect();
+    assert_eq!(listed, ids, "{report}");
+    let (status, body) = admin(
+        s,
+        "DELETE",
+        &format!("/api/admin/matchbox/{room}/next2/{group}"),
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    for (mut c, _) in players {
+        loop {
+            match c.next_event().await {
+                common::Event::Close(close) => {
+                    assert_eq!(close.map(|(code, _)| code), Some(4010));
+                    break;
+                }
+                common::Event::Text(_) => {} // NewPeer / PeerLeft of the other
+            }
+        }
+    }
+    let path = format!("/api/admin/matchbox/{room}/next1/{group}");
+    assert_eq!(admin(s, "GET", &path, None).0, 400);
+}

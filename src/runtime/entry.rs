@@ -708,7 +708,10 @@ async fn admin_api(mut req: Request, env: &Env) -> Result<Response> {
             let kick = op == Op::Close;
             (PEERS_BINDING, ObjectRequest::Admin { kick }.to_url())
         }
-        (Role::Room { room, .. } | Role::Topics { namespace: room }, op) => {
+        (
+            Role::Room { room, .. } | Role::Group { room, .. } | Role::Topics { namespace: room },
+            op,
+        ) => {
             let handoff = Handoff::Admin {
                 room: room.clone(),
                 op,
