@@ -4,7 +4,7 @@
 //! id and addressed to a valid id, and closes nothing but its own socket.
 #![no_main]
 
-use edge_signal::action::Outbound as Action;
+use edge_signal::action::{Hook, Outbound as Action};
 use edge_signal::peer::Peer;
 use edge_signal::protocol::peerjs::valid_id;
 use edge_signal::room::{Frame, Limits};
@@ -50,6 +50,11 @@ fuzz_target!(|data: &[u8]| {
             }
             Action::Close { to, .. } => assert_eq!(to, 1),
             Action::Touch { .. } | Action::ArmAlarm { .. } | Action::DisarmAlarm => {}
+            // A frame that ends the connection (LEAVE, too big, over budget): its departure.
+            Action::Hook { hook, .. } => assert!(
+                matches!(&hook, Hook::PeerLeft { peer, peers: 0, .. } if peer == "me"),
+                "{hook:?}"
+            ),
             other => panic!("a peer's frame never asks for {other:?}"),
         }
     }
