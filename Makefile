@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev serve examples test test-matchbox test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
+.PHONY: setup build dev serve install-runtime examples test test-matchbox test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,11 @@ dev: setup
 HOST ?= 127.0.0.1
 serve: build
 	HOST=$(HOST) PORT=$(PORT) node scripts/serve.mjs $(if $(ENV),--env $(ENV))
+
+# What `make serve` needs and nothing more, copied into DEST (about 160 MB, most of it the
+# workerd binary, instead of the whole node_modules): then `cd $(DEST) && node scripts/serve.mjs`.
+install-runtime: build
+	node scripts/install-runtime.mjs "$(DEST)"
 
 # The browser examples (examples/: call, file transfer, game, React) on http://127.0.0.1:8788
 # (EXAMPLES_PORT), against `make dev` on $(PORT) (run that first, in another terminal, with the
