@@ -22,6 +22,19 @@ if (token) {
 // ?relay=1 forces every call through the TURN server (iceTransportPolicy "relay"): a quick
 // check that the deployment's TURN credentials work.
 const rtcConfig = params.get("relay") === "1" ? { iceTransportPolicy: "relay" } : {};
+// ?name=Ada: the name the others see (the peer's metadata, `meta.name`). On a signed deployment
+// the name comes from the token's `meta` claim instead (the server refuses `?meta=` there).
+const name = params.get("name")?.trim().slice(0, 64) || undefined;
+const meta = name && !token ? { name } : undefined;
+/** How the page names each peer: its `meta.name`, or the start of its id. */
+const names = new Map();
+const nameOf = (peer) => names.get(peer) || peer.slice(0, 8);
+function learnName(peer, peerMeta) {
+  if (typeof peerMeta?.name !== "string" || !peerMeta.name.trim()) return;
+  names.set(peer, peerMeta.name.trim().slice(0, 64));
+  const label = document.querySelector(`.tile.remote[data-peer="${CSS.escape(peer)}"] .peer-id`);
+  if (label) label.textContent = nameOf(peer);
+}
 
 $("room-title").textContent = roomName;
 document.title = `${roomName} · edge-signal`;
@@ -49,7 +62,7 @@ function tile(peer) {
   if (!el) {
     el = $("tile-template").content.firstElementChild.cloneNode(true);
     el.dataset.peer = peer;
-    el.querySelector(".peer-id").textContent = peer.slice(0, 8);
+    el.querySelector(".peer-id").textContent = nameOf(peer);
     $("grid").append(el);
   }
   return el;
@@ -118,13 +131,16 @@ async function localMedia() {
 const stream = await localMedia();
 if (stream) $("local-video").srcObject = stream;
 
-const room = new Room(roomName, { stream, capacity, rtcConfig, token });
+const room = new Room(roomName, { stream, capacity, rtcConfig, token, meta });
 window.edgeSignal = { room, stream }; // for tests and the console
 
 room.addEventListener("welcome", (e) => {
-  $("local-id").textContent = `(${e.detail.peer.slice(0, 8)})`;
+  $("local-id").textContent = `(${name || e.detail.peer.slice(0, 8)})`;
   others.clear();
-  for (const p of e.detail.peers) others.add(p);
+  for (const p of e.detail.peers) {
+    others.add(p);
+    learnName(p, e.detail.meta?.[p]);
+  }
   // After a server restart, a call that went on through it is kept while its peer rejoins too.
   for (const p of room.peers.keys()) others.add(p);
   joinedCapacity = e.detail.capacity;
@@ -133,6 +149,7 @@ room.addEventListener("welcome", (e) => {
 });
 room.addEventListener("peerjoined", (e) => {
   others.add(e.detail.peer);
+  learnName(e.detail.peer, e.detail.meta);
   showPresence();
 });
 room.addEventListener("peerstate", (e) => setPeerState(e.detail.peer, e.detail.state));
@@ -146,11 +163,11 @@ room.addEventListener("peerleft", (e) => {
   setPeerState(e.detail.peer, "closed");
   others.delete(e.detail.peer);
   const how = e.detail.reason === "leave" ? "left the room" : "lost the connection and left";
-  chatLine(e.detail.peer.slice(0, 8), how);
-  notice(`${e.detail.peer.slice(0, 8)} ${how}.`);
+  chatLine(nameOf(e.detail.peer), how);
+  notice(`${nameOf(e.detail.peer)} ${how}.`);
   showPresence();
 });
-room.addEventListener("data", (e) => chatLine(e.detail.peer.slice(0, 8), String(e.detail.data)));
+room.addEventListener("data", (e) => chatLine(nameOf(e.detail.peer), String(e.detail.data)));
 room.addEventListener("reconnecting", () =>
   status("signaling lost · reconnecting… (calls already running go on)"));
 room.addEventListener("error", (e) => {

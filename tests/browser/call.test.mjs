@@ -120,6 +120,22 @@ describe("the room page in Chromium", () => {
     }
   });
 
+  test("?name= is the name the others see: on the tile, in the chat, in who left", async () => {
+    const room = uniqueRoom("names");
+    const ada = await openRoom(room, "?name=Ada");
+    const grace = await openRoom(room, "?name=Grace%20Hopper");
+    await waitForConnectedPeers(ada, 1);
+    await waitForConnectedPeers(grace, 1);
+    // Grace learned Ada's name from welcome, Ada learned Grace's from peer_joined.
+    assert.equal(await grace.textContent(".tile.remote .peer-id"), "Ada");
+    assert.equal(await ada.textContent(".tile.remote .peer-id"), "Grace Hopper");
+    assert.equal(await ada.textContent("#local-id"), "(Ada)");
+    await sendChat(grace, "hello Ada");
+    await waitForChat(ada, "Grace Hopper: hello Ada");
+    await grace.close();
+    await ada.waitForFunction(() => /Grace Hopper (left the room|lost the connection and left)/.test(document.getElementById("notice").textContent), null, { timeout: 10_000 });
+  });
+
   test("a third page in a capacity-2 room shows the room-full message", async () => {
     const room = uniqueRoom("full");
     const a = await openRoom(room);
