@@ -4,7 +4,7 @@
 PORT ?= 8787
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: setup build dev serve install-runtime examples test test-matchbox test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
+.PHONY: setup build dev serve install-runtime examples picture test test-matchbox test-unit test-e2e test-browser fuzz bench bench-ab profile token deploy
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,11 @@ install-runtime: build
 # same PORT).
 examples: setup
 	PORT=$(PORT) node examples/serve.mjs
+
+# docs/call.png, the README's picture: two Chromium processes, each with a drawn fake camera, in a
+# call under wrangler dev (scripts/picture.mjs).
+picture: build
+	node scripts/picture.mjs
 
 # Native unit tests of the core, end-to-end tests against a real `wrangler dev` (the chaos and
 # proxy tests against `make serve`'s standalone newest workerd; the core, hibernation, matchbox,

@@ -86,7 +86,7 @@ describe("the room page across engines", () => {
         assert.equal(widths.length, 1);
         assert.ok(widths[0] > 0);
       }
-      // The README's picture (docs/call.png is a copy): Chromium's view of a Firefox peer.
+      // Chromium's view of a Firefox peer, kept with the test output (the README's picture is make picture's).
       if (first === "chromium") await a.screenshot({ path: join(OUT, "chromium-firefox-call.png") });
     });
   }
