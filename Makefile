@@ -51,7 +51,7 @@ test: build
 	cargo test -p loadgen --bins
 	cargo test --test '*'
 	cargo test -p matchbox-test --no-run && bash scripts/netns-run.sh cargo test -p matchbox-test --offline
-	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs --test e2e_yjs --test e2e_yjs_signed --test e2e_meta --test e2e_admin --test e2e_webhooks
+	EDGE_SIGNAL_RUNTIME=workerd cargo test --test e2e --test e2e_hibernation --test e2e_matchbox --test e2e_peerjs --test e2e_peerjs_held --test e2e_yjs --test e2e_yjs_signed --test e2e_meta --test e2e_admin --test e2e_webhooks
 	node --test tests/node/
 	@echo "test: browser tests in Chromium and Firefox (about three minutes)"
 	node --test tests/browser/

@@ -40,9 +40,14 @@ pub enum Outbound<C> {
         /// A kind PeerJS holds: if the recipient drops it, the sender hears `EXPIRE`.
         expire: bool,
     },
-    /// Keep `frame` for this object's absent peer, after those kept before, outside the
-    /// topology's memory (a PeerJS message held until its recipient connects).
-    Park { frame: String },
+    /// Keep `frame` (from peer `src`) for this object's absent peer, after those kept before,
+    /// outside the topology's memory and in storage, so an eviction before `expire_at` keeps it
+    /// (a PeerJS message held until its recipient connects; [`crate::peer::Peer::restore_held`]).
+    Park {
+        src: String,
+        frame: String,
+        expire_at: u64,
+    },
     /// Send every kept frame to `to`, in the order kept, and forget them.
     Unpark { to: C },
     /// Forget every kept frame (they expired).

@@ -58,6 +58,33 @@ struct Seat<S> {
 /// The `message` of the `ERROR` a peer removed by the admin API gets.
 pub const KICKED_MESSAGE: &str = "kicked: removed by the app's server";
 
+/// Where the runtime stores held messages, so that an eviction before their expiry keeps them:
+/// each under this prefix and a counter, zero-padded to 20 digits (so they list in the order
+/// held), as [`held_value`]. All go at once: taken by a join, or expired.
+pub const HELD_PREFIX: &str = "peerjs:held:";
+
+/// The storage key of the `n`th held message.
+pub fn held_key(n: u64) -> String {
+    format!("{HELD_PREFIX}{n:020}")
+}
+
+/// A held message as stored: `{expire_at}\n{src}\n{frame}` (ids have no newline).
+pub fn held_value(expire_at: u64, src: &str, frame: &str) -> String {
+    format!("{expire_at}\n{src}\n{frame}")
+}
+
+/// A stored held message's expiry, sender and text; `None` for anything else.
+pub fn parse_held(value: &str) -> Option<(u64, &str, &str)> {
+    let (expire_at, rest) = value.split_once('\n')?;
+    let (src, frame) = rest.split_once('\n')?;
+    Some((expire_at.parse().ok()?, src, frame))
+}
+
+/// The counter of a held message's storage key.
+pub fn held_number(key: &str) -> Option<u64> {
+    key.strip_prefix(HELD_PREFIX)?.parse().ok()
+}
+
 /// A message held for this peer. Its text is kept by the runtime ([`Outbound::Park`]), outside
 /// this state: held messages are the bulk of a peer's memory, and the runtime's memory is
 /// returned once they go, where the wasm module's never shrinks.
@@ -359,11 +386,18 @@ impl<S: Clone + PartialEq> Peer<S> {
             src: src.to_owned(),
             bytes: frame.len(),
         });
-        out.push(Outbound::Park { frame });
-        if self.expire_at.is_none() {
-            let at = now_ms + self.expire_ms;
-            self.expire_at = Some(at);
-            out.push(Outbound::ArmAlarm { at });
+        let (expire_at, arm) = match self.expire_at {
+            Some(at) => (at, false),
+            None => (now_ms + self.expire_ms, true),
+        };
+        self.expire_at = Some(expire_at);
+        out.push(Outbound::Park {
+            src: src.to_owned(),
+            frame,
+            expire_at,
+        });
+        if arm {
+            out.push(Outbound::ArmAlarm { at: expire_at });
         }
         (Delivery::Held, out)
     }
@@ -403,6 +437,28 @@ impl<S: Clone + PartialEq> Peer<S> {
             Some(seat) => vec![Self::left(seat.session, &self.id, "disconnect")],
             None => Vec::new(),
         }
+    }
+
+    /// The held messages as the runtime's storage kept them through an eviction: each sender
+    /// and the message's length, in the order held, and the expiry they share (the object's
+    /// alarm is still set for it). Before any socket or message: at construction.
+    pub fn restore_held(
+        &mut self,
+        held: impl IntoIterator<Item = (String, usize)>,
+        expire_at: u64,
+    ) {
+        for (src, bytes) in held {
+            self.held_bytes += bytes;
+            self.held.push(Held { src, bytes });
+        }
+        if !self.held.is_empty() {
+            self.expire_at = Some(expire_at);
+        }
+    }
+
+    /// When the held messages expire, if any are held.
+    pub fn expire_at(&self) -> Option<u64> {
+        self.expire_at
     }
 
     /// How many messages are held, and their bytes.

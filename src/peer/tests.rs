@@ -390,7 +390,9 @@ fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
         out,
         vec![
             Outbound::Park {
-                frame: "offer1".into()
+                src: "bob".into(),
+                frame: "offer1".into(),
+                expire_at: 5100
             },
             Outbound::ArmAlarm { at: 5100 }
         ]
@@ -401,7 +403,10 @@ fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
         (
             Delivery::Held,
             vec![Outbound::Park {
-                frame: "cand1".into()
+                src: "bob".into(),
+                frame: "cand1".into(),
+                // The first held message's expiry: they expire together.
+                expire_at: 5100
             }]
         )
     );
@@ -444,6 +449,58 @@ fn messages_for_an_absent_peer_are_held_then_expire_to_each_sender() {
     );
     assert_eq!(p.held(), (0, 0));
     assert!(p.alarm(9000).is_empty());
+}
+
+/// After an eviction the runtime gives back what storage kept: the messages held, their
+/// senders and the expiry, as they were; the alarm then expires them, or a join takes them.
+#[test]
+fn held_messages_restored_after_an_eviction_expire_or_are_taken_as_before() {
+    let restored = || {
+        let mut p = alice();
+        p.restore_held(
+            [
+                ("bob".to_owned(), 6),
+                ("carol".to_owned(), 5),
+                ("bob".to_owned(), 2),
+            ],
+            5100,
+        );
+        p
+    };
+    let mut p = restored();
+    assert_eq!((p.held(), p.expire_at()), ((3, 13), Some(5100)));
+    assert_eq!(p.alarm(5000), vec![Outbound::ArmAlarm { at: 5100 }]);
+    let out = p.alarm(5100);
+    assert_eq!(out[0], Outbound::DropParked);
+    let told: Vec<&str> = out[1..]
+        .iter()
+        .map(|a| match a {
+            Outbound::Deliver { dst, .. } => dst.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(told, ["bob", "carol"]);
+    // More held after the restore count on top, under the same expiry.
+    let mut p = restored();
+    let (d, out) = p.incoming("dave", "x".into(), true, 4000, never);
+    assert_eq!(d, Delivery::Held);
+    assert_eq!(
+        out,
+        vec![Outbound::Park {
+            src: "dave".into(),
+            frame: "x".into(),
+            expire_at: 5100
+        }]
+    );
+    assert_eq!(p.held(), (4, 14));
+    let (_, out) = p.join("ws1", "t", 4500, "c".into(), never);
+    assert!(out.contains(&Outbound::Unpark { to: "ws1" }));
+    assert_eq!(out.last(), Some(&Outbound::DisarmAlarm));
+    assert_eq!((p.held(), p.expire_at()), ((0, 0), None));
+    // Nothing stored: nothing held, no expiry.
+    let mut p = alice();
+    p.restore_held([], 5100);
+    assert_eq!(p.expire_at(), None);
 }
 
 #[test]
@@ -742,4 +799,19 @@ fn the_admin_api_removes_the_connected_socket() {
     assert_eq!(p.socket(), None);
     // Its close event that follows is nothing more.
     assert_eq!(p.closed(&"ws1"), vec![]);
+}
+
+#[test]
+fn held_messages_are_stored_in_order_and_read_back_as_written() {
+    assert_eq!(held_key(7), "peerjs:held:00000000000000000007");
+    assert!(held_key(9) < held_key(10), "keys list in the order held");
+    assert_eq!(held_number(&held_key(12)), Some(12));
+    assert_eq!(held_number("webhook:event:00000000000000000001"), None);
+    // A frame may hold newlines; the sender's id may not.
+    let frame = "{\"type\":\"OFFER\",\n\"payload\":1}";
+    let value = held_value(1_700_000_000_000, "bob", frame);
+    assert_eq!(parse_held(&value), Some((1_700_000_000_000, "bob", frame)));
+    for bad in ["", "12", "12\nbob", "x\nbob\nframe"] {
+        assert_eq!(parse_held(bad), None, "{bad:?}");
+    }
 }

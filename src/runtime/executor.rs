@@ -64,9 +64,10 @@ pub trait Host {
         console_error!("a delivery from an object that has no peers to deliver to");
     }
 
-    /// Keeps `frame` for this object's absent peer ([`Outbound::Park`]).
-    fn park(&self, frame: String) {
-        let _ = frame;
+    /// Keeps `frame` from `src` for this object's absent peer until `expire_at`
+    /// ([`Outbound::Park`]).
+    fn park(&self, src: String, frame: String, expire_at: u64) {
+        let _ = (src, frame, expire_at);
         console_error!("a held message in an object that holds none");
     }
 
@@ -121,7 +122,11 @@ pub fn execute(
                 wakes,
                 expire,
             } => host.deliver(dst, frame, hold, wakes, expire),
-            Outbound::Park { frame } => host.park(frame),
+            Outbound::Park {
+                src,
+                frame,
+                expire_at,
+            } => host.park(src, frame, expire_at),
             Outbound::Unpark { to } => sent &= host.unpark(Some(&to)),
             Outbound::DropParked => {
                 host.unpark(None);

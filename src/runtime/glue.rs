@@ -76,11 +76,15 @@ export function lobbySave(storage, forming, top) {
 export function groupFull(storage) {
   return storage.get("full").then((full) => full === true);
 }
-export function webhookLoad(storage, prefix, stateKey) {
-  const kv = storage.kv, events = [];
-  for (const [key, value] of kv.list({ prefix })) events.push(key, value);
-  const state = kv.get(stateKey);
-  return [typeof state === "string" ? state : undefined, events];
+export function kvLoad(storage, prefix, stateKey) {
+  const kv = storage.kv, entries = [];
+  for (const [key, value] of kv.list({ prefix })) entries.push(key, value);
+  const state = stateKey ? kv.get(stateKey) : undefined;
+  return [typeof state === "string" ? state : undefined, entries];
+}
+export function kvDeletePrefix(storage, prefix) {
+  const kv = storage.kv;
+  for (const [key] of kv.list({ prefix })) kv.delete(key);
 }
 export function kvPut(storage, key, value) {
   storage.kv.put(key, value);
@@ -163,14 +167,20 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = groupFull)]
     pub fn group_full(storage: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
-    /// The webhook outbox's storage, read synchronously (`storage.kv`, SQLite-backed objects):
-    /// `[state or undefined, [key, value, key, value, ...]]` of the keys under `prefix`.
-    #[wasm_bindgen(catch, js_name = webhookLoad)]
-    pub fn webhook_load(
+    /// The keys under `prefix` and one more, read synchronously (`storage.kv`, SQLite-backed
+    /// objects): `[state or undefined, [key, value, key, value, ...]]`, `state` the value of
+    /// `state_key` (none when it is empty). The webhook outbox's storage, and held PeerJS
+    /// messages'.
+    #[wasm_bindgen(catch, js_name = kvLoad)]
+    pub fn kv_load(
         storage: &JsValue,
         prefix: &str,
         state_key: &str,
     ) -> Result<js_sys::Array, JsValue>;
+
+    /// Deletes every key under `prefix` (`storage.kv`, synchronous; held by the output gate).
+    #[wasm_bindgen(catch, js_name = kvDeletePrefix)]
+    pub fn kv_delete_prefix(storage: &JsValue, prefix: &str) -> Result<(), JsValue>;
 
     /// `storage.kv.put(key, value)`: synchronous, and held by the output gate (what is sent
     /// after it waits until it is written).

@@ -68,8 +68,11 @@ pub struct PeerObject {
     /// await other objects' answers.
     peer: Rc<RefCell<Option<Peer<WebSocket>>>>,
     /// The texts of the messages held for this peer, in order ([`Outbound::Park`]): JavaScript
-    /// strings, so their memory is returned when they go.
+    /// strings, so their memory is returned when they go. Also in storage (under
+    /// [`crate::peer::HELD_PREFIX`]), read back after an eviction.
     parked: RefCell<Vec<js_sys::JsString>>,
+    /// The storage counter of the next held message.
+    held_next: std::cell::Cell<u64>,
     /// The connected client's address, for its wakes' join rate.
     client: Rc<RefCell<String>>,
     join_rate: JoinRate,
@@ -84,6 +87,7 @@ impl DurableObject for PeerObject {
         let name = state.id().name().unwrap_or_default();
         let config = load_config(&env);
         let mut client = String::new();
+        let mut held = (Vec::new(), 0);
         let role = Role::of(&name);
         let (key, peer) = match (role.clone(), &config) {
             (Some(Role::Peer { key, id }), Ok(config)) => {
@@ -103,6 +107,7 @@ impl DurableObject for PeerObject {
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
                     }
                 }
+                held = restore_held(&state, &mut peer, &name);
                 (key, Some(peer))
             }
             (Some(Role::Directory { key }), _) => (key, None),
@@ -112,13 +117,19 @@ impl DurableObject for PeerObject {
             Ok(config) => JoinRate::of(&env, config),
             Err(_) => JoinRate::Off,
         };
-        // A peer's connections send webhook events (a key's directory has none). Held messages
-        // live in memory, so a rebuilt peer has no expiry to keep.
+        // A peer's connections send webhook events (a key's directory has none). The alarm they
+        // share with the held messages' expiry is still set for that expiry.
         let webhooks = match (&config, &role, &peer) {
             (Ok(config), Some(role), Some(peer)) => config.webhook.as_ref().and_then(|hooks| {
                 let subject = crate::webhook::subject_of(role)?;
                 let present: Vec<&str> = peer.socket().map(|_| peer.id()).into_iter().collect();
-                Some(Webhooks::load(&state, hooks, subject, &present, None))
+                Some(Webhooks::load(
+                    &state,
+                    hooks,
+                    subject,
+                    &present,
+                    peer.expire_at(),
+                ))
             }),
             _ => None,
         };
@@ -127,7 +138,8 @@ impl DurableObject for PeerObject {
             config,
             key,
             peer: Rc::new(RefCell::new(peer)),
-            parked: RefCell::default(),
+            parked: RefCell::new(held.0),
+            held_next: std::cell::Cell::new(held.1),
             client: Rc::new(RefCell::new(client)),
             join_rate,
             namespace: env.durable_object(PEERS_BINDING).ok(),
@@ -375,14 +387,34 @@ impl Host for PeerObject {
         });
     }
 
-    fn park(&self, frame: String) {
+    /// Keeps the message in memory and in storage (one write; the delivery's "held" answer
+    /// waits for it behind the output gate). A failed write is logged: the message is still
+    /// held in memory, as before storage kept them.
+    fn park(&self, src: String, frame: String, expire_at: u64) {
+        let n = self.held_next.get();
+        self.held_next.set(n + 1);
+        let storage = self.state.storage();
+        let value = crate::peer::held_value(expire_at, &src, &frame);
+        if let Err(e) = glue::kv_put(storage.as_raw().as_ref(), &crate::peer::held_key(n), &value) {
+            console_error!("peerjs: could not store a held message: {e:?}");
+        }
         self.parked
             .borrow_mut()
             .push(js_sys::JsString::from(frame.as_str()));
     }
 
+    /// Sends the held messages to `to` (or, with `None`, drops them) and deletes them from
+    /// storage: one delete per message.
     fn unpark(&self, to: Option<&WebSocket>) -> bool {
         let parked = std::mem::take(&mut *self.parked.borrow_mut());
+        if self.held_next.replace(0) > 0 {
+            let storage = self.state.storage();
+            if let Err(e) =
+                glue::kv_delete_prefix(storage.as_raw().as_ref(), crate::peer::HELD_PREFIX)
+            {
+                console_error!("peerjs: could not delete held messages: {e:?}");
+            }
+        }
         let Some(to) = to else {
             return true;
         };
@@ -390,6 +422,49 @@ impl Host for PeerObject {
             .iter()
             .all(|text| glue::send_text(to.as_ref(), text).is_ok())
     }
+}
+
+/// The messages held for `peer` that storage kept through an eviction, given back to it: their
+/// texts (in order) and the next storage counter. Logged (`peer_held_restored`) when any were.
+fn restore_held(
+    state: &State,
+    peer: &mut Peer<WebSocket>,
+    name: &str,
+) -> (Vec<js_sys::JsString>, u64) {
+    let storage = state.storage();
+    let loaded = match glue::kv_load(storage.as_raw().as_ref(), crate::peer::HELD_PREFIX, "") {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            console_error!("peerjs: could not read held messages: {e:?}");
+            return (Vec::new(), 0);
+        }
+    };
+    let flat: js_sys::Array = loaded.get(1).unchecked_into();
+    let (mut texts, mut held, mut next, mut expire_at) = (Vec::new(), Vec::new(), 0, None);
+    for i in (0..flat.length()).step_by(2) {
+        let (key, value) = (flat.get(i).as_string(), flat.get(i + 1).as_string());
+        let (Some(key), Some(value)) = (key, value) else {
+            continue;
+        };
+        let (Some(n), Some((at, src, frame))) = (
+            crate::peer::held_number(&key),
+            crate::peer::parse_held(&value),
+        ) else {
+            continue;
+        };
+        next = next.max(n + 1);
+        expire_at.get_or_insert(at);
+        held.push((src.to_owned(), frame.len()));
+        texts.push(js_sys::JsString::from(frame));
+    }
+    if let Some(at) = expire_at {
+        worker::console_log!(
+            r#"{{"event":"peer_held_restored","room":"{name}","messages":{}}}"#,
+            held.len()
+        );
+        peer.restore_held(held, at);
+    }
+    (texts, next)
 }
 
 impl PeerObject {

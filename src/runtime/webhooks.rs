@@ -41,7 +41,7 @@ impl Webhooks {
     ) -> Webhooks {
         let storage = state.storage();
         let raw: &JsValue = storage.as_raw().as_ref();
-        let mut outbox = match glue::webhook_load(raw, webhook::EVENT_PREFIX, webhook::STATE_KEY) {
+        let mut outbox = match glue::kv_load(raw, webhook::EVENT_PREFIX, webhook::STATE_KEY) {
             Ok(loaded) => {
                 let flat = js_sys_array(&loaded.get(1));
                 let events = flat

@@ -1,0 +1,78 @@
+//! End to end: messages held for an absent PeerJS id survive its object's eviction. workerd
+//! evicts an idle object about 10 s after its last event; the held messages are in the object's
+//! storage, read back when it is rebuilt (logged `peer_held_restored`): a peer that connects
+//! after the eviction but within the expiry gets them, and one that never connects makes its
+//! sender hear `EXPIRE` when the expiry passes, as without an eviction. Own test binary, own
+//! server (a 20 s expiry, so the eviction comes first).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{server_with, unique_room, Client, Server};
+use serde_json::json;
+
+const EXPIRE_MS: u64 = 20_000;
+
+fn server() -> &'static Server {
+    server_with(&[("PEERJS_EXPIRE_MS", "20000")])
+}
+
+/// A peer of `key` that got `OPEN` (an unsigned deployment: any token).
+async fn open(s: &Server, key: &str, id: &str) -> Client {
+    let path = format!("/peerjs/peerjs?key={key}&id={id}&token=t-{id}&version=1.5.5");
+    let (mut c, _) = s
+        .connect_path(&path, &[])
+        .await
+        .expect("PeerJS upgrades are always accepted");
+    assert_eq!(c.recv().await, json!({"type": "OPEN"}), "{id}");
+    c
+}
+
+/// Waits until the log shows that `id`'s object was rebuilt with held messages.
+async fn wait_for_held_restore(s: &Server, key: &str, id: &str) {
+    let line = format!(r#""event":"peer_held_restored","room":"peerjs/{key}/{id}""#);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.log_count(&line) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{id}'s object was never evicted and rebuilt with its held messages"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn held_messages_outlive_the_recipients_eviction_until_they_expire() {
+    let s = server();
+    let k = unique_room("held");
+    let mut a = open(s, &k, "a").await;
+    let sent = Instant::now();
+    for (dst, n) in [("late", 1), ("late", 2), ("ghost", 3)] {
+        let kind = if n == 2 { "CANDIDATE" } else { "OFFER" };
+        a.send_json(json!({"type": kind, "dst": dst, "payload": {"n": n}}))
+            .await;
+    }
+    // Both recipients' objects go idle and are evicted (nothing else wakes them).
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let mut late = open(s, &k, "late").await;
+    assert_eq!(late.recv().await["payload"]["n"], 1);
+    assert_eq!(late.recv().await["payload"]["n"], 2);
+    wait_for_held_restore(s, &k, "late").await;
+    // The expiry alarm wakes ghost's rebuilt object: a's EXPIRE comes when it would have.
+    let expired = a.recv().await;
+    assert_eq!(
+        expired,
+        json!({"type": "EXPIRE", "src": "ghost", "dst": "a"})
+    );
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(EXPIRE_MS - 200),
+        "EXPIRE after {waited:?}"
+    );
+    wait_for_held_restore(s, &k, "ghost").await;
+    // Once: no EXPIRE for late's (taken) messages, and ghost's are gone.
+    a.expect_silence(1500).await;
+    let mut ghost = open(s, &k, "ghost").await;
+    ghost.expect_silence(300).await;
+}
