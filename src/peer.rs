@@ -533,6 +533,11 @@ pub enum ObjectRequest {
         src: String,
         hold: bool,
     },
+    /// A WebSocket from `src`'s object for its messages to this peer: each frame a
+    /// [`link_frame`], each answered in order with what became of it ([`Delivery`], or "gone").
+    Link {
+        src: String,
+    },
     Listed {
         id: String,
         present: bool,
@@ -543,6 +548,23 @@ pub enum ObjectRequest {
     Admin {
         kick: bool,
     },
+}
+
+/// A message on a link ([`ObjectRequest::Link`]): whether it is to be held, then the frame.
+pub fn link_frame(hold: bool, frame: &str) -> String {
+    let mut text = String::with_capacity(frame.len() + 1);
+    text.push(if hold { '1' } else { '0' });
+    text.push_str(frame);
+    text
+}
+
+/// A link's message read back: whether to hold it, and the frame; `None` for anything else.
+pub fn parse_link_frame(text: &str) -> Option<(bool, &str)> {
+    match text.as_bytes().first()? {
+        b'1' => Some((true, &text[1..])),
+        b'0' => Some((false, &text[1..])),
+        _ => None,
+    }
 }
 
 /// The header of a join's token on its way to the peer's object.
@@ -560,6 +582,10 @@ impl ObjectRequest {
                 query.append_pair("src", src);
                 query.append_pair("hold", if *hold { "1" } else { "0" });
                 "deliver"
+            }
+            ObjectRequest::Link { src } => {
+                query.append_pair("src", src);
+                "link"
             }
             ObjectRequest::Listed { id, present } => {
                 query.append_pair("id", id);
@@ -594,6 +620,7 @@ impl ObjectRequest {
                 src: id("src")?,
                 hold: get("hold")? == "1",
             },
+            "/link" => ObjectRequest::Link { src: id("src")? },
             "/listed" => ObjectRequest::Listed {
                 id: id("id")?,
                 present: get("present")? == "1",

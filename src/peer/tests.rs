@@ -595,6 +595,7 @@ fn object_requests_round_trip() {
             id: "a-b".into(),
             present: false,
         },
+        ObjectRequest::Link { src: "a b".into() },
         ObjectRequest::Admin { kick: false },
         ObjectRequest::Admin { kick: true },
     ] {
@@ -605,6 +606,22 @@ fn object_requests_round_trip() {
     }
     assert!(ObjectRequest::parse("/deliver", "src=a%2Fb&hold=1").is_err());
     assert!(ObjectRequest::parse("/nope", "").is_err());
+    assert!(ObjectRequest::parse("/link", "src=").is_err());
+}
+
+#[test]
+fn link_frames_carry_the_hold_bit_then_the_frame() {
+    let frame = r#"{"type":"OFFER","src":"a","dst":"b","payload":"1"}"#;
+    for hold in [true, false] {
+        assert_eq!(
+            parse_link_frame(&link_frame(hold, frame)),
+            Some((hold, frame))
+        );
+    }
+    assert_eq!(parse_link_frame(&link_frame(false, "")), Some((false, "")));
+    for bad in ["", "2{}", "{}"] {
+        assert_eq!(parse_link_frame(bad), None, "{bad:?}");
+    }
 }
 
 #[test]

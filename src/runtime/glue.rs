@@ -53,6 +53,49 @@ export function copyFrame(message) {
 export function postText(stub, url, body) {
   return stub.fetch(url, { method: "POST", body }).then((r) => r.text());
 }
+// Links (docs/peerjs.md): a WebSocket from a peer's object to another's, opened on the stub the
+// sender keeps for it, carrying that sender's messages to that recipient in order; the
+// recipient answers each, in order, with what became of it. While opening, messages queue.
+// Closed once nothing is awaited and nothing was sent for LINK_IDLE_MS (an open link keeps the
+// sender's object from hibernating); a link that closes or fails answers what it still awaits
+// with "" (a failed call), and the next message opens another.
+const LINK_IDLE_MS = 5000;
+const links = new WeakMap();
+export function linkPost(stub, url, body) {
+  let link = links.get(stub);
+  if (!link || link.closed) links.set(stub, (link = openLink(stub, url)));
+  link.last = Date.now();
+  return new Promise((resolve) => {
+    link.waiting.push(resolve);
+    if (link.ws) link.ws.send(body);
+    else link.queue.push(body);
+  });
+}
+function openLink(stub, url) {
+  const link = { ws: null, queue: [], waiting: [], closed: false, last: 0, timer: 0 };
+  const end = () => {
+    if (link.closed) return;
+    link.closed = true;
+    clearInterval(link.timer);
+    for (const resolve of link.waiting.splice(0)) resolve("");
+  };
+  stub.fetch(url, { headers: { Upgrade: "websocket" } }).then((res) => {
+    const ws = res.webSocket;
+    if (!ws || link.closed) return end();
+    ws.accept();
+    ws.addEventListener("message", (e) => link.waiting.shift()?.(String(e.data)));
+    ws.addEventListener("close", () => { end(); try { ws.close(1000); } catch {} });
+    ws.addEventListener("error", end);
+    link.ws = ws;
+    for (const body of link.queue.splice(0)) ws.send(body);
+    link.timer = setInterval(() => {
+      if (link.waiting.length || Date.now() - link.last < LINK_IDLE_MS) return;
+      end();
+      ws.close(1000, "idle");
+    }, 1000);
+  }, end);
+  return link;
+}
 export function sendText(ws, text) {
   ws.send(text);
 }
@@ -124,6 +167,11 @@ extern "C" {
         text: &js_sys::JsString,
         suffix: &js_sys::JsString,
     ) -> Result<(), JsValue>;
+
+    /// Sends `body` on the link to the object of `stub` (opened with a request to `url` if
+    /// there is none), resolved to the recipient's answer to it; "" when the link failed.
+    #[wasm_bindgen(js_name = linkPost)]
+    pub fn link_post(stub: &JsValue, url: &str, body: &str) -> js_sys::Promise;
 
     /// `ws.send(text)` of a string that lives in JavaScript (a held PeerJS message).
     #[wasm_bindgen(catch, js_name = sendText)]

@@ -53,6 +53,12 @@ struct Seated {
     joined_ms: u64,
 }
 
+/// What a link's socket carries across hibernation: the sender whose messages it brings.
+#[derive(Serialize, Deserialize)]
+struct Linked {
+    link: String,
+}
+
 /// Stubs of the objects this one has sent to, by name (see [`PeerObject::deliver`]).
 type Stubs = Rc<RefCell<Vec<(String, JsValue)>>>;
 
@@ -78,6 +84,8 @@ pub struct PeerObject {
     join_rate: JoinRate,
     namespace: Option<ObjectNamespace>,
     stubs: Stubs,
+    /// The links other peers' objects opened to this one, and whose messages each brings.
+    links: RefCell<Vec<(WebSocket, String)>>,
     /// A peer's webhooks, when `WEBHOOK_URL` is set.
     webhooks: Option<Webhooks>,
 }
@@ -88,6 +96,7 @@ impl DurableObject for PeerObject {
         let config = load_config(&env);
         let mut client = String::new();
         let mut held = (Vec::new(), 0);
+        let mut links = Vec::new();
         let role = Role::of(&name);
         let (key, peer) = match (role.clone(), &config) {
             (Some(Role::Peer { key, id }), Ok(config)) => {
@@ -105,6 +114,8 @@ impl DurableObject for PeerObject {
                         client = seated.client;
                         // At most once per idle period, as rooms' `room_restored`.
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
+                    } else if let Some(linked) = attachment::read_as::<Linked>(&ws) {
+                        links.push((ws, linked.link));
                     }
                 }
                 held = restore_held(&state, &mut peer, &name);
@@ -144,6 +155,7 @@ impl DurableObject for PeerObject {
             join_rate,
             namespace: env.durable_object(PEERS_BINDING).ok(),
             stubs: Rc::default(),
+            links: RefCell::new(links),
             webhooks,
         }
     }
@@ -174,17 +186,14 @@ impl DurableObject for PeerObject {
                 // The body by web_sys's `text()`: `worker`'s reads it as a stream (more code).
                 let frame = JsFuture::from(req.inner().text()?).await?;
                 let frame = frame.as_string().unwrap_or_default();
-                let (delivery, out) = {
-                    let mut guard = self.peer.borrow_mut();
-                    let peer = guard.as_mut().expect("a peer's object");
-                    peer.incoming(&src, frame, hold, now_ms(), |ws| {
-                        glue::last_auto_response_ms(&self.state, ws)
-                    })
-                };
-                let sent = executor::execute(self, out, None);
-                // A socket that would not take the message is gone: the sender hears LEAVE.
-                let answer = if sent { delivery.as_str() } else { "gone" };
-                Response::ok(answer)
+                Response::ok(self.delivered(&src, frame, hold))
+            }
+            ObjectRequest::Link { src } if is_peer => {
+                let WebSocketPair { client, server } = WebSocketPair::new()?;
+                self.state.accept_web_socket(&server);
+                attachment::write_as(&server, &Linked { link: src.clone() });
+                self.links.borrow_mut().push((server, src));
+                Response::from_websocket(client)
             }
             ObjectRequest::Listed { .. } | ObjectRequest::List if !is_peer => {
                 let (id, present) = match &request {
@@ -230,7 +239,11 @@ impl DurableObject for PeerObject {
 impl PeerObject {
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn web_socket_message(&self, ws: web_sys::WebSocket, message: JsValue) {
-        executor::on_message(self, ws.into(), message);
+        let src = self.link_of(&ws);
+        match src {
+            Some(src) => self.linked(&ws, &src, &message),
+            None => executor::on_message(self, ws.into(), message),
+        }
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
@@ -241,11 +254,13 @@ impl PeerObject {
         _reason: String,
         _was_clean: bool,
     ) {
+        self.unlink(&ws);
         executor::on_close(self, ws.into(), code);
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: web_sys::WebSocket, error: JsValue) {
+        self.unlink(&ws);
         executor::on_error(self, ws.into(), error);
     }
 }
@@ -339,11 +354,9 @@ impl Host for PeerObject {
             id: dst.clone(),
         }
         .object_name();
-        let request = ObjectRequest::Deliver {
-            src: src.clone(),
-            hold,
-        };
-        let Some(promise) = self.post(&name, &request, &frame) else {
+        let request = ObjectRequest::Link { src: src.clone() };
+        let body = crate::peer::link_frame(hold, &frame);
+        let Some(promise) = self.link_post(&name, &request, &body) else {
             // Not sent: nothing was woken or held.
             self.with_peer(|p| p.answered(&dst, bytes, route, None, now_ms()).0);
             return;
@@ -468,6 +481,53 @@ fn restore_held(
 }
 
 impl PeerObject {
+    /// A message from peer `src` for this one, sent or held: its answer ([`Delivery`], or
+    /// "gone" when the socket would not take it, and the sender hears `LEAVE`).
+    fn delivered(&self, src: &str, frame: String, hold: bool) -> &'static str {
+        let (delivery, out) = {
+            let mut guard = self.peer.borrow_mut();
+            let Some(peer) = guard.as_mut() else {
+                return "gone";
+            };
+            peer.incoming(src, frame, hold, now_ms(), |ws| {
+                glue::last_auto_response_ms(&self.state, ws)
+            })
+        };
+        match executor::execute(self, out, None) {
+            true => delivery.as_str(),
+            false => "gone",
+        }
+    }
+
+    /// The sender whose link `ws` is, if it is one (few: the peers messaging this one).
+    fn link_of(&self, ws: &web_sys::WebSocket) -> Option<String> {
+        let links = self.links.borrow();
+        links
+            .iter()
+            .find(|(link, _)| link.as_ref() == ws)
+            .map(|(_, src)| src.clone())
+    }
+
+    /// A message on `src`'s link: delivered as a `Deliver` request's, answered on the link.
+    fn linked(&self, ws: &web_sys::WebSocket, src: &str, message: &JsValue) {
+        let text = message.as_string().unwrap_or_default();
+        let answer = match crate::peer::parse_link_frame(&text) {
+            Some((hold, frame)) => self.delivered(src, frame.to_owned(), hold),
+            None => {
+                console_error!("peerjs: a link frame that is not one");
+                "dropped"
+            }
+        };
+        let _ = ws.send_with_str(answer);
+    }
+
+    /// Forgets `ws` if it is a link (it closed or failed).
+    fn unlink(&self, ws: &web_sys::WebSocket) {
+        self.links
+            .borrow_mut()
+            .retain(|(link, _)| link.as_ref() != ws);
+    }
+
     /// Seats the socket, or answers `ID-TAKEN`, and answers the upgrade.
     fn join(&self, config: &Config, token: &str, address: String) -> Result<Response> {
         let WebSocketPair { client, server } = WebSocketPair::new()?;
@@ -573,33 +633,46 @@ impl PeerObject {
         }
     }
 
+    /// Sends `body` on the link to the object `name` (opened with `request`, a
+    /// [`ObjectRequest::Link`], if there is none); the promise of the answer's text.
+    fn link_post(
+        &self,
+        name: &str,
+        request: &ObjectRequest,
+        body: &str,
+    ) -> Option<js_sys::Promise> {
+        let stub = self.stub(name)?;
+        Some(glue::link_post(&stub, &request.to_url(), body))
+    }
+
     /// POSTs `request` with `body` to the object `name` on its kept stub; the promise of the
     /// answer's text.
     fn post(&self, name: &str, request: &ObjectRequest, body: &str) -> Option<js_sys::Promise> {
-        let stub = {
-            let mut stubs = self.stubs.borrow_mut();
-            match stubs.iter().find(|(n, _)| n == name) {
-                Some((_, stub)) => stub.clone(),
-                None => {
-                    let stub = self
-                        .namespace
-                        .as_ref()?
-                        .id_from_name(name)
-                        .and_then(|id| id.get_stub())
-                        .map_err(|e| console_error!("peerjs: no stub for {name}: {e:?}"))
-                        .ok()?
-                        .into_rpc::<JsValue>();
-                    if stubs.len() >= STUBS_KEPT {
-                        stubs.clear();
-                    }
-                    stubs.push((name.to_owned(), stub.clone()));
-                    stub
-                }
-            }
-        };
+        let stub = self.stub(name)?;
         glue::post_text(&stub, &request.to_url(), body)
             .map_err(|e| console_error!("peerjs: could not call {name}: {e:?}"))
             .ok()
             .map(|p| p.unchecked_into())
+    }
+
+    /// The stub kept for the object `name` (made, and kept, if there is none).
+    fn stub(&self, name: &str) -> Option<JsValue> {
+        let mut stubs = self.stubs.borrow_mut();
+        if let Some((_, stub)) = stubs.iter().find(|(n, _)| n == name) {
+            return Some(stub.clone());
+        }
+        let stub = self
+            .namespace
+            .as_ref()?
+            .id_from_name(name)
+            .and_then(|id| id.get_stub())
+            .map_err(|e| console_error!("peerjs: no stub for {name}: {e:?}"))
+            .ok()?
+            .into_rpc::<JsValue>();
+        if stubs.len() >= STUBS_KEPT {
+            stubs.clear();
+        }
+        stubs.push((name.to_owned(), stub.clone()));
+        Some(stub)
     }
 }
