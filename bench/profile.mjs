@@ -1,7 +1,8 @@
 // Where the room's CPU time goes: serves a build of the worker through Miniflare with workerd's
 // inspector on, drives it with tools/loadgen, and samples the isolate with V8's profiler.
 //
-//   node --experimental-websocket bench/profile.mjs <build dir> <relay|join> [rooms] [seconds]
+//   node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs> [rooms] [seconds]
+// (`peerjs`: the relay through the PeerJS endpoint, `rooms` pairs of ids).
 //
 // `make profile` builds an unstripped copy (function names kept) into target/profile-build and
 // runs this on it. Prints the functions with the most self time and writes
@@ -14,8 +15,8 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const [dir, mode = "relay", rooms = "10", secs = "5"] = process.argv.slice(2);
-if (!dir || !["relay", "join"].includes(mode)) {
-  console.error("usage: node --experimental-websocket bench/profile.mjs <build dir> <relay|join> [rooms] [seconds]");
+if (!dir || !["relay", "join", "peerjs"].includes(mode)) {
+  console.error("usage: node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs> [rooms] [seconds]");
   process.exit(2);
 }
 const port = 9411;
@@ -24,8 +25,14 @@ const mf = new Miniflare({
   host: "127.0.0.1", port, inspectorPort, compatibilityDate: "2026-04-01", modules: true,
   scriptPath: join(resolve(dir), "index.js"),
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-  durableObjects: { ROOMS: { className: "RoomObject", useSQLite: true } },
-  bindings: { RATE_LIMIT_BURST: "1000000", RATE_LIMIT_PER_SEC: "1000000" },
+  durableObjects: {
+    ROOMS: { className: "RoomObject", useSQLite: true },
+    PEERS: { className: "PeerObject", useSQLite: true },
+  },
+  bindings: {
+    RATE_LIMIT_BURST: "1000000", RATE_LIMIT_PER_SEC: "1000000",
+    RATE_LIMIT_BYTES_BURST: "1073741824", RATE_LIMIT_BYTES_PER_SEC: "1073741824",
+  },
   // The room's log lines are not the point here.
   handleRuntimeStdio(stdout, stderr) {
     stdout.resume();
@@ -55,10 +62,11 @@ const call = (method, params = {}) =>
 
 const loadgen = join(root, "target", "release", "loadgen");
 const url = `ws://127.0.0.1:${port}`;
-const load = (s) =>
-  mode === "relay"
-    ? ["relay", "--url", url, "--rooms", rooms, "--secs", String(s)]
-    : ["join", "--url", url, "--count", String(50 * s)];
+const load = (s) => ({
+  relay: ["relay", "--url", url, "--rooms", rooms, "--secs", String(s)],
+  peerjs: ["relay", "--url", `${url}/peerjs`, "--proto", "peerjs", "--rooms", rooms, "--secs", String(s)],
+  join: ["join", "--url", url, "--count", String(50 * s)],
+})[mode];
 spawnSync(loadgen, load(1)); // warm up
 await call("Profiler.enable");
 await call("Profiler.setSamplingInterval", { interval: 100 });
