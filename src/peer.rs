@@ -567,6 +567,53 @@ pub fn parse_link_frame(text: &str) -> Option<(bool, &str)> {
     }
 }
 
+/// What a link's sender asks when it has waited a moment for answers: the count of sent
+/// messages not yet reported ([`LinkAnswers::flush`]).
+pub const LINK_FLUSH: &str = "?";
+
+/// The answers a recipient owes on one link. A message that was sent is the common case and
+/// needs no answer at once: they are counted and reported together, as the count, when
+/// [`LINK_SENT_BATCH`] messages or [`LINK_SENT_BYTES`] bytes were sent, before any other
+/// answer (so the sender pairs every answer with its message, in order), and when the sender
+/// asks ([`LINK_FLUSH`], answered with `"?"` and the count, so the sender knows that nothing
+/// before it is owed any more). Frames: `"16"` (16 sent), `"3held"` (3 sent, then one held),
+/// `"?2"` (2 sent, and that was all).
+#[derive(Default)]
+pub struct LinkAnswers {
+    sent: usize,
+    bytes: usize,
+}
+
+/// Sent messages reported together at most (see [`LinkAnswers`]).
+pub const LINK_SENT_BATCH: usize = 16;
+/// Bytes of sent messages reported together at most: the sender counts a message's bytes as
+/// parked until its answer, so a batch stays well under its bound.
+pub const LINK_SENT_BYTES: usize = 32 << 10;
+
+impl LinkAnswers {
+    /// The answer to a message of `bytes` (a [`Delivery`]'s name, or "gone"): the frame to
+    /// send on the link now, if any.
+    pub fn answer(&mut self, answer: &str, bytes: usize) -> Option<String> {
+        if answer != Delivery::Sent.as_str() {
+            return Some(format!("{}{answer}", std::mem::take(&mut self.sent)))
+                .inspect(|_| self.bytes = 0);
+        }
+        self.sent += 1;
+        self.bytes += bytes;
+        (self.sent >= LINK_SENT_BATCH || self.bytes >= LINK_SENT_BYTES).then(|| self.take())
+    }
+
+    /// The answer to [`LINK_FLUSH`]: every sent message not yet reported.
+    pub fn flush(&mut self) -> String {
+        format!("{LINK_FLUSH}{}", self.take())
+    }
+
+    fn take(&mut self) -> String {
+        self.bytes = 0;
+        std::mem::take(&mut self.sent).to_string()
+    }
+}
+
 /// The header of a join's token on its way to the peer's object.
 pub const TOKEN_HEADER: &str = "X-Edge-Signal-PeerJS-Token";
 

@@ -47,7 +47,17 @@ async fn held_messages_outlive_the_recipients_eviction_until_they_expire() {
     let s = server();
     let k = unique_room("held");
     let mut a = open(s, &k, "a").await;
+    let mut b = open(s, &k, "b").await;
     let sent = Instant::now();
+    // To a connected peer too: sent, so its answers come together, asked for once the link
+    // goes quiet; then the link closes, and a's object can hibernate like the others.
+    for n in 0..3 {
+        a.send_json(json!({"type": "CANDIDATE", "dst": "b", "payload": {"n": n}}))
+            .await;
+    }
+    for n in 0..3 {
+        assert_eq!(b.recv().await["payload"]["n"], n);
+    }
     for (dst, n) in [("late", 1), ("late", 2), ("ghost", 3)] {
         let kind = if n == 2 { "CANDIDATE" } else { "OFFER" };
         a.send_json(json!({"type": kind, "dst": dst, "payload": {"n": n}}))
@@ -81,4 +91,10 @@ async fn held_messages_outlive_the_recipients_eviction_until_they_expire() {
     a.expect_silence(1500).await;
     let mut ghost = open(s, &k, "ghost").await;
     ghost.expect_silence(300).await;
+    // a's object was evicted too (its links had closed) and is rebuilt by its next frame.
+    a.send_json(json!({"type": "OFFER", "dst": "b", "payload": "again"}))
+        .await;
+    assert_eq!(b.recv().await["payload"], "again");
+    let line = format!(r#""event":"peer_restored","room":"peerjs/{k}/a""#);
+    assert!(s.log_count(&line) > 0, "a's object was never evicted");
 }

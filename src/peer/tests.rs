@@ -832,3 +832,23 @@ fn held_messages_are_stored_in_order_and_read_back_as_written() {
         assert_eq!(parse_held(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn a_link_reports_sent_messages_together_and_every_other_answer_at_once_in_order() {
+    let mut a = LinkAnswers::default();
+    for _ in 0..LINK_SENT_BATCH - 1 {
+        assert_eq!(a.answer("sent", 10), None);
+    }
+    assert_eq!(a.answer("sent", 10).as_deref(), Some("16"));
+    assert_eq!(a.answer("sent", 10), None);
+    assert_eq!(a.answer("sent", 10), None);
+    // The sent ones before it first, so the sender pairs "held" with its message.
+    assert_eq!(a.answer("held", 10).as_deref(), Some("2held"));
+    assert_eq!(a.answer("gone", 10).as_deref(), Some("0gone"));
+    assert_eq!(a.answer("sent", 10), None);
+    assert_eq!(a.flush(), "?1");
+    assert_eq!(a.flush(), "?0");
+    // Large messages are reported sooner.
+    assert_eq!(a.answer("sent", LINK_SENT_BYTES / 2), None);
+    assert_eq!(a.answer("sent", LINK_SENT_BYTES / 2).as_deref(), Some("2"));
+}

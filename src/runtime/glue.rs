@@ -55,11 +55,13 @@ export function postText(stub, url, body) {
 }
 // Links (docs/peerjs.md): a WebSocket from a peer's object to another's, opened on the stub the
 // sender keeps for it, carrying that sender's messages to that recipient in order; the
-// recipient answers each, in order, with what became of it. While opening, messages queue.
-// Closed once nothing is awaited and nothing was sent for LINK_IDLE_MS (an open link keeps the
-// sender's object from hibernating); a link that closes or fails answers what it still awaits
-// with "" (a failed call), and the next message opens another.
-const LINK_IDLE_MS = 5000;
+// recipient answers them in order (crate::peer::LinkAnswers: "<n sent><another answer>"), the
+// sent ones counted together, and all it owes when asked ("?", answered "?<n sent>") after
+// LINK_ASK_MS without an answer; what the ask covered and is still unanswered then failed.
+// While opening, messages queue. Closed once nothing is awaited and nothing was sent for
+// LINK_IDLE_MS (an open link keeps the sender's object from hibernating); a link that closes or
+// fails answers what it still awaits with "" (a failed call), and the next message opens another.
+const LINK_IDLE_MS = 5000, LINK_ASK_MS = 500;
 const links = new WeakMap();
 export function linkPost(stub, url, body) {
   let link = links.get(stub);
@@ -72,7 +74,8 @@ export function linkPost(stub, url, body) {
   });
 }
 function openLink(stub, url) {
-  const link = { ws: null, queue: [], waiting: [], closed: false, last: 0, timer: 0 };
+  // asked: how many answers the ask ("?") in flight covers (0: none); answered: since it.
+  const link = { ws: null, queue: [], waiting: [], closed: false, last: 0, heard: 0, asked: 0, answered: 0, timer: 0 };
   const end = () => {
     if (link.closed) return;
     link.closed = true;
@@ -83,16 +86,42 @@ function openLink(stub, url) {
     const ws = res.webSocket;
     if (!ws || link.closed) return end();
     ws.accept();
-    ws.addEventListener("message", (e) => link.waiting.shift()?.(String(e.data)));
+    const answer = (word) => {
+      link.answered++;
+      link.waiting.shift()?.(word);
+    };
+    ws.addEventListener("message", (e) => {
+      const text = String(e.data);
+      const flushed = text.startsWith("?");
+      let i = flushed ? 1 : 0;
+      const digits = i;
+      while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+      for (let n = Number(text.slice(digits, i)); n > 0; n--) answer("sent");
+      if (i < text.length) answer(text.slice(i));
+      if (flushed) {
+        for (let left = link.asked - link.answered; left > 0; left--) answer("");
+        link.asked = 0;
+      }
+      link.heard = Date.now();
+    });
     ws.addEventListener("close", () => { end(); try { ws.close(1000); } catch {} });
     ws.addEventListener("error", end);
     link.ws = ws;
     for (const body of link.queue.splice(0)) ws.send(body);
     link.timer = setInterval(() => {
-      if (link.waiting.length || Date.now() - link.last < LINK_IDLE_MS) return;
+      const now = Date.now();
+      if (link.waiting.length) {
+        if (!link.asked && now - Math.max(link.last, link.heard) >= LINK_ASK_MS) {
+          link.asked = link.waiting.length;
+          link.answered = 0;
+          ws.send("?");
+        }
+        return;
+      }
+      if (now - link.last < LINK_IDLE_MS) return;
       end();
       ws.close(1000, "idle");
-    }, 1000);
+    }, LINK_ASK_MS);
   }, end);
   return link;
 }

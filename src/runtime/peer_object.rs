@@ -85,7 +85,7 @@ pub struct PeerObject {
     namespace: Option<ObjectNamespace>,
     stubs: Stubs,
     /// The links other peers' objects opened to this one, and whose messages each brings.
-    links: RefCell<Vec<(WebSocket, String)>>,
+    links: RefCell<Vec<(WebSocket, String, crate::peer::LinkAnswers)>>,
     /// A peer's webhooks, when `WEBHOOK_URL` is set.
     webhooks: Option<Webhooks>,
 }
@@ -115,7 +115,7 @@ impl DurableObject for PeerObject {
                         // At most once per idle period, as rooms' `room_restored`.
                         record(None, &Observation::of_room_size("peer_restored", &name, 1));
                     } else if let Some(linked) = attachment::read_as::<Linked>(&ws) {
-                        links.push((ws, linked.link));
+                        links.push((ws, linked.link, Default::default()));
                     }
                 }
                 held = restore_held(&state, &mut peer, &name);
@@ -192,7 +192,9 @@ impl DurableObject for PeerObject {
                 let WebSocketPair { client, server } = WebSocketPair::new()?;
                 self.state.accept_web_socket(&server);
                 attachment::write_as(&server, &Linked { link: src.clone() });
-                self.links.borrow_mut().push((server, src));
+                self.links
+                    .borrow_mut()
+                    .push((server, src, Default::default()));
                 Response::from_websocket(client)
             }
             ObjectRequest::Listed { .. } | ObjectRequest::List if !is_peer => {
@@ -504,28 +506,42 @@ impl PeerObject {
         let links = self.links.borrow();
         links
             .iter()
-            .find(|(link, _)| link.as_ref() == ws)
-            .map(|(_, src)| src.clone())
+            .find(|(link, ..)| link.as_ref() == ws)
+            .map(|(_, src, _)| src.clone())
     }
 
-    /// A message on `src`'s link: delivered as a `Deliver` request's, answered on the link.
+    /// A message on `src`'s link: delivered as a `Deliver` request's, answered on the link
+    /// ([`crate::peer::LinkAnswers`]); or the sender asking for the answers owed.
     fn linked(&self, ws: &web_sys::WebSocket, src: &str, message: &JsValue) {
         let text = message.as_string().unwrap_or_default();
         let answer = match crate::peer::parse_link_frame(&text) {
-            Some((hold, frame)) => self.delivered(src, frame.to_owned(), hold),
+            Some((hold, frame)) => Some((self.delivered(src, frame.to_owned(), hold), frame.len())),
+            None if text == crate::peer::LINK_FLUSH => None,
             None => {
                 console_error!("peerjs: a link frame that is not one");
-                "dropped"
+                Some(("dropped", 0))
             }
         };
-        let _ = ws.send_with_str(answer);
+        let frame = {
+            let mut links = self.links.borrow_mut();
+            let Some((_, _, owed)) = links.iter_mut().find(|(link, ..)| link.as_ref() == ws) else {
+                return;
+            };
+            match answer {
+                Some((answer, bytes)) => owed.answer(answer, bytes),
+                None => Some(owed.flush()),
+            }
+        };
+        if let Some(frame) = frame {
+            let _ = ws.send_with_str(&frame);
+        }
     }
 
     /// Forgets `ws` if it is a link (it closed or failed).
     fn unlink(&self, ws: &web_sys::WebSocket) {
         self.links
             .borrow_mut()
-            .retain(|(link, _)| link.as_ref() != ws);
+            .retain(|(link, ..)| link.as_ref() != ws);
     }
 
     /// Seats the socket, or answers `ID-TAKEN`, and answers the upgrade.
