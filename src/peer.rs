@@ -359,6 +359,20 @@ impl<S: Clone + PartialEq> Peer<S> {
         Some(out)
     }
 
+    /// The socket a message for this peer goes to now, if it is connected: what
+    /// [`Peer::incoming`] decides first, so a runtime can send a frame it has at hand without
+    /// reading it (and call `incoming` only when there is none). A seat gone silent is dropped
+    /// first; the actions are its removal's.
+    pub fn recipient(
+        &mut self,
+        now_ms: u64,
+        last_heartbeat: impl Fn(&S) -> Option<u64>,
+    ) -> (Option<S>, Vec<Outbound<S>>) {
+        let mut out = Vec::new();
+        self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
+        (self.seat.as_ref().map(|s| s.socket.conn.clone()), out)
+    }
+
     /// A message from peer `src` for this one (`frame` is final). Sent to the socket; held when
     /// there is none (or it went silent) and `hold` is set, the expiry armed by the first held.
     pub fn incoming(
@@ -369,13 +383,9 @@ impl<S: Clone + PartialEq> Peer<S> {
         now_ms: u64,
         last_heartbeat: impl Fn(&S) -> Option<u64>,
     ) -> (Delivery, Vec<Outbound<S>>) {
-        let mut out = Vec::new();
-        self.drop_dead_seat(now_ms, &last_heartbeat, &mut out);
-        if let Some(seat) = &self.seat {
-            out.push(Outbound::Send {
-                to: seat.socket.conn.clone(),
-                frame,
-            });
+        let (to, mut out) = self.recipient(now_ms, last_heartbeat);
+        if let Some(to) = to {
+            out.push(Outbound::Send { to, frame });
             return (Delivery::Sent, out);
         }
         if !hold || self.held_bytes + frame.len() > HELD_MAX_BYTES {

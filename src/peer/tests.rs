@@ -852,3 +852,21 @@ fn a_link_reports_sent_messages_together_and_every_other_answer_at_once_in_order
     assert_eq!(a.answer("sent", LINK_SENT_BYTES / 2), None);
     assert_eq!(a.answer("sent", LINK_SENT_BYTES / 2).as_deref(), Some("2"));
 }
+
+#[test]
+fn the_recipient_is_the_live_seat_and_a_silent_one_is_dropped_first() {
+    let mut p = alice();
+    assert_eq!(p.recipient(0, never), (None, vec![]));
+    p.join("ws1", "t", 0, "c".into(), never);
+    assert_eq!(p.recipient(10, never), (Some("ws1"), vec![]));
+    // Silent past the idle timeout (no frame, no auto-answered ping): removed, nobody to send to.
+    let late = limits().idle_timeout_ms + 1;
+    let (to, out) = p.recipient(late, never);
+    assert_eq!(to, None);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Outbound::Close { to: "ws1", .. })),
+        "{out:?}"
+    );
+    assert_eq!(p.socket(), None);
+}

@@ -125,6 +125,11 @@ function openLink(stub, url) {
   }, end);
   return link;
 }
+export function sendLinkFrame(ws, text) {
+  if (text[0] !== "0" && text[0] !== "1") throw new Error("not a link frame");
+  ws.send(text.slice(1));
+  return text.length - 1;
+}
 export function sendText(ws, text) {
   ws.send(text);
 }
@@ -201,6 +206,12 @@ extern "C" {
     /// there is none), resolved to the recipient's answer to it; "" when the link failed.
     #[wasm_bindgen(js_name = linkPost)]
     pub fn link_post(stub: &JsValue, url: &str, body: &str) -> js_sys::Promise;
+
+    /// Sends a link's message ([`crate::peer::link_frame`]) to `ws` without its first
+    /// character, straight from the JavaScript string; its length (UTF-16 units, which
+    /// [`crate::peer::LinkAnswers`] counts as bytes: near enough for when to answer).
+    #[wasm_bindgen(catch, js_name = sendLinkFrame)]
+    pub fn send_link_frame(ws: &web_sys::WebSocket, text: &JsValue) -> Result<u32, JsValue>;
 
     /// `ws.send(text)` of a string that lives in JavaScript (a held PeerJS message).
     #[wasm_bindgen(catch, js_name = sendText)]

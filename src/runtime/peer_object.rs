@@ -513,14 +513,26 @@ impl PeerObject {
     /// A message on `src`'s link: delivered as a `Deliver` request's, answered on the link
     /// ([`crate::peer::LinkAnswers`]); or the sender asking for the answers owed.
     fn linked(&self, ws: &web_sys::WebSocket, src: &str, message: &JsValue) {
-        let text = message.as_string().unwrap_or_default();
-        let answer = match crate::peer::parse_link_frame(&text) {
-            Some((hold, frame)) => Some((self.delivered(src, frame.to_owned(), hold), frame.len())),
-            None if text == crate::peer::LINK_FLUSH => None,
-            None => {
-                console_error!("peerjs: a link frame that is not one");
-                Some(("dropped", 0))
+        let answer = match self.link_recipient(message) {
+            // Connected: the frame goes on as it came, never read into this module.
+            Ok(Some(to)) => Some(match glue::send_link_frame(to.as_ref(), message) {
+                Ok(bytes) => ("sent", bytes as usize),
+                Err(_) => ("gone", 0),
+            }),
+            Ok(None) => {
+                let text = message.as_string().unwrap_or_default();
+                match crate::peer::parse_link_frame(&text) {
+                    Some((hold, frame)) => {
+                        Some((self.delivered(src, frame.to_owned(), hold), frame.len()))
+                    }
+                    None if text == crate::peer::LINK_FLUSH => None,
+                    None => {
+                        console_error!("peerjs: a link frame that is not one");
+                        Some(("dropped", 0))
+                    }
+                }
             }
+            Err(answer) => Some((answer, 0)),
         };
         let frame = {
             let mut links = self.links.borrow_mut();
@@ -535,6 +547,33 @@ impl PeerObject {
         if let Some(frame) = frame {
             let _ = ws.send_with_str(&frame);
         }
+    }
+
+    /// For a link's message (not the sender's ask): the connected socket it goes to, if any
+    /// (a seat gone silent dropped first); `Err` with the answer when the removal of such a seat
+    /// failed to send.
+    fn link_recipient(
+        &self,
+        message: &JsValue,
+    ) -> std::result::Result<Option<WebSocket>, &'static str> {
+        // The ask is one character: told apart without reading a message into this module.
+        let short = message
+            .dyn_ref::<js_sys::JsString>()
+            .is_none_or(|t| t.length() <= 1);
+        if short {
+            return Ok(None);
+        }
+        let (to, out) = {
+            let mut guard = self.peer.borrow_mut();
+            let Some(peer) = guard.as_mut() else {
+                return Err("gone");
+            };
+            peer.recipient(now_ms(), |ws| glue::last_auto_response_ms(&self.state, ws))
+        };
+        if !out.is_empty() && !executor::execute(self, out, None) {
+            return Err("gone");
+        }
+        Ok(to)
     }
 
     /// Forgets `ws` if it is a link (it closed or failed).
