@@ -63,32 +63,37 @@ export function postText(stub, url, body) {
 // fails answers what it still awaits with "" (a failed call), and the next message opens another.
 const LINK_IDLE_MS = 5000, LINK_ASK_MS = 500;
 const links = new WeakMap();
-export function linkPost(stub, url, body) {
+let linkCount = 0;
+// Sends `body`, and returns the link's number: `onAnswer(number, answer)` is called with each
+// of its answers, in the order sent.
+export function linkPost(stub, url, body, onAnswer) {
   let link = links.get(stub);
-  if (!link || link.closed) links.set(stub, (link = openLink(stub, url)));
+  if (!link || link.closed) links.set(stub, (link = openLink(stub, url, onAnswer)));
   link.last = Date.now();
-  return new Promise((resolve) => {
-    link.waiting.push(resolve);
-    if (link.ws) link.ws.send(body);
-    else link.queue.push(body);
-  });
+  link.waiting++;
+  if (link.ws) link.ws.send(body);
+  else link.queue.push(body);
+  return link.id;
 }
-function openLink(stub, url) {
-  // asked: how many answers the ask ("?") in flight covers (0: none); answered: since it.
-  const link = { ws: null, queue: [], waiting: [], closed: false, last: 0, heard: 0, asked: 0, answered: 0, timer: 0 };
+function openLink(stub, url, onAnswer) {
+  // waiting: answers still owed; asked: how many the ask ("?") in flight covers (0: none);
+  // answered: how many came since it.
+  const link = { id: (linkCount = (linkCount + 1) >>> 0), ws: null, queue: [], waiting: 0, closed: false, last: 0, heard: 0, asked: 0, answered: 0, timer: 0 };
   const end = () => {
     if (link.closed) return;
     link.closed = true;
     clearInterval(link.timer);
-    for (const resolve of link.waiting.splice(0)) resolve("");
+    for (; link.waiting > 0; link.waiting--) onAnswer(link.id, "");
   };
   stub.fetch(url, { headers: { Upgrade: "websocket" } }).then((res) => {
     const ws = res.webSocket;
     if (!ws || link.closed) return end();
     ws.accept();
     const answer = (word) => {
+      if (link.waiting === 0) return;
+      link.waiting--;
       link.answered++;
-      link.waiting.shift()?.(word);
+      onAnswer(link.id, word);
     };
     ws.addEventListener("message", (e) => {
       const text = String(e.data);
@@ -110,9 +115,9 @@ function openLink(stub, url) {
     for (const body of link.queue.splice(0)) ws.send(body);
     link.timer = setInterval(() => {
       const now = Date.now();
-      if (link.waiting.length) {
+      if (link.waiting) {
         if (!link.asked && now - Math.max(link.last, link.heard) >= LINK_ASK_MS) {
-          link.asked = link.waiting.length;
+          link.asked = link.waiting;
           link.answered = 0;
           ws.send("?");
         }
@@ -203,9 +208,10 @@ extern "C" {
     ) -> Result<(), JsValue>;
 
     /// Sends `body` on the link to the object of `stub` (opened with a request to `url` if
-    /// there is none), resolved to the recipient's answer to it; "" when the link failed.
+    /// there is none); returns the link's number. `on_answer(number, answer)` gets each answer
+    /// of that link in order: "sent", "held", "dropped", "gone", or "" when the link failed.
     #[wasm_bindgen(js_name = linkPost)]
-    pub fn link_post(stub: &JsValue, url: &str, body: &str) -> js_sys::Promise;
+    pub fn link_post(stub: &JsValue, url: &str, body: &str, on_answer: &JsValue) -> u32;
 
     /// Sends a link's message ([`crate::peer::link_frame`]) to `ws` without its first
     /// character, straight from the JavaScript string; its length (UTF-16 units, which

@@ -84,6 +84,10 @@ pub struct PeerObject {
     join_rate: JoinRate,
     namespace: Option<ObjectNamespace>,
     stubs: Stubs,
+    /// The messages sent on this peer's links, waiting for their answers.
+    answers: Rc<Answers>,
+    /// Takes the answers of every link of this object ([`Answers::answer`]).
+    on_answer: wasm_bindgen::closure::Closure<dyn FnMut(u32, String)>,
     /// The links other peers' objects opened to this one, and whose messages each brings.
     links: RefCell<Vec<(WebSocket, String, crate::peer::LinkAnswers)>>,
     /// A peer's webhooks, when `WEBHOOK_URL` is set.
@@ -144,17 +148,33 @@ impl DurableObject for PeerObject {
             }),
             _ => None,
         };
+        let peer = Rc::new(RefCell::new(peer));
+        let stubs: Stubs = Rc::default();
+        let client = Rc::new(RefCell::new(client));
+        let answers = Rc::new(Answers {
+            peer: peer.clone(),
+            stubs: stubs.clone(),
+            limit: join_rate.clone(),
+            client: client.clone(),
+            awaited: RefCell::default(),
+        });
+        let on_answer = {
+            let answers = answers.clone();
+            wasm_bindgen::closure::Closure::new(move |link, word| answers.answer(link, word))
+        };
         PeerObject {
+            answers,
+            on_answer,
             state,
             config,
             key,
-            peer: Rc::new(RefCell::new(peer)),
+            peer,
             parked: RefCell::new(held.0),
             held_next: std::cell::Cell::new(held.1),
-            client: Rc::new(RefCell::new(client)),
+            client,
             join_rate,
             namespace: env.durable_object(PEERS_BINDING).ok(),
-            stubs: Rc::default(),
+            stubs,
             links: RefCell::new(links),
             webhooks,
         }
@@ -358,48 +378,25 @@ impl Host for PeerObject {
         .object_name();
         let request = ObjectRequest::Link { src: src.clone() };
         let body = crate::peer::link_frame(hold, &frame);
-        let Some(promise) = self.link_post(&name, &request, &body) else {
+        let Some(link) = self
+            .stub(&name)
+            .map(|stub| glue::link_post(&stub, &request.to_url(), &body, self.on_answer.as_ref()))
+        else {
             // Not sent: nothing was woken or held.
             self.with_peer(|p| p.answered(&dst, bytes, route, None, now_ms()).0);
             return;
         };
-        let (stubs, peer) = (self.stubs.clone(), self.peer.clone());
-        let (limit, client) = (self.join_rate.clone(), self.client.borrow().clone());
-        spawn_local(async move {
-            let answer = match JsFuture::from(promise).await {
-                Ok(answer) => answer.as_string().unwrap_or_default(),
-                Err(e) => {
-                    // A stub that failed fails every later call: make a new one next time.
-                    console_error!("peerjs: delivery to {name} failed: {e:?}");
-                    stubs.borrow_mut().retain(|(n, _)| *n != name);
-                    String::new()
-                }
-            };
-            if answer == "gone" {
-                if let Some(socket) = &socket {
-                    let leave = peerjs::leave_from(&dst, &src);
-                    let _ = socket.send_with_str(leave);
-                }
-            }
-            // "gone" and a failed call: neither held nor an absent id's.
-            let delivery = Delivery::of(&answer);
-            let (out, woke_absent) = match peer.borrow_mut().as_mut() {
-                Some(p) => p.answered(&dst, bytes, route, delivery, now_ms()),
-                None => (Vec::new(), false),
-            };
-            // This peer's own socket only (an `EXPIRE`), sent directly: the task has no host.
-            for action in out {
-                if let Outbound::Send { to, frame } = action {
-                    let _ = to.send_with_str(frame);
-                }
-            }
-            // Starting an absent id's object counts as a join from this client.
-            if woke_absent && !limit.allows(&client).await {
-                if let Some(p) = peer.borrow_mut().as_mut() {
-                    p.wake_refused(&dst, now_ms());
-                }
-            }
-        });
+        self.answers.awaiting(
+            link,
+            Awaited {
+                name,
+                dst,
+                bytes,
+                route,
+                src,
+                socket,
+            },
+        );
     }
 
     /// Keeps the message in memory and in storage (one write; the delivery's "held" answer
@@ -436,6 +433,100 @@ impl Host for PeerObject {
         parked
             .iter()
             .all(|text| glue::send_text(to.as_ref(), text).is_ok())
+    }
+}
+
+/// A message sent on a link, until the recipient's object answers what became of it.
+struct Awaited {
+    /// The recipient's object.
+    name: String,
+    dst: String,
+    bytes: usize,
+    route: (Route, bool),
+    /// This peer's id and socket (it hears `LEAVE` if the recipient is gone).
+    src: String,
+    socket: Option<WebSocket>,
+}
+
+/// The answers links bring back, for the messages this peer sent on them (in order per link:
+/// glue's `linkPost`), applied to its state as they come, with no task per message.
+struct Answers {
+    peer: Rc<RefCell<Option<Peer<WebSocket>>>>,
+    stubs: Stubs,
+    limit: JoinRate,
+    client: Rc<RefCell<String>>,
+    /// By link (glue's number for it), in the order sent.
+    awaited: RefCell<Vec<(u32, std::collections::VecDeque<Awaited>)>>,
+}
+
+impl Answers {
+    fn awaiting(&self, link: u32, message: Awaited) {
+        let mut awaited = self.awaited.borrow_mut();
+        match awaited.iter_mut().find(|(l, _)| *l == link) {
+            Some((_, queue)) => queue.push_back(message),
+            None => awaited.push((link, [message].into())),
+        }
+    }
+
+    /// `word` answers the oldest message awaiting on `link`: sent, held, dropped, gone, or ""
+    /// when the link failed.
+    fn answer(&self, link: u32, word: String) {
+        let message = {
+            let mut awaited = self.awaited.borrow_mut();
+            let Some(i) = awaited.iter().position(|(l, _)| *l == link) else {
+                return;
+            };
+            let message = awaited[i].1.pop_front();
+            if awaited[i].1.is_empty() {
+                awaited.swap_remove(i);
+            }
+            match message {
+                Some(message) => message,
+                None => return,
+            }
+        };
+        let Awaited {
+            name,
+            dst,
+            bytes,
+            route,
+            src,
+            socket,
+        } = message;
+        if word.is_empty() {
+            // A stub that failed fails every later call: make a new one next time.
+            console_error!("peerjs: delivery to {name} failed");
+            self.stubs.borrow_mut().retain(|(n, _)| *n != name);
+        }
+        if word == "gone" {
+            if let Some(socket) = &socket {
+                let _ = socket.send_with_str(peerjs::leave_from(&dst, &src));
+            }
+        }
+        // "gone" and a failed call: neither held nor an absent id's.
+        let delivery = Delivery::of(&word);
+        let (out, woke_absent) = match self.peer.borrow_mut().as_mut() {
+            Some(p) => p.answered(&dst, bytes, route, delivery, now_ms()),
+            None => (Vec::new(), false),
+        };
+        // This peer's own socket only (an `EXPIRE`), sent directly.
+        for action in out {
+            if let Outbound::Send { to, frame } = action {
+                let _ = to.send_with_str(frame);
+            }
+        }
+        // Starting an absent id's object counts as a join from this client.
+        if woke_absent {
+            let (peer, limit) = (self.peer.clone(), self.limit.clone());
+            let client = self.client.borrow().clone();
+            spawn_local(async move {
+                if !limit.allows(&client).await {
+                    if let Some(p) = peer.borrow_mut().as_mut() {
+                        p.wake_refused(&dst, now_ms());
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -686,18 +777,6 @@ impl PeerObject {
                 }
             });
         }
-    }
-
-    /// Sends `body` on the link to the object `name` (opened with `request`, a
-    /// [`ObjectRequest::Link`], if there is none); the promise of the answer's text.
-    fn link_post(
-        &self,
-        name: &str,
-        request: &ObjectRequest,
-        body: &str,
-    ) -> Option<js_sys::Promise> {
-        let stub = self.stub(name)?;
-        Some(glue::link_post(&stub, &request.to_url(), body))
     }
 
     /// POSTs `request` with `body` to the object `name` on its kept stub; the promise of the
