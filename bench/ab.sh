@@ -4,13 +4,15 @@
 # them in turns, the order rotated every round, so that drift in a noisy machine's speed falls on
 # all of them alike; it prints each round and the medians. `make bench` compares with the floor
 # in one run; this says whether a change moved the worker itself.
-#   BASE (default: origin/main, else HEAD~1), ROUNDS (6), ROOMS (100), SECS (5)
+#   BASE (default: origin/main, else HEAD~1), ROUNDS (6), ROOMS (100), SECS (5), PROTO (edge, or
+#   peerjs: the PeerJS endpoint, ROOMS pairs of ids; the floor speaks only rooms, so it is left out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${BASE:-$(git rev-parse --verify -q origin/main || git rev-parse HEAD~1)}"
 ROUNDS="${ROUNDS:-6}"
 ROOMS="${ROOMS:-100}"
 SECS="${SECS:-5}"
+PROTO="${PROTO:-edge}"
 dir=target/bench-ab
 mkdir -p "$dir"
 
@@ -38,26 +40,30 @@ done
 
 lg=target/release/loadgen
 names=(base head floor)
+path=""
+if [ "$PROTO" = peerjs ]; then names=(base head); path=/peerjs; fi
 out="$dir/results.txt"
 : > "$out"
 for ((round = 0; round < ROUNDS; round++)); do
-  for k in 0 1 2; do
-    t=${names[$(((k + round) % 3))]}
-    r=$($lg relay --url "ws://127.0.0.1:${port[$t]}" --rooms "$ROOMS" --secs "$SECS")
+  for ((k = 0; k < ${#names[@]}; k++)); do
+    t=${names[$(((k + round) % ${#names[@]}))]}
+    r=$($lg relay --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --rooms "$ROOMS" --secs "$SECS")
     echo "$t relay $r" | tee -a "$out"
   done
 done
-for t in base head floor; do
-  r=$($lg join --url "ws://127.0.0.1:${port[$t]}" --count 1000)
+for t in "${names[@]}"; do
+  r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count 1000)
   echo "$t join $r" | tee -a "$out"
 done
-python3 - "$out" "$BASE" "$ROOMS" <<'PY'
+python3 - "$out" "$BASE" "$ROOMS" "$PROTO" <<'PY'
 import json, statistics, sys
 rows = [line.split(" ", 2) for line in open(sys.argv[1])]
-print(f"\nbench-ab: medians (base = {sys.argv[2]}, relay with {sys.argv[3]} rooms)")
+print(f"\nbench-ab: medians (base = {sys.argv[2]}, {sys.argv[4]} relay with {sys.argv[3]} rooms)")
 print("| target | relay p50 ms | relay msgs/s | join p50 ms |")
 print("|---|---:|---:|---:|")
 for t in ("base", "head", "floor"):
+    if not any(r[0] == t for r in rows):
+        continue
     rel = [json.loads(r[2]) for r in rows if r[0] == t and r[1] == "relay"]
     join = [json.loads(r[2]) for r in rows if r[0] == t and r[1] == "join"][0]
     p50 = statistics.median(x["p50_ms"] for x in rel)
