@@ -15,6 +15,7 @@
 //! alternate, several runs, medians reported) and writes `docs/benchmarks.md` (see `report.rs`).
 //! The single measurements are subcommands too, printing one JSON line each.
 
+mod cold;
 mod history;
 mod report;
 mod yjs;
@@ -32,7 +33,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use edge_signal::protocol::{PING_FRAME, PONG_FRAME};
 use edge_signal::request::RoomInfo;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -117,6 +118,9 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         idle_secs: u64,
     },
+    /// Only the cold starts (this worker and the floor under Miniflare, servers of its own):
+    /// prints the report's section.
+    Cold,
     /// Everything against every target; writes the report.
     Bench {
         #[arg(long, default_value = "docs/benchmarks.md")]
@@ -194,6 +198,10 @@ async fn main() -> Result<(), Error> {
             )
             .await?;
             println!("{}", serde_json::to_string(&f.to_json())?);
+        }
+        Command::Cold => {
+            let cold = report::cold_only().await?;
+            print!("{cold}");
         }
         Command::Bench {
             out,

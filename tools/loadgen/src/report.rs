@@ -345,6 +345,10 @@ pub async fn bench(
             f.flood = Some(flooded);
         }
     }
+    // Cold starts: fresh processes, and joins that wake evicted objects on the two Miniflare
+    // targets (before the load runs, while they are otherwise idle).
+    println!("bench: cold starts");
+    let cold = crate::cold::measure([&targets[0].url, &targets[1].url]).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let steps = (runs * (targets.len() * (RELAY_ROOMS.len() + 2) + 2)) as u64
@@ -477,6 +481,16 @@ pub async fn bench(
         &started,
         &past,
     );
+    // The cold starts before the bundle's size, which they are set against.
+    let report = match report.find("\n## Bundle") {
+        Some(at) => format!(
+            "{}{}{}",
+            &report[..at],
+            crate::cold::section(&cold, wasm_gz),
+            &report[at..]
+        ),
+        None => report + &crate::cold::section(&cold, wasm_gz),
+    };
     std::fs::write(out, report)?;
     let chart = Path::new(out).with_file_name("benchmarks-relay.svg");
     std::fs::write(&chart, svg_chart(&names, &figures))?;
@@ -510,6 +524,18 @@ fn ratio(x: f64, base: f64) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// `loadgen cold`: the cold-start section alone, on servers of its own.
+pub async fn cold_only() -> Result<String, Error> {
+    let wasm = std::fs::read("build/index_bg.wasm")?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&wasm)?;
+    let wasm_gz = gz.finish()?.len();
+    let edge = miniflare("edge (miniflare)", "edge")?;
+    let floor = miniflare("floor (miniflare)", "floor")?;
+    let cold = crate::cold::measure([&edge.url, &floor.url]).await?;
+    Ok(crate::cold::section(&cold, wasm_gz))
+}
+
 fn render(
     names: &[&str],
     figs: &[Figures],
