@@ -733,8 +733,9 @@ fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
          The same PeerJS driver against the PeerJS server and against this worker's `/peerjs` \
          (`docs/peerjs.md`), and the PeerJS endpoint next to this worker's rooms on the same runtime. \
          A room relays inside one Durable Object; a PeerJS message goes from the sender's object to \
-         the recipient's (one more request per message), so the last column is the price of having \
-         no single object per key.\n\n\
+         the recipient's, as one frame on a link (a WebSocket between the two objects, its answers \
+         counted together), so the last column is the price of having no single object per key: two \
+         objects' work per message, on one machine's one thread.\n\n\
          | figure | PeerJS server | edge /peerjs | edge rooms | edge /peerjs vs PeerJS server | edge /peerjs vs edge rooms |\n\
          |---|---:|---:|---:|---:|---:|\n",
     );
