@@ -10,6 +10,9 @@ export class FloorRoom extends DurableObject {
     super(ctx, env);
     this.byPeer = new Map(); // peer id -> socket, rebuilt after hibernation
     for (const ws of ctx.getWebSockets()) this.byPeer.set(ws.deserializeAttachment(), ws);
+    // Rebuilt from open sockets: the object was evicted meanwhile. Like this worker's own
+    // `room_restored` line, it is how `loadgen cold` confirms an eviction (never on a hot path).
+    if (this.byPeer.size) console.log(JSON.stringify({ event: "room_restored", peers: [...this.byPeer.keys()] }));
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
 

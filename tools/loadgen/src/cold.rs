@@ -1,113 +1,244 @@
-//! Cold starts (issue 23), this worker against the floor (`bench/floor.js`), both under
-//! Miniflare (`bench/serve.mjs`):
+//! Cold starts (issue 23), this worker against the floor (`bench/floor.js`), each under
+//! Miniflare (`bench/serve.mjs`) and under `wrangler dev`:
 //!
-//! - **A fresh process**: from spawning `node bench/serve.mjs <kind> <port>` (node, Miniflare,
-//!   workerd, the module compiled) until the first join's `welcome`; the driver retries the join
-//!   every 5 ms until the port answers.
+//! - **A fresh process**: from spawning the target's command until the first join's `welcome`
+//!   (the process starting, workerd, the module compiled, the room's object created); the
+//!   driver retries the join every 5 ms until the port answers.
 //! - **The first join after an eviction**: rooms each with one peer that stays connected (a
 //!   hibernatable socket), left idle past workerd's eviction (about 10 s after an object's last
-//!   event; `tests/e2e_hibernation.rs` proves it for this runtime), then a second peer's join:
-//!   the object is rebuilt from its socket's attachment before it answers. Next to the same join
-//!   to a room whose object is in memory.
+//!   event), then a second peer's join: the object is rebuilt from its socket's attachment
+//!   before it answers. Next to it, the same join to a room whose object is in memory.
+//!   An eviction is confirmed room by room by the target's `room_restored` log line (this
+//!   worker's observation; the floor prints one too): a room whose object stayed in memory is
+//!   counted as not evicted and its join left out, never reported as a cold one.
+//!
+//! `loadgen cold` runs this alone, on servers of its own; `loadgen bench` on its own targets.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::{join, run_id, Error, Proto, Ws};
+use crate::report::{
+    free_port, gzipped, ratio, spawn, start, wrangler_state, Group, Launch, Target, WRANGLER_FLOOR,
+};
+use crate::{join, run_id, Error, Proto};
 
 /// Fresh processes per target.
 pub const FRESH_RUNS: usize = 5;
 /// Rooms per target in the eviction measurement (their joins one after another).
 pub const EVICTED_ROOMS: usize = 10;
-/// Idle before the joins that wake evicted objects.
+/// Idle before the joins that wake evicted objects: workerd evicts about 10 s after an
+/// object's last event (`tests/e2e_hibernation.rs` waits as long). It must stay well under the
+/// worker's `IDLE_TIMEOUT_MS` (60 s), or the second join would also sweep the silent first peer.
 pub const EVICTION_WAIT: Duration = Duration::from_secs(13);
+/// How long a fresh process may take to give its first `welcome`.
+const FRESH_WITHIN: Duration = Duration::from_secs(120);
+
+/// The targets, in the report's order: each runtime's floor right after its edge.
+pub const NAMES: [&str; 4] = [
+    "edge (miniflare)",
+    "floor (miniflare)",
+    "edge (wrangler dev)",
+    "floor (wrangler dev)",
+];
+
+/// The index in [`NAMES`] of target `i`'s floor (on its own runtime).
+fn floor_of(i: usize) -> usize {
+    i | 1
+}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// This worker's wrangler.toml without its `[build]` table, written to `target/bench` with its
+/// paths made absolute. `wrangler dev` from it serves the same module, but starts without
+/// running scripts/build.sh (`make bench` has just built; otherwise every fresh start would
+/// include cargo checking that nothing changed, which the floor does not pay) and does not
+/// watch src/. (A `.dev.vars` beside wrangler.toml is not read from there: the bench's vars
+/// are passed on the command line.)
+pub fn unbuilt_config() -> Result<String, Error> {
+    let root = std::env::current_dir()?;
+    let mut out = String::new();
+    let mut in_build = false;
+    for line in std::fs::read_to_string("wrangler.toml")?.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_build = trimmed.starts_with("[build]");
+        }
+        if in_build {
+            continue;
+        }
+        // `main` and `[assets]`'s `directory` are relative to the file.
+        match trimmed.split_once(" = \"") {
+            Some((key @ ("main" | "directory"), rest)) => {
+                out += &format!("{key} = \"{}/{rest}\n", root.display())
+            }
+            _ => out += &format!("{line}\n"),
+        }
+    }
+    std::fs::create_dir_all("target/bench")?;
+    let path = "target/bench/edge-unbuilt.wrangler.toml";
+    std::fs::write(path, out)?;
+    Ok(path.to_owned())
 }
 
-/// Spawn → first `welcome` of a fresh `bench/serve.mjs <kind>`, ms.
-pub async fn fresh_process(kind: &str) -> Result<f64, Error> {
+/// How each target of [`NAMES`] is started afresh; `unbuilt` is [`unbuilt_config`]'s path.
+fn launches(unbuilt: &str) -> [Launch<'_>; 4] {
+    [
+        Launch::Miniflare("edge"),
+        Launch::Miniflare("floor"),
+        Launch::Wrangler {
+            config: unbuilt,
+            lift_budgets: true,
+        },
+        WRANGLER_FLOOR,
+    ]
+}
+
+/// Spawn → first `welcome` of a fresh process started by `launch`, ms.
+pub async fn fresh_process(launch: Launch<'_>) -> Result<f64, Error> {
     let port = free_port();
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .args(["bench/serve.mjs", kind, &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()?;
+    let mut cmd = launch.command(port);
+    // Nothing of its output is needed: the join is what is timed.
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let url = format!("ws://127.0.0.1:{port}");
     let room = format!("fresh-{}", run_id());
+    let started = Instant::now();
+    let group = Group(spawn(&mut cmd)?);
     let result = loop {
+        // Refused until the port is bound; wrangler's proxy may instead hold the upgrade until
+        // workerd is up. Either way the first `welcome` ends the wait.
         match join(&url, Proto::Edge, &room, "a").await {
             Ok(_) => break Ok(ms(started.elapsed())),
-            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+            Err(_) if started.elapsed() < FRESH_WITHIN => {
                 tokio::time::sleep(Duration::from_millis(5)).await
             }
-            Err(e) => break Err(e),
+            Err(e) => {
+                break Err(format!(
+                    "no welcome from {url} within {FRESH_WITHIN:?}: {e}"
+                ))
+            }
         }
     };
-    // SAFETY: kill(2) on our own child's process group.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGTERM);
+    drop(group);
+    if let Launch::Wrangler { .. } = launch {
+        let _ = std::fs::remove_dir_all(wrangler_state(port));
     }
-    let _ = child.wait();
-    result
+    Ok(result?)
 }
 
-/// Rooms with one peer each on every target of `urls`, ready to be left idle.
-pub struct Idle {
-    rooms: Vec<Vec<(String, Ws)>>,
+/// One target's second joins (upgrade → `welcome`, ms).
+#[derive(Clone, Debug, Default)]
+pub struct Joins {
+    /// To rooms whose object is in memory.
+    pub warm: Vec<f64>,
+    /// To the idle rooms whose object was evicted (confirmed by the target's log).
+    pub woken: Vec<f64>,
+    /// Rooms left idle; `woken.len()` of them were evicted.
+    pub idle_rooms: usize,
 }
 
-/// Joins to rooms whose object is in memory (a second peer right after the first), ms per
-/// target of `urls`; and opens the rooms the eviction measurement leaves idle.
-pub async fn warm_then_idle(urls: &[&str]) -> Result<(Vec<Vec<f64>>, Idle), Error> {
+/// Whether `target` logged a rebuild of `room` (this worker names the room; the floor names the
+/// peers of the sockets it was rebuilt from, here the room's first peer `peer`).
+fn restored(target: &Target, room: &str, peer: &str) -> bool {
+    let (room, peer) = (format!("\"{room}\""), format!("\"{peer}\""));
+    target
+        .restores
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains(&room) || l.contains(&peer))
+}
+
+/// `rooms` rooms on each of `targets` with one peer that stays, `idle` with no event, then a
+/// second peer's join to each; before each of those, a second join to a warm room. The joins
+/// go one after another, target by target.
+pub async fn evictions(
+    targets: &[&Target],
+    rooms: usize,
+    idle: Duration,
+) -> Result<Vec<Joins>, Error> {
     let id = run_id();
-    let mut warm = Vec::new();
-    let mut rooms = Vec::new();
-    for (t, url) in urls.iter().enumerate() {
-        let mut joins = Vec::new();
-        let mut kept = Vec::new();
-        for i in 0..EVICTED_ROOMS {
-            let room = format!("warm-{id}-{t}-{i}");
-            let (a, _) = join(url, Proto::Edge, &room, "a").await?;
-            let (b, took) = join(url, Proto::Edge, &room, "b").await?;
-            joins.push(ms(took));
-            drop((a, b));
-            let room = format!("evicted-{id}-{t}-{i}");
-            let (a, _) = join(url, Proto::Edge, &room, "a").await?;
-            kept.push((room, a));
+    // The first peers, on every target before the one wait.
+    let mut kept = Vec::new();
+    for (t, target) in targets.iter().enumerate() {
+        let mut sockets = Vec::new();
+        for k in 0..rooms {
+            let (room, peer) = (format!("evicted-{id}-{t}-{k}"), format!("a{t}n{k}x{id}"));
+            let (ws, _) = join(&target.url, Proto::Edge, &room, &peer).await?;
+            sockets.push((room, peer, ws));
         }
-        warm.push(joins);
-        rooms.push(kept);
+        kept.push(sockets);
     }
-    Ok((warm, Idle { rooms }))
-}
+    tokio::time::sleep(idle).await;
 
-/// After [`EVICTION_WAIT`] idle, a second peer's join to each room of `idle`, ms per target.
-pub async fn after_eviction(urls: &[&str], idle: Idle) -> Result<Vec<Vec<f64>>, Error> {
-    tokio::time::sleep(EVICTION_WAIT).await;
-    let mut woken = Vec::new();
-    for (url, rooms) in urls.iter().zip(&idle.rooms) {
-        let mut joins = Vec::new();
-        for (room, _) in rooms {
-            let (_b, took) = join(url, Proto::Edge, room, "b").await?;
-            joins.push(ms(took));
+    let mut all = Vec::new();
+    let mut second_peers = Vec::new();
+    for (t, (target, sockets)) in targets.iter().zip(&kept).enumerate() {
+        // A room rebuilt before its second join was woken by something else: not counted.
+        let early: Vec<bool> = sockets
+            .iter()
+            .map(|(room, peer, _)| restored(target, room, peer))
+            .collect();
+        let mut warm = Vec::new();
+        let mut timed = Vec::new();
+        for (k, (room, _, _)) in sockets.iter().enumerate() {
+            // In turns with the idle rooms' joins, so both see the process in the same state.
+            let room_warm = format!("warm-{id}-{t}-{k}");
+            let (mut c, _) = join(
+                &target.url,
+                Proto::Edge,
+                &room_warm,
+                &format!("c{t}n{k}x{id}"),
+            )
+            .await?;
+            let (mut d, took) = join(
+                &target.url,
+                Proto::Edge,
+                &room_warm,
+                &format!("d{t}n{k}x{id}"),
+            )
+            .await?;
+            warm.push(ms(took));
+            let _ = c.close(None).await;
+            let _ = d.close(None).await;
+            let (b, took) = join(&target.url, Proto::Edge, room, &format!("b{t}n{k}x{id}")).await?;
+            timed.push(ms(took));
+            second_peers.push(b);
         }
-        woken.push(joins);
+        all.push((early, warm, timed));
     }
-    drop(idle);
-    Ok(woken)
+
+    // The log lines come a moment after the joins that caused them.
+    let evicted = |t: usize, early: &[bool]| -> Vec<bool> {
+        kept[t]
+            .iter()
+            .zip(early)
+            .map(|((room, peer, _), early)| !early && restored(targets[t], room, peer))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline
+        && !all
+            .iter()
+            .enumerate()
+            .all(|(t, (early, ..))| evicted(t, early).iter().all(|e| *e))
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(all
+        .iter()
+        .enumerate()
+        .map(|(t, (early, warm, timed))| Joins {
+            warm: warm.clone(),
+            woken: timed
+                .iter()
+                .zip(evicted(t, early))
+                .filter_map(|(took, evicted)| evicted.then_some(*took))
+                .collect(),
+            idle_rooms: rooms,
+        })
+        .collect())
 }
 
 /// The p-quantile of `xs` (nearest rank).
@@ -120,72 +251,156 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     xs[((xs.len() as f64 * q).ceil() as usize).clamp(1, xs.len()) - 1]
 }
 
-/// The cold-start figures of this worker and the floor, gathered by [`measure`].
-#[derive(Default)]
+/// The cold-start figures of the targets of [`NAMES`], gathered by [`measure`].
+#[derive(Clone, Debug, Default)]
 pub struct Cold {
-    /// `[edge, floor]`: spawn → first welcome, ms, one per fresh process.
-    pub fresh: [Vec<f64>; 2],
-    /// `[edge, floor]`: joins to rooms whose object is in memory, ms.
-    pub warm: [Vec<f64>; 2],
-    /// `[edge, floor]`: first joins after an eviction, ms.
-    pub woken: [Vec<f64>; 2],
+    /// Spawn → first welcome, ms, one per fresh process.
+    pub fresh: [Vec<f64>; 4],
+    pub joins: [Joins; 4],
+    pub idle_secs: u64,
 }
 
-/// Both measurements: fresh processes of `edge` and `floor` (alternating), and the eviction
-/// measurement on the running servers at `urls` (`[edge, floor]`).
-pub async fn measure(urls: [&str; 2]) -> Result<Cold, Error> {
-    let mut cold = Cold::default();
-    let (warm, idle) = warm_then_idle(&urls).await?;
-    // The fresh processes while the rooms sit idle: other servers, so the rooms stay idle
-    // (for these and then the whole wait).
-    for _ in 0..FRESH_RUNS {
-        for (i, kind) in ["edge", "floor"].into_iter().enumerate() {
-            cold.fresh[i].push(fresh_process(kind).await?);
+impl Cold {
+    /// The Miniflare medians for the history: (edge, floor) of a fresh process, and of the
+    /// first join after an eviction (None unless both were evicted).
+    pub fn miniflare_p50(&self) -> ((f64, f64), Option<(f64, f64)>) {
+        let fresh = (quantile(&self.fresh[0], 0.5), quantile(&self.fresh[1], 0.5));
+        let [e, f] = [&self.joins[0].woken, &self.joins[1].woken];
+        let woken = (!e.is_empty() && !f.is_empty()).then(|| (quantile(e, 0.5), quantile(f, 0.5)));
+        (fresh, woken)
+    }
+}
+
+/// Fresh processes of every target (`runs` each, the targets in turns), then the eviction
+/// measurement on the running `targets` (in [`NAMES`]' order).
+pub async fn measure(
+    targets: [&Target; 4],
+    runs: usize,
+    rooms: usize,
+    idle: Duration,
+) -> Result<Cold, Error> {
+    let unbuilt = unbuilt_config()?;
+    let launches = launches(&unbuilt);
+    let mut cold = Cold {
+        idle_secs: idle.as_secs(),
+        ..Cold::default()
+    };
+    for run in 0..runs {
+        let mut order = [0, 1, 2, 3];
+        order.rotate_left(run % 4);
+        for i in order {
+            let took = fresh_process(launches[i]).await?;
+            eprintln!("cold: {}: fresh process {took:.0} ms", NAMES[i]);
+            cold.fresh[i].push(took);
+            // Let the stopped process's ports and files go before the next one starts.
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
-    let woken = after_eviction(&urls, idle).await?;
-    cold.warm.clone_from_slice(&warm);
-    cold.woken.clone_from_slice(&woken);
+    eprintln!(
+        "cold: {rooms} rooms on each target idle for {} s",
+        idle.as_secs()
+    );
+    let joins = evictions(&targets, rooms, idle).await?;
+    for (i, j) in joins.into_iter().enumerate() {
+        eprintln!(
+            "cold: {}: {} of {} idle rooms evicted",
+            NAMES[i],
+            j.woken.len(),
+            j.idle_rooms
+        );
+        cold.joins[i] = j;
+    }
     Ok(cold)
 }
 
+/// `loadgen cold`: the four targets started here (this worker's `wrangler dev` from
+/// [`unbuilt_config`]), measured, and the report's section.
+pub async fn alone(runs: usize, rooms: usize, idle: Duration) -> Result<String, Error> {
+    let wasm = std::fs::read("build/index_bg.wasm")?;
+    let unbuilt = unbuilt_config()?;
+    let launches = launches(&unbuilt);
+    let mut targets = Vec::new();
+    for (name, launch) in NAMES.into_iter().zip(launches) {
+        targets.push(start(name, launch, Proto::Edge, "")?);
+    }
+    let cold = measure(
+        [&targets[0], &targets[1], &targets[2], &targets[3]],
+        runs,
+        rooms,
+        idle,
+    )
+    .await?;
+    Ok(section(&cold, wasm.len(), gzipped(&wasm)?))
+}
+
 /// The report's section.
-pub fn section(cold: &Cold, wasm_gz: usize) -> String {
-    let ratio = |a: f64, b: f64| format!("{:.2}×", a / b);
+pub fn section(cold: &Cold, wasm: usize, wasm_gz: usize) -> String {
+    let runs = cold.fresh.iter().map(Vec::len).max().unwrap_or(0);
+    let rooms = cold.joins.iter().map(|j| j.idle_rooms).max().unwrap_or(0);
     let mut s = format!(
         "\n## Cold starts\n\n\
-         Both under Miniflare. **Fresh process**: from spawning `node bench/serve.mjs` to the first join's `welcome` \
-         (node, Miniflare, workerd, the module compiled and instantiated, the room's object started), {} processes \
-         each, alternating. **After eviction**: {} rooms each with one peer still connected (a hibernatable socket), \
-         idle {} s (workerd evicts an object about 10 s after its last event), then a second peer's join, which \
-         rebuilds the room from the socket's attachment first; **warm** is the same join to a room whose object is \
-         in memory. The module this worker loads is {:.1} KB gzipped (`gzip -9`); the floor's is a few KB of \
-         JavaScript.\n\n\
-         | target | fresh process p50 | max | vs floor | warm join p50 | after eviction p50 | p90 | max | vs floor | vs warm |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        FRESH_RUNS,
-        EVICTED_ROOMS,
-        EVICTION_WAIT.as_secs(),
+         What a user waits for when nothing is warm, this worker against the floor on each runtime (each \"vs floor\" \
+         compares with the floor on its own runtime). The module this worker loads is **{:.1} KB gzipped** (`gzip -9` \
+         of `build/index_bg.wasm`; {:.1} KB raw); the floor is a few KB of JavaScript and has no wasm. Milliseconds.\n\n\
+         ### A fresh process\n\n\
+         From spawning the server (`node bench/serve.mjs <edge|floor>`: node, Miniflare, workerd; or `wrangler dev`: \
+         wrangler, its bundling, its proxy, workerd) to the `welcome` of the first join, which the driver retries \
+         every 5 ms until the port answers: the process started, the module compiled and instantiated, the room's \
+         object created. {runs} processes per target, the four in turns. This worker's `wrangler dev` runs from its \
+         wrangler.toml without the `[build]` command (built beforehand; otherwise each start would include cargo \
+         checking that nothing changed).\n\n\
+         | target | processes | p50 | max | p50 vs floor |\n|---|---:|---:|---:|---:|\n",
         wasm_gz as f64 / 1000.0,
+        wasm as f64 / 1000.0,
     );
     let fresh = |i: usize| quantile(&cold.fresh[i], 0.5);
-    let woken = |i: usize| quantile(&cold.woken[i], 0.5);
-    for (i, name) in ["edge (miniflare)", "floor (miniflare)"]
-        .into_iter()
-        .enumerate()
-    {
-        let warm = quantile(&cold.warm[i], 0.5);
+    for (i, name) in NAMES.iter().enumerate() {
         s += &format!(
-            "| {name} | {:.0} ms | {:.0} ms | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |\n",
+            "| {name} | {} | {:.0} | {:.0} | {} |\n",
+            cold.fresh[i].len(),
             fresh(i),
             quantile(&cold.fresh[i], 1.0),
-            ratio(fresh(i), fresh(1)),
-            warm,
-            woken(i),
-            quantile(&cold.woken[i], 0.9),
-            quantile(&cold.woken[i], 1.0),
-            ratio(woken(i), woken(1)),
-            ratio(woken(i), warm),
+            ratio(fresh(i), fresh(floor_of(i))),
+        );
+    }
+    s += &format!(
+        "\n### The first join after an eviction\n\n\
+         {rooms} rooms per target, each with one peer joined and still connected (a hibernatable socket), then {} s \
+         without any event (workerd evicts an idle Durable Object about 10 s after its last event; the rooms of all \
+         four targets idle together), then a second peer's join (upgrade → `welcome`), which rebuilds the room from \
+         its socket's attachment before it answers. **warm** is the same second join to a room whose object is in \
+         memory (its first peer joined just before), each made right before one of the evicted rooms' joins. An \
+         eviction counts only where the target logged the rebuild (`room_restored`, printed by this worker and by \
+         the floor); the join to a room whose object stayed in memory is left out, and a target that evicted none \
+         says **not evicted**.\n\n\
+         | target | room | joins | p50 | p90 | max | p50 vs floor | p50 vs warm |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        cold.idle_secs,
+    );
+    let p50 = |xs: &[f64]| quantile(xs, 0.5);
+    for (i, name) in NAMES.iter().enumerate() {
+        let (j, floor) = (&cold.joins[i], &cold.joins[floor_of(i)]);
+        let warm = p50(&j.warm);
+        s += &format!(
+            "| {name} | warm | {} | {warm:.2} | {:.2} | {:.2} | {} | 1.00× |\n",
+            j.warm.len(),
+            quantile(&j.warm, 0.9),
+            quantile(&j.warm, 1.0),
+            ratio(warm, p50(&floor.warm)),
+        );
+        let evicted = format!("{} of {} evicted", j.woken.len(), j.idle_rooms);
+        if j.woken.is_empty() {
+            s +=
+                &format!("| {name} | after eviction | {evicted} | not evicted | – | – | – | – |\n");
+            continue;
+        }
+        let woken = p50(&j.woken);
+        s += &format!(
+            "| {name} | after eviction | {evicted} | {woken:.2} | {:.2} | {:.2} | {} | {} |\n",
+            quantile(&j.woken, 0.9),
+            quantile(&j.woken, 1.0),
+            ratio(woken, p50(&floor.woken)),
+            ratio(woken, warm),
         );
     }
     s
@@ -202,5 +417,36 @@ mod tests {
         assert_eq!(quantile(&xs, 1.0), 5.0);
         assert_eq!(quantile(&xs, 0.0), 1.0);
         assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_target_that_evicted_nothing_says_so_instead_of_a_figure() {
+        let mut cold = Cold {
+            idle_secs: 13,
+            ..Cold::default()
+        };
+        for i in 0..4 {
+            cold.fresh[i] = vec![100.0 * (i as f64 + 1.0), 50.0 * (i as f64 + 1.0)];
+            cold.joins[i] = Joins {
+                warm: vec![2.0, 3.0],
+                woken: if i == 2 { vec![] } else { vec![8.0, 6.0] },
+                idle_rooms: 2,
+            };
+        }
+        let s = section(&cold, 400_000, 190_000);
+        assert!(s.contains("**190.0 KB gzipped**"), "{s}");
+        assert!(
+            s.contains("| edge (miniflare) | 2 | 50 | 100 | 0.50× |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| edge (miniflare) | after eviction | 2 of 2 evicted | 6.00 | 8.00 | 8.00 | 1.00× | 3.00× |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| edge (wrangler dev) | after eviction | 0 of 2 evicted | not evicted |"),
+            "{s}"
+        );
+        assert_eq!(cold.miniflare_p50(), ((50.0, 100.0), Some((6.0, 6.0))));
     }
 }

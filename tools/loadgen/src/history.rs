@@ -22,18 +22,30 @@ pub struct Summary {
     pub join_p50: (f64, f64),
     /// Gzipped wasm, bytes (or KB × 1000 when recovered from a report).
     pub wasm_gz: f64,
+    /// Cold starts (`cold.rs`), p50 in ms, (edge, floor): a fresh process's spawn to first
+    /// `welcome`, and the first join after an eviction (None when either was not evicted).
+    /// Both None in runs from before they were measured.
+    pub fresh_p50: Option<(f64, f64)>,
+    pub woken_p50: Option<(f64, f64)>,
 }
 
 impl Summary {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "commit": self.commit,
             "date": self.date,
             "relay_p50": self.relay_p50.iter().map(|(e, f)| [e, f]).collect::<Vec<_>>(),
             "rate_100": [self.rate_100.0, self.rate_100.1],
             "join_p50": [self.join_p50.0, self.join_p50.1],
             "wasm_gz": self.wasm_gz,
-        })
+        });
+        // Only when measured, so older lines and newer ones read alike.
+        for (key, pair) in [("fresh_p50", self.fresh_p50), ("woken_p50", self.woken_p50)] {
+            if let Some((e, f)) = pair {
+                v[key] = json!([e, f]);
+            }
+        }
+        v
     }
 
     pub fn from_json(v: &Value) -> Option<Summary> {
@@ -46,6 +58,8 @@ impl Summary {
             rate_100: pair(v.get("rate_100")?)?,
             join_p50: pair(v.get("join_p50")?)?,
             wasm_gz: v.get("wasm_gz")?.as_f64()?,
+            fresh_p50: v.get("fresh_p50").and_then(pair),
+            woken_p50: v.get("woken_p50").and_then(pair),
         })
     }
 }
@@ -98,6 +112,9 @@ pub fn from_report(md: &str) -> Option<Summary> {
         rate_100: (rate_e[2], rate_f[2]),
         join_p50: (join_e[0], join_f[0]),
         wasm_gz: bundle[1] * 1000.0,
+        // Not read back from reports: every report with them has its line in the history.
+        fresh_p50: None,
+        woken_p50: None,
     })
 }
 
@@ -128,6 +145,17 @@ mod tests {
         // And through the history file's JSON.
         assert_eq!(Summary::from_json(&s.to_json()), Some(s.clone()));
         assert_eq!(load(&format!("{}\n\nnot json\n", s.to_json())), vec![s]);
+    }
+
+    #[test]
+    fn cold_start_figures_go_through_the_history_and_may_be_absent() {
+        let mut s = from_report(REPORT).unwrap();
+        assert_eq!(s.fresh_p50, None);
+        assert!(s.to_json().get("fresh_p50").is_none());
+        s.fresh_p50 = Some((1200.0, 800.0));
+        s.woken_p50 = Some((9.5, 4.0));
+        assert_eq!(s.to_json()["woken_p50"], json!([9.5, 4.0]));
+        assert_eq!(Summary::from_json(&s.to_json()), Some(s));
     }
 
     #[test]

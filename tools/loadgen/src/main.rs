@@ -9,11 +9,14 @@
 //! - pings: how many exact and spaced pings reach the room's handler (edge only);
 //! - y-webrtc fan-out: T topics × N subscribers of y-webrtc's signaling protocol (this worker's
 //!   `/yjs/{namespace}` and y-webrtc's own server), one publisher per topic in a closed loop
-//!   (delivery latency and deliveries per second; `yjs.rs`).
+//!   (delivery latency and deliveries per second; `yjs.rs`);
+//! - cold starts: a fresh process's spawn to its first `welcome`, and the first join to a room
+//!   whose object was evicted while a peer stayed connected (`cold.rs`).
 //!
 //! `loadgen bench` starts every target, runs every measurement against each in turn (targets
 //! alternate, several runs, medians reported) and writes `docs/benchmarks.md` (see `report.rs`).
-//! The single measurements are subcommands too, printing one JSON line each.
+//! The single measurements are subcommands too, printing one JSON line each (`cold` prints the
+//! report's section).
 
 mod cold;
 mod history;
@@ -118,9 +121,19 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         idle_secs: u64,
     },
-    /// Only the cold starts (this worker and the floor under Miniflare, servers of its own):
-    /// prints the report's section.
-    Cold,
+    /// Only the cold starts (`cold.rs`): this worker and the floor under Miniflare and under
+    /// `wrangler dev`, on servers of its own; prints the report's section (progress on stderr).
+    Cold {
+        /// Fresh processes per target.
+        #[arg(long, default_value_t = cold::FRESH_RUNS)]
+        runs: usize,
+        /// Idle rooms per target, whose objects are left to be evicted.
+        #[arg(long, default_value_t = cold::EVICTED_ROOMS)]
+        rooms: usize,
+        /// Seconds the rooms idle before the joins that wake them.
+        #[arg(long, default_value_t = cold::EVICTION_WAIT.as_secs())]
+        idle_secs: u64,
+    },
     /// Everything against every target; writes the report.
     Bench {
         #[arg(long, default_value = "docs/benchmarks.md")]
@@ -199,9 +212,13 @@ async fn main() -> Result<(), Error> {
             .await?;
             println!("{}", serde_json::to_string(&f.to_json())?);
         }
-        Command::Cold => {
-            let cold = report::cold_only().await?;
-            print!("{cold}");
+        Command::Cold {
+            runs,
+            rooms,
+            idle_secs,
+        } => {
+            let section = cold::alone(runs, rooms, Duration::from_secs(idle_secs)).await?;
+            print!("{section}");
         }
         Command::Bench {
             out,

@@ -21,10 +21,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cold::{self, Cold};
 use crate::history::{self, Summary, HISTORY};
 use crate::yjs::fan_out;
 use crate::{flood, idle, joins, pings, relay, rss_kib, Error, Flooded, Measured, Proto};
@@ -43,26 +45,37 @@ const YJS_TOPICS: usize = 20;
 /// Bytes of padding in each publish's `data`: an SDP-sized y-webrtc signal, as the relay's.
 const YJS_SIZE: usize = 1500;
 
-struct Target {
-    name: &'static str,
-    url: String,
-    proto: Proto,
+/// A running target: where it answers and how it is driven, stopped when dropped.
+pub struct Target {
+    pub name: &'static str,
+    pub url: String,
+    pub proto: Proto,
     /// The process whose resident memory is the target's (workerd, or node for PeerJS).
-    pid: u32,
-    child: Child,
+    pub pid: u32,
+    /// The lines of the target's output that say an object was rebuilt from its open sockets
+    /// (`room_restored`, printed by this worker and by the floor): how `cold.rs` confirms an
+    /// eviction. Only the workerd targets' output is read.
+    pub restores: Restores,
+    _group: Group,
 }
 
-impl Drop for Target {
+/// Filled by the threads reading a target's output ([`keep_restores`]).
+pub type Restores = Arc<Mutex<Vec<String>>>;
+
+/// A spawned process group, stopped when dropped.
+pub struct Group(pub Child);
+
+impl Drop for Group {
     fn drop(&mut self) {
         // SAFETY: kill(2) on our own child's process group.
         unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGTERM);
+            libc::kill(-(self.0.id() as i32), libc::SIGTERM);
         }
-        let _ = self.child.wait();
+        let _ = self.0.wait();
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -70,10 +83,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(cmd: &mut Command) -> Result<Child, Error> {
+pub fn spawn(cmd: &mut Command) -> Result<Child, Error> {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0).env("WRANGLER_SEND_METRICS", "false");
     Ok(cmd.spawn()?)
+}
+
+/// Reads `out` to its end on a thread of its own (a closed pipe would kill the server), keeping
+/// the `room_restored` lines in `into`.
+fn keep_restores(out: impl std::io::Read + Send + 'static, into: &Restores) {
+    let into = into.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("room_restored") {
+                into.lock().unwrap().push(line);
+            }
+        }
+    });
 }
 
 /// The first descendant of `pid` named `name` (workerd under node or wrangler).
@@ -116,85 +142,123 @@ fn wait_http(url: &str, path: &str) -> Result<(), Error> {
     }
 }
 
-fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
-    miniflare_speaking(name, kind, Proto::Edge, "")
+/// How a workerd target is started (by [`start`], and afresh by `cold.rs`).
+#[derive(Clone, Copy)]
+pub enum Launch<'a> {
+    /// `node bench/serve.mjs <kind> <port>`: Miniflare (`edge`, `edge-webhooks` or `floor`).
+    Miniflare(&'a str),
+    /// `wrangler dev --config <config>`; `lift_budgets` passes the message and byte budgets
+    /// bench/serve.mjs lifts (this worker's; the floor has none), as `--var`s.
+    Wrangler { config: &'a str, lift_budgets: bool },
 }
 
-/// A Miniflare target driven with `proto` on the path `under` (`/peerjs` for the PeerJS
-/// endpoint, whose socket is `/peerjs/peerjs`).
-fn miniflare_speaking(
+/// This worker under `wrangler dev`, with the repository's wrangler.toml.
+pub const WRANGLER_EDGE: Launch<'static> = Launch::Wrangler {
+    config: "wrangler.toml",
+    lift_budgets: true,
+};
+/// The floor under `wrangler dev`.
+pub const WRANGLER_FLOOR: Launch<'static> = Launch::Wrangler {
+    config: "bench/floor.wrangler.toml",
+    lift_budgets: false,
+};
+
+/// Where `wrangler dev` on `port` keeps its Durable Objects' state.
+pub fn wrangler_state(port: u16) -> String {
+    format!("target/bench/wrangler-{port}")
+}
+
+impl Launch<'_> {
+    /// The command that serves the target on `port`, its output piped.
+    pub fn command(&self, port: u16) -> Command {
+        match *self {
+            Launch::Miniflare(kind) => {
+                let mut cmd = Command::new("node");
+                cmd.args(["bench/serve.mjs", kind, &port.to_string()])
+                    .stdout(Stdio::piped());
+                cmd
+            }
+            Launch::Wrangler {
+                config,
+                lift_budgets,
+            } => {
+                let mut cmd = Command::new("node_modules/.bin/wrangler");
+                cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
+                    .arg(wrangler_state(port))
+                    .args(["--config", config])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                // As bench/serve.mjs: the message and byte budgets are lifted, the relay is what
+                // is measured.
+                if lift_budgets {
+                    cmd.args([
+                        "--var",
+                        "RATE_LIMIT_BURST:1000000",
+                        "--var",
+                        "RATE_LIMIT_PER_SEC:1000000",
+                        "--var",
+                        "RATE_LIMIT_BYTES_BURST:1073741824",
+                        "--var",
+                        "RATE_LIMIT_BYTES_PER_SEC:1073741824",
+                    ]);
+                }
+                cmd
+            }
+        }
+    }
+}
+
+/// Starts a workerd target and waits until it answers, driven with `proto` on the path `under`
+/// (`/peerjs` for the PeerJS endpoint, whose socket is `/peerjs/peerjs`).
+pub fn start(
     name: &'static str,
-    kind: &str,
+    launch: Launch,
     proto: Proto,
     under: &str,
 ) -> Result<Target, Error> {
     let port = free_port();
-    let mut child = spawn(
-        Command::new("node")
-            .args(["bench/serve.mjs", kind, &port.to_string()])
-            .stdout(Stdio::piped()),
-    )?;
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line)?;
-    // Keep reading: the worker's own log lines follow, and a closed pipe would kill the server.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let pid = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|p| p.parse().ok())
-        .ok_or(format!("serve.mjs said {line:?}"))?;
+    // Owned at once: an error below stops the process.
+    let mut group = Group(spawn(&mut launch.command(port))?);
+    let restores = Restores::default();
+    let mut ready = None;
+    match launch {
+        Launch::Miniflare(_) => {
+            // serve.mjs prints "ready <port> <workerd pid>" first, then the worker's log lines.
+            let mut line = String::new();
+            let mut stdout = BufReader::new(group.0.stdout.take().unwrap());
+            stdout.read_line(&mut line)?;
+            keep_restores(stdout, &restores);
+            ready = Some(line);
+        }
+        Launch::Wrangler { .. } => {
+            // The worker's log lines come out among wrangler's own.
+            keep_restores(group.0.stdout.take().unwrap(), &restores);
+            keep_restores(group.0.stderr.take().unwrap(), &restores);
+        }
+    }
     let url = format!("ws://127.0.0.1:{port}");
     wait_http(&url, "/healthz").or_else(|_| wait_http(&url, "/"))?;
+    let pid = match ready {
+        Some(line) => line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|p| p.parse().ok())
+            .ok_or(format!("serve.mjs said {line:?}"))?,
+        None => descendant(group.0.id(), "workerd").ok_or("no workerd under wrangler")?,
+    };
     Ok(Target {
         name,
         url: format!("{url}{under}"),
         proto,
         pid,
-        child,
+        restores,
+        _group: group,
     })
 }
 
-/// A target under `wrangler dev`: this worker (`config` None, the repository's wrangler.toml,
-/// with the budgets lifted as in bench/serve.mjs) or the floor (`bench/floor.wrangler.toml`).
-fn wrangler(name: &'static str, config: Option<&str>) -> Result<Target, Error> {
-    let port = free_port();
-    let mut cmd = Command::new("node_modules/.bin/wrangler");
-    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
-        .arg(format!("target/bench/wrangler-{}", port))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    match config {
-        Some(config) => {
-            cmd.args(["--config", config]);
-        }
-        // As bench/serve.mjs: the message and byte budgets are lifted, the relay is what is
-        // measured.
-        None => {
-            cmd.args([
-                "--var",
-                "RATE_LIMIT_BURST:1000000",
-                "--var",
-                "RATE_LIMIT_PER_SEC:1000000",
-                "--var",
-                "RATE_LIMIT_BYTES_BURST:1073741824",
-                "--var",
-                "RATE_LIMIT_BYTES_PER_SEC:1073741824",
-            ]);
-        }
-    }
-    let child = spawn(&mut cmd)?;
-    let url = format!("ws://127.0.0.1:{port}");
-    wait_http(&url, "/healthz").or_else(|_| wait_http(&url, "/"))?;
-    let pid = descendant(child.id(), "workerd").ok_or("no workerd under wrangler")?;
-    Ok(Target {
-        name,
-        url,
-        proto: Proto::Edge,
-        pid,
-        child,
-    })
+fn miniflare(name: &'static str, kind: &str) -> Result<Target, Error> {
+    start(name, Launch::Miniflare(kind), Proto::Edge, "")
 }
 
 fn peerjs() -> Result<Target, Error> {
@@ -220,7 +284,8 @@ fn peerjs() -> Result<Target, Error> {
         url,
         proto: Proto::Peerjs,
         pid,
-        child,
+        restores: Restores::default(),
+        _group: Group(child),
     })
 }
 
@@ -250,7 +315,8 @@ fn y_webrtc() -> Result<Target, Error> {
         url,
         proto: Proto::Edge,
         pid,
-        child,
+        restores: Restores::default(),
+        _group: Group(child),
     })
 }
 
@@ -302,17 +368,20 @@ pub async fn bench(
     // The module the targets are about to load, sized now: a rebuild while the bench runs must
     // not put another build's size next to these figures.
     let wasm = std::fs::read("build/index_bg.wasm")?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&wasm)?;
-    let wasm_gz = gz.finish()?.len();
+    let wasm_gz = gzipped(&wasm)?;
     println!("bench: starting targets");
     let mut targets = vec![
         miniflare("edge (miniflare)", "edge")?,
         miniflare("floor (miniflare)", "floor")?,
-        wrangler("edge (wrangler dev)", None)?,
-        wrangler("floor (wrangler dev)", Some("bench/floor.wrangler.toml"))?,
+        start("edge (wrangler dev)", WRANGLER_EDGE, Proto::Edge, "")?,
+        start("floor (wrangler dev)", WRANGLER_FLOOR, Proto::Edge, "")?,
         peerjs()?,
-        miniflare_speaking("edge /peerjs (miniflare)", "edge", Proto::Peerjs, "/peerjs")?,
+        start(
+            "edge /peerjs (miniflare)",
+            Launch::Miniflare("edge"),
+            Proto::Peerjs,
+            "/peerjs",
+        )?,
     ];
     // Not in `targets`: it speaks only y-webrtc's protocol, so it takes no part in the relay,
     // join and memory measurements.
@@ -345,10 +414,16 @@ pub async fn bench(
             f.flood = Some(flooded);
         }
     }
-    // Cold starts: fresh processes, and joins that wake evicted objects on the two Miniflare
-    // targets (before the load runs, while they are otherwise idle).
-    println!("bench: cold starts");
-    let cold = crate::cold::measure([&targets[0].url, &targets[1].url]).await?;
+    // Cold starts (`cold.rs`): fresh processes of their own, then joins that wake evicted
+    // objects on the four workerd targets, before the load runs, while they are otherwise idle.
+    println!("bench: cold starts (about a minute)");
+    let cold = cold::measure(
+        [&targets[0], &targets[1], &targets[2], &targets[3]],
+        cold::FRESH_RUNS,
+        cold::EVICTED_ROOMS,
+        cold::EVICTION_WAIT,
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let steps = (runs * (targets.len() * (RELAY_ROOMS.len() + 2) + 2)) as u64
@@ -463,6 +538,8 @@ pub async fn bench(
             median(floor.join_seq_p50.clone()),
         ),
         wasm_gz: wasm_gz as f64,
+        fresh_p50: Some(cold.miniflare_p50().0),
+        woken_p50: cold.miniflare_p50().1,
     };
     past.push(now);
     let lines: String = past.iter().map(|p| format!("{}\n", p.to_json())).collect();
@@ -476,21 +553,12 @@ pub async fn bench(
         relay_secs,
         &pings,
         &yjs,
+        &cold,
         wasm.len(),
         wasm_gz,
         &started,
         &past,
     );
-    // The cold starts before the bundle's size, which they are set against.
-    let report = match report.find("\n## Bundle") {
-        Some(at) => format!(
-            "{}{}{}",
-            &report[..at],
-            crate::cold::section(&cold, wasm_gz),
-            &report[at..]
-        ),
-        None => report + &crate::cold::section(&cold, wasm_gz),
-    };
     std::fs::write(out, report)?;
     let chart = Path::new(out).with_file_name("benchmarks-relay.svg");
     std::fs::write(&chart, svg_chart(&names, &figures))?;
@@ -515,7 +583,7 @@ fn sh(cmd: &str) -> String {
         .unwrap_or_default()
 }
 
-fn ratio(x: f64, base: f64) -> String {
+pub fn ratio(x: f64, base: f64) -> String {
     if base > 0.0 && x.is_finite() {
         format!("{:.2}×", x / base)
     } else {
@@ -523,19 +591,14 @@ fn ratio(x: f64, base: f64) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// `loadgen cold`: the cold-start section alone, on servers of its own.
-pub async fn cold_only() -> Result<String, Error> {
-    let wasm = std::fs::read("build/index_bg.wasm")?;
+/// The size of `bytes` gzipped at the best level (`gzip -9`), as Cloudflare counts a bundle.
+pub fn gzipped(bytes: &[u8]) -> Result<usize, Error> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&wasm)?;
-    let wasm_gz = gz.finish()?.len();
-    let edge = miniflare("edge (miniflare)", "edge")?;
-    let floor = miniflare("floor (miniflare)", "floor")?;
-    let cold = crate::cold::measure([&edge.url, &floor.url]).await?;
-    Ok(crate::cold::section(&cold, wasm_gz))
+    gz.write_all(bytes)?;
+    Ok(gz.finish()?.len())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     names: &[&str],
     figs: &[Figures],
@@ -544,6 +607,7 @@ fn render(
     relay_secs: Duration,
     pings: &serde_json::Value,
     yjs: &YjsFigures,
+    cold: &Cold,
     wasm: usize,
     wasm_gz: usize,
     date: &str,
@@ -675,6 +739,8 @@ fn render(
             );
         }
     }
+    // The cold starts before the bundle's size, which they are set against.
+    s += &cold::section(cold, wasm, wasm_gz);
     s += &format!(
         "\n## Bundle\n\n| file | raw | gzipped |\n|---|---:|---:|\n| `build/index_bg.wasm` | {:.1} KB | {:.1} KB |\n\nCloudflare's free plan allows 3 MB gzipped.\n",
         wasm as f64 / 1000.0,
@@ -821,13 +887,15 @@ fn changes(past: &[Summary]) -> String {
          table is that file, as ratios of edge (Miniflare) to the floor measured in the same run (lower is better; \
          throughput: higher is better). The first row is the run recorded before the changes below; each later row \
          names the commit it measured.\n\n\
-         | date | commit | relay p50 R=1 | R=10 | R=100 | throughput R=100 | join p50 | wasm gzipped |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|\n",
+         | date | commit | relay p50 R=1 | R=10 | R=100 | throughput R=100 | join p50 | fresh process p50 | join after eviction p50 | wasm gzipped |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for p in past {
         let subject = sh(&format!("git log -1 --format=%s {} 2>/dev/null", p.commit));
+        // The cold starts were first measured later: older rows have "–".
+        let cold = |pair: Option<(f64, f64)>| pair.map_or("–".into(), |(e, f)| ratio(e, f));
         s += &format!(
-            "| {} | `{}` {} | {} | {} | {} | {} | {} | {:.1} KB |\n",
+            "| {} | `{}` {} | {} | {} | {} | {} | {} | {} | {} | {:.1} KB |\n",
             p.date,
             p.commit,
             subject.replace('|', "/"),
@@ -836,6 +904,8 @@ fn changes(past: &[Summary]) -> String {
             ratio(p.relay_p50[2].0, p.relay_p50[2].1),
             ratio(p.rate_100.0, p.rate_100.1),
             ratio(p.join_p50.0, p.join_p50.1),
+            cold(p.fresh_p50),
+            cold(p.woken_p50),
             p.wasm_gz / 1000.0,
         );
     }
