@@ -101,7 +101,7 @@ fuzz:
 	@echo "fuzz: $(words $(FUZZ_TARGETS)) passed, 0 failed"
 
 # Benchmarks: this worker (Miniflare and wrangler dev), the JavaScript runtime floor and the
-# PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart (about 12 minutes here).
+# PeerJS server, measured by tools/loadgen; writes docs/benchmarks.md and its chart (about 13 minutes here).
 bench: build
 	cargo run --release --quiet -p loadgen -- bench --out docs/benchmarks.md
 
