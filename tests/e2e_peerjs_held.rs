@@ -29,17 +29,13 @@ async fn open(s: &Server, key: &str, id: &str) -> Client {
     c
 }
 
-/// Waits until the log shows that `id`'s object was rebuilt with held messages.
+/// Waits until the log shows that `id`'s object was rebuilt with held messages (it was
+/// evicted first).
 async fn wait_for_held_restore(s: &Server, key: &str, id: &str) {
-    let line = format!(r#""event":"peer_held_restored","room":"peerjs/{key}/{id}""#);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while s.log_count(&line) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{id}'s object was never evicted and rebuilt with its held messages"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.wait_for_log(&format!(
+        r#""event":"peer_held_restored","room":"peerjs/{key}/{id}""#
+    ))
+    .await;
 }
 
 #[tokio::test]
