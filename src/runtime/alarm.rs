@@ -1,44 +1,24 @@
 //! The sweep alarm's storage calls. The room decides when an alarm must exist
-//! (`Outbound::ArmSweep` / `DisarmSweep`); this only carries it out, and tells a restored room
+//! (`Outbound::ArmAlarm` / `DisarmAlarm`); this only carries it out, and tells a restored room
 //! what is set (`getAlarm()`).
 //!
 //! Writes pass `{allowUnconfirmed: true}`: the alarm is bookkeeping, so its write must not hold
 //! the object's outgoing messages (the join's response, relays) behind the storage commit, which
-//! is what the output gate does for ordinary writes. (`worker`'s `SetAlarmOptions` serializes
-//! its fields in snake_case, which the runtime ignores; hence the raw calls.) Each call is
-//! issued at once, in the order the room asked, and awaited in the background: a delete
-//! followed by a set reaches storage in that order.
+//! is what the output gate does for ordinary writes. They are also issued in a task of their own
+//! (`glue::arm_alarm`, a zero-delay timer), after the event that asked has answered: workerd
+//! schedules an alarm for an object whose class has an `alarm()` handler at the end of the
+//! turn that wrote it, and a join that set one had its upgrade answered about 1.2 ms later under
+//! Miniflare (second join into a room: 2.5 ms against 1.2 without the write; docs/benchmarks.md).
+//! Timers of one delay fire in the order they were set, so a delete followed by a set reaches
+//! storage in that order.
 
-use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
-use worker::{console_error, js_sys, Storage};
+use worker::{State, Storage};
 
-fn unconfirmed() -> js_sys::Object {
-    let options = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&options, &"allowUnconfirmed".into(), &true.into());
-    options
-}
+use super::glue;
 
-/// Awaits a storage call's promise in the background, logging a failure.
-fn settle(what: &'static str, promise: Result<js_sys::Promise, wasm_bindgen::JsValue>) {
-    match promise {
-        Ok(promise) => spawn_local(async move {
-            if let Err(e) = JsFuture::from(promise).await {
-                console_error!("could not {what} the sweep alarm: {e:?}");
-            }
-        }),
-        Err(e) => console_error!("could not {what} the sweep alarm: {e:?}"),
-    }
-}
-
-/// Sets the alarm for `at_ms` (replacing any other).
-pub fn set(storage: &Storage, at_ms: u64) {
-    let at = js_sys::Date::new(&(at_ms as f64).into());
-    settle("set", storage.as_raw().set_alarm(at, unconfirmed()));
-}
-
-/// Deletes the alarm, if any.
-pub fn delete(storage: &Storage) {
-    settle("delete", storage.as_raw().delete_alarm(unconfirmed()));
+/// Sets the object's alarm for `at_ms` (replacing any other), or deletes it (`None`).
+pub fn arm(state: &State, at_ms: Option<u64>) {
+    glue::arm_alarm(state.storage().as_raw().as_ref(), at_ms.map(|at| at as f64));
 }
 
 /// When the alarm is set for, if it is: asked once after a restore, on the join path.

@@ -40,10 +40,7 @@ pub trait Host {
     /// Sets the object's alarm for `at` ([`Outbound::ArmAlarm`]), or deletes it (`None`,
     /// [`Outbound::DisarmAlarm`]). A room with webhooks shares it with their next delivery.
     fn arm(&self, at: Option<u64>) {
-        match at {
-            Some(at) => alarm::set(&self.state().storage(), at),
-            None => alarm::delete(&self.state().storage()),
-        }
+        alarm::arm(self.state(), at);
     }
 
     /// Records a webhook event ([`Outbound::Hook`]); only rooms with webhooks have any.

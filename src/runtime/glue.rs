@@ -50,6 +50,21 @@ export function copyFrame(message) {
   const { read, written } = encoder.encodeInto(message, view);
   return read === message.length ? written : -2;
 }
+// The alarm's writes (crate::runtime::alarm): in a task of their own, after the event that
+// asked has answered; a failure is logged.
+export function armAlarm(storage, at) {
+  setTimeout(() => {
+    const options = { allowUnconfirmed: true };
+    const [what, write] = at === undefined
+      ? ["delete", () => storage.deleteAlarm(options)]
+      : ["set", () => storage.setAlarm(at, options)];
+    try {
+      write().catch((e) => console.error(`could not ${what} the sweep alarm: ${e}`));
+    } catch (e) {
+      console.error(`could not ${what} the sweep alarm: ${e}`);
+    }
+  }, 0);
+}
 export function postText(stub, url, body) {
   return stub.fetch(url, { method: "POST", body }).then((r) => r.text());
 }
@@ -222,6 +237,11 @@ extern "C" {
     /// `ws.send(text)` of a string that lives in JavaScript (a held PeerJS message).
     #[wasm_bindgen(catch, js_name = sendText)]
     pub fn send_text(ws: &web_sys::WebSocket, text: &js_sys::JsString) -> Result<(), JsValue>;
+
+    /// Sets the object's alarm (`storage`) for `at` (ms since the epoch), or deletes it
+    /// (`None`), in a task of its own (see `crate::runtime::alarm`).
+    #[wasm_bindgen(js_name = armAlarm)]
+    pub fn arm_alarm(storage: &JsValue, at: Option<f64>);
 
     /// `stub.fetch(url, {method: "POST", body})` resolved to the answer's text: the call is
     /// made now (so calls on one stub leave in the order made), unlike `worker`'s async

@@ -377,10 +377,7 @@ impl Host for RoomObject {
     fn arm(&self, at: Option<u64>) {
         match &self.webhooks {
             Some(webhooks) => webhooks.arm(&self.state, at),
-            None => match at {
-                Some(at) => alarm::set(&self.state.storage(), at),
-                None => alarm::delete(&self.state.storage()),
-            },
+            None => alarm::arm(&self.state, at),
         }
     }
 

@@ -104,11 +104,7 @@ impl Webhooks {
     }
 
     fn rearm(&self, state: &State) {
-        let at = self.alarm.get().at(&self.outbox.borrow());
-        match at {
-            Some(at) => alarm::set(&state.storage(), at),
-            None => alarm::delete(&state.storage()),
-        }
+        alarm::arm(state, self.alarm.get().at(&self.outbox.borrow()));
     }
 
     /// Delivers every due event, in order, one attempt at a time; then sets the alarm for what
