@@ -7,8 +7,8 @@
 //! is what the output gate does for ordinary writes. They are also issued in a task of their own
 //! (`glue::arm_alarm`, a zero-delay timer), after the event that asked has answered: workerd
 //! schedules an alarm for an object whose class has an `alarm()` handler at the end of the
-//! turn that wrote it, and a join that set one had its upgrade answered about 1.2 ms later under
-//! Miniflare (second join into a room: 2.5 ms against 1.2 without the write; docs/benchmarks.md).
+//! turn that wrote it, and under Miniflare a join that set one waited for that: the second join
+//! into a room (the one that arms the sweep) took about twice as long as a join that set none.
 //! Timers of one delay fire in the order they were set, so a delete followed by a set reaches
 //! storage in that order.
 

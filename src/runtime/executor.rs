@@ -87,14 +87,31 @@ pub fn execute(
     received: Option<&js_sys::JsString>,
 ) -> bool {
     let mut sent = true;
-    for action in out {
+    // The frame forwarded last and its suffix: a y-webrtc publish reaches every subscriber of
+    // its topic with the same suffix, so it is spliced once and the one string sent to each
+    // (V8 then flattens it once, not once per recipient).
+    let mut spliced: Option<(String, js_sys::JsString)> = None;
+    let mut out = out.into_iter().peekable();
+    while let Some(action) = out.next() {
         match action {
             Outbound::Send { to, frame } => sent &= to.send_with_str(frame).is_ok(),
             Outbound::Forward { to, suffix } => {
                 // Only the frame being handled is forwarded, and it is text.
-                if let Some(received) = received {
-                    let suffix = host.suffix(suffix);
-                    sent &= glue::send_spliced(to.as_ref(), received, &suffix).is_ok();
+                let Some(received) = received else { continue };
+                let again = matches!(out.peek(), Some(Outbound::Forward { suffix: next, .. }) if *next == suffix);
+                match &spliced {
+                    Some((last, text)) if *last == suffix => {
+                        sent &= glue::send_text(to.as_ref(), text).is_ok();
+                    }
+                    _ if again => {
+                        let text = glue::splice(received, &host.suffix(suffix.clone()));
+                        sent &= glue::send_text(to.as_ref(), &text).is_ok();
+                        spliced = Some((suffix, text));
+                    }
+                    _ => {
+                        let suffix = host.suffix(suffix);
+                        sent &= glue::send_spliced(to.as_ref(), received, &suffix).is_ok();
+                    }
                 }
             }
             Outbound::Close { to, code } => {

@@ -33,7 +33,10 @@ extern "C" {
 
 #[wasm_bindgen(inline_js = r#"
 export function sendSpliced(ws, text, suffix) {
-  ws.send(text.slice(0, text.lastIndexOf("}")) + suffix);
+  ws.send(splice(text, suffix));
+}
+export function splice(text, suffix) {
+  return text.slice(0, text.lastIndexOf("}")) + suffix;
 }
 const encoder = new TextEncoder();
 let memory = null, at = 0, size = 0, view = null;
@@ -221,6 +224,10 @@ extern "C" {
         text: &js_sys::JsString,
         suffix: &js_sys::JsString,
     ) -> Result<(), JsValue>;
+
+    /// The text [`send_spliced`] sends, to be sent to several sockets ([`send_text`]).
+    #[wasm_bindgen(js_name = splice)]
+    pub fn splice(text: &js_sys::JsString, suffix: &js_sys::JsString) -> js_sys::JsString;
 
     /// Sends `body` on the link to the object of `stub` (opened with a request to `url` if
     /// there is none); returns the link's number. `on_answer(number, answer)` gets each answer
