@@ -35,7 +35,10 @@ const options = {
   floor: {
     ...common,
     scriptPath: join(root, "bench/floor.js"),
-    durableObjects: { ROOMS: { className: "FloorRoom", useSQLite: true } },
+    durableObjects: {
+      ROOMS: { className: "FloorRoom", useSQLite: true },
+      TOPICS: { className: "FloorTopics", useSQLite: true },
+    },
   },
 }[target === "edge-webhooks" ? "edge" : target];
 if (target === "edge-webhooks") {

@@ -142,7 +142,7 @@ enum Command {
         runs: usize,
         #[arg(long, default_value_t = 5)]
         relay_secs: u64,
-        /// Seconds of each y-webrtc fan-out run (`runs` × 2 targets × 3 subscriber counts of them).
+        /// Seconds of each y-webrtc fan-out run (`runs` × 3 targets × 3 subscriber counts of them).
         #[arg(long, default_value_t = 3)]
         yjs_secs: u64,
     },

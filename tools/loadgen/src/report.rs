@@ -347,14 +347,15 @@ struct Figures {
 }
 
 /// The y-webrtc section's figures, each a list over runs: `[target][subscribers index]`, the
-/// targets being edge (miniflare)'s `/yjs` and y-webrtc's server.
+/// targets being edge (miniflare)'s `/yjs`, y-webrtc's server and floor (miniflare)'s `/yjs`
+/// (bench/floor.js's `FloorTopics`: what workerd itself costs for the same fan-out).
 #[derive(Default)]
 struct YjsFigures {
-    rate: [[Vec<f64>; 3]; 2],
-    p50: [[Vec<f64>; 3]; 2],
-    p99: [[Vec<f64>; 3]; 2],
+    rate: [[Vec<f64>; 3]; 3],
+    p50: [[Vec<f64>; 3]; 3],
+    p99: [[Vec<f64>; 3]; 3],
     /// Publishes that did not reach every subscriber within 5 s, summed over runs.
-    lost: [u64; 2],
+    lost: [u64; 3],
     secs: u64,
 }
 
@@ -471,12 +472,13 @@ pub async fn bench(
         bar.inc(1);
     }
 
-    // y-webrtc: this worker's `/yjs/{namespace}` (on edge (miniflare)'s Miniflare) and
-    // y-webrtc's own server, the same driver; the two alternate at every subscriber count, and
-    // which goes first alternates every run.
+    // y-webrtc: this worker's `/yjs/{namespace}` (on edge (miniflare)'s Miniflare), y-webrtc's
+    // own server and the floor's `/yjs` (on floor (miniflare)'s), the same driver; the three
+    // take turns at every subscriber count, and which goes first rotates every run.
     let yjs_urls = [
         (targets[0].name, format!("{}/yjs", targets[0].url)),
         (y_webrtc.name, format!("{}/yjs", y_webrtc.url)),
+        (targets[1].name, format!("{}/yjs", targets[1].url)),
     ];
     let mut yjs = YjsFigures {
         secs: yjs_secs.as_secs(),
@@ -484,8 +486,8 @@ pub async fn bench(
     };
     for run in 0..runs {
         for (k, &n) in YJS_SUBSCRIBERS.iter().enumerate() {
-            let mut order = [0, 1];
-            order.rotate_left(run % 2);
+            let mut order = [0, 1, 2];
+            order.rotate_left(run % 3);
             for i in order {
                 let (name, url) = &yjs_urls[i];
                 bar.set_message(format!("run {}: {name} y-webrtc N={n}", run + 1));
@@ -835,45 +837,57 @@ fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
     s
 }
 
-/// The y-webrtc endpoint next to y-webrtc's own server, same driver (`yjs.rs`).
+/// The y-webrtc endpoint next to y-webrtc's own server and the floor, same driver (`yjs.rs`).
 fn yjs_section(y: &YjsFigures) -> String {
     let m = |v: &[Vec<f64>; 3], k: usize| median(v[k].clone());
     let mut s = format!(
         "\n## y-webrtc: publish fan-out\n\n\
          This worker's `/yjs/{{namespace}}` (`docs/yjs.md`, on edge (miniflare)'s Miniflare) next to y-webrtc's own \
-         signaling server (`bin/server.js`, Node), driven by the same client (`loadgen yjs`): {YJS_TOPICS} topics \
+         signaling server (`bin/server.js`, Node) and to the floor's `/yjs/{{namespace}}` (`FloorTopics` in \
+         `bench/floor.js`, on floor (miniflare)'s Miniflare: the same fan-out in plain JavaScript on workerd, \
+         with no validation or limits, the publish serialised once for all its subscribers), driven by the same \
+         client (`loadgen yjs`): {YJS_TOPICS} topics \
          (y-webrtc rooms) of N subscribers each, every socket subscribed (and its subscribe answered: a spaced \
          `{{ \"type\": \"ping\" }}` round trip after it) before the clock starts. In each topic one subscriber \
          publishes {YJS_SIZE}-byte `data` (an SDP-sized signal) in a closed loop: the next publish when every \
-         subscriber, the publisher included (both servers send a publish back to its sender), has received the \
+         subscriber, the publisher included (every server sends a publish back to its sender), has received the \
          last. Latency is publish sent → received, over every delivery; the rate is deliveries per second summed \
-         over all subscribers. Runs of {} s. On this worker each topic has a namespace of its own (one Durable \
+         over all subscribers. Runs of {} s, the three targets in turns. On this worker and the floor each topic \
+         has a namespace of its own (one Durable \
          Object each; 50 × {YJS_TOPICS} sockets in one namespace would exceed `YJS_MAX_CONNECTIONS`, 256); \
          y-webrtc's server has one process for every topic.\n\n\
-         | subscribers per topic | sockets | edge deliveries/s | y-webrtc deliveries/s | edge / node | edge p50 | p99 | y-webrtc p50 | p99 | p50 edge / node |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | subscribers per topic | sockets | edge deliveries/s | floor deliveries/s | y-webrtc deliveries/s | edge / floor | edge / node | floor / node | edge p50 | p99 | floor p50 | y-webrtc p50 | p99 | p50 edge / node |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         y.secs
     );
     for (k, n) in YJS_SUBSCRIBERS.iter().enumerate() {
-        let (re, rn) = (m(&y.rate[0], k), m(&y.rate[1], k));
+        let (re, rn, rf) = (m(&y.rate[0], k), m(&y.rate[1], k), m(&y.rate[2], k));
         let (pe, pn) = (m(&y.p50[0], k), m(&y.p50[1], k));
         s += &format!(
-            "| {n} | {} | {re:.0} | {rn:.0} | {} | {pe:.2} | {:.2} | {pn:.2} | {:.2} | {} |\n",
+            "| {n} | {} | {re:.0} | {rf:.0} | {rn:.0} | {} | {} | {} | {pe:.2} | {:.2} | {:.2} | {pn:.2} | {:.2} | {} |\n",
             n * YJS_TOPICS,
+            ratio(re, rf),
             ratio(re, rn),
+            ratio(rf, rn),
             m(&y.p99[0], k),
+            m(&y.p50[2], k),
             m(&y.p99[1], k),
             ratio(pe, pn),
         );
     }
     let at_10 = YJS_SUBSCRIBERS.iter().position(|&n| n == 10).unwrap_or(1);
-    let goal = m(&y.rate[0], at_10) / m(&y.rate[1], at_10);
+    let rate = |i: usize| m(&y.rate[i], at_10);
     s += &format!(
         "\nLatencies in ms. The goal (at least 1.0× y-webrtc's deliveries per second at 10 subscribers per topic): \
-         **{}**, {}. Publishes that did not reach every subscriber within 5 s, over all runs: edge {}, y-webrtc {}.\n",
-        ratio(m(&y.rate[0], at_10), m(&y.rate[1], at_10)),
-        if goal >= 1.0 { "met" } else { "not met" },
+         **{}**, {}; the floor, workerd's own cost for the same fan-out, reaches {} of y-webrtc's server and this \
+         worker {} of the floor. Publishes that did not reach every subscriber within 5 s, over all runs: edge {}, \
+         floor {}, y-webrtc {}.\n",
+        ratio(rate(0), rate(1)),
+        if rate(0) >= rate(1) { "met" } else { "not met" },
+        ratio(rate(2), rate(1)),
+        ratio(rate(0), rate(2)),
         y.lost[0],
+        y.lost[2],
         y.lost[1],
     );
     s
@@ -1004,18 +1018,20 @@ mod tests {
         for k in 0..3 {
             y.rate[0][k] = vec![2000.0, 3000.0, 1000.0];
             y.rate[1][k] = vec![1000.0];
+            y.rate[2][k] = vec![4000.0];
             y.p50[0][k] = vec![1.0];
             y.p50[1][k] = vec![2.0];
+            y.p50[2][k] = vec![0.5];
             y.p99[0][k] = vec![3.0];
             y.p99[1][k] = vec![4.0];
         }
         let s = yjs_section(&y);
         println!("{s}");
         assert!(
-            s.contains("| 10 | 200 | 2000 | 1000 | 2.00× | 1.00 | 3.00 | 2.00 | 4.00 | 0.50× |"),
+            s.contains("| 10 | 200 | 2000 | 4000 | 1000 | 0.50× | 2.00× | 4.00× | 1.00 | 3.00 | 0.50 | 2.00 | 4.00 | 0.50× |"),
             "{s}"
         );
-        assert!(s.contains("**2.00×**, met"), "{s}");
+        assert!(s.contains("**2.00×**, met; the floor, workerd's own cost for the same fan-out, reaches 4.00× of y-webrtc's server and this worker 0.50× of the floor"), "{s}");
         assert_eq!(s.matches("\n| ").count(), 4, "{s}");
     }
 }
