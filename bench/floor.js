@@ -4,7 +4,10 @@
 // auto-answered. No validation, no capacity, no errors: whatever edge-signal costs beyond this
 // is what Rust, WASM and its rules cost. `/yjs/<namespace>` is the same floor for y-webrtc's
 // signaling protocol (FloorTopics): subscribe, publish to a topic's subscribers with `clients`
-// stamped (serialised once), spaced pings answered.
+// stamped (serialised once), spaced pings answered. `/peerjs?key&id` is the floor of the PeerJS
+// endpoint's design (FloorPeer): one object per id, a message carried from the sender's object
+// to the recipient's on a WebSocket between them (a link, opened once per pair), `src` stamped;
+// no holding for absent ids, no answers, no heartbeats.
 import { DurableObject } from "cloudflare:workers";
 
 export class FloorRoom extends DurableObject {
@@ -90,10 +93,65 @@ export class FloorTopics extends DurableObject {
   }
 }
 
+export class FloorPeer extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.client = null; // the id's own socket; the others are links from senders' objects
+    for (const ws of ctx.getWebSockets()) if (ws.deserializeAttachment().id) this.client = ws;
+    this.links = new Map(); // dst -> { ws, queue } to its object
+  }
+
+  async fetch(request) {
+    const url = new URL(request.url);
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    const id = url.searchParams.get("id");
+    if (url.searchParams.has("link")) server.serializeAttachment({});
+    else {
+      server.serializeAttachment({ id, key: url.searchParams.get("key") });
+      server.send('{"type":"OPEN"}');
+      this.client = server;
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  webSocketMessage(ws, text) {
+    const me = ws.deserializeAttachment();
+    if (!me.id) return this.client?.send(text); // a link's frame: for this id's socket
+    const msg = JSON.parse(text);
+    if (!msg.dst) return;
+    msg.src = me.id;
+    const out = JSON.stringify(msg);
+    let link = this.links.get(msg.dst);
+    if (!link) {
+      this.links.set(msg.dst, (link = { ws: null, queue: [] }));
+      const ns = this.env.PEERJS;
+      const stub = ns.get(ns.idFromName(`${me.key}:${msg.dst}`));
+      stub.fetch(`https://floor/peerjs?link=1&id=${encodeURIComponent(msg.dst)}`, { headers: { Upgrade: "websocket" } }).then((res) => {
+        link.ws = res.webSocket;
+        link.ws.accept();
+        link.ws.addEventListener("close", () => this.links.delete(msg.dst));
+        for (const q of link.queue.splice(0)) link.ws.send(q);
+      });
+    }
+    if (link.ws) link.ws.send(out);
+    else link.queue.push(out);
+  }
+
+  webSocketClose(ws) {
+    if (ws === this.client) this.client = null;
+  }
+}
+
 export default {
   fetch(request, env) {
     if (request.headers.get("Upgrade") !== "websocket") return new Response("ok"); // readiness
-    const path = new URL(request.url).pathname.split("/");
+    const url = new URL(request.url);
+    const path = url.pathname.split("/");
+    if (path[1] === "peerjs") {
+      const p = url.searchParams;
+      return env.PEERJS.get(env.PEERJS.idFromName(`${p.get("key")}:${p.get("id")}`)).fetch(request);
+    }
     const ns = path[1] === "yjs" ? env.TOPICS : env.ROOMS;
     return ns.get(ns.idFromName(path.pop())).fetch(request);
   },

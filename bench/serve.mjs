@@ -38,6 +38,7 @@ const options = {
     durableObjects: {
       ROOMS: { className: "FloorRoom", useSQLite: true },
       TOPICS: { className: "FloorTopics", useSQLite: true },
+      PEERJS: { className: "FloorPeer", useSQLite: true },
     },
   },
 }[target === "edge-webhooks" ? "edge" : target];
