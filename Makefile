@@ -112,7 +112,8 @@ bench-ab: setup
 
 # Where the room's CPU goes under load: a build with function names kept, in target/profile-build,
 # sampled with V8's profiler through workerd's inspector (bench/profile.mjs).
-#   make profile MODE=relay ROOMS=10,  make profile MODE=join  or  make profile MODE=peerjs ROOMS=10
+#   make profile MODE=relay ROOMS=10,  make profile MODE=join,  make profile MODE=peerjs ROOMS=10
+#   or  make profile MODE=yjs ROOMS=10 (subscribers per topic)
 MODE ?= relay
 ROOMS ?= 10
 profile: setup

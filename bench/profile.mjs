@@ -1,8 +1,9 @@
 // Where the room's CPU time goes: serves a build of the worker through Miniflare with workerd's
 // inspector on, drives it with tools/loadgen, and samples the isolate with V8's profiler.
 //
-//   node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs> [rooms] [seconds]
-// (`peerjs`: the relay through the PeerJS endpoint, `rooms` pairs of ids).
+//   node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs|yjs> [rooms] [seconds]
+// (`peerjs`: the relay through the PeerJS endpoint, `rooms` pairs of ids; `yjs`: y-webrtc
+// publish fan-out on /yjs, 20 topics of `rooms` subscribers).
 //
 // `make profile` builds an unstripped copy (function names kept) into target/profile-build and
 // runs this on it. Prints the functions with the most self time and writes
@@ -15,8 +16,8 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const [dir, mode = "relay", rooms = "10", secs = "5"] = process.argv.slice(2);
-if (!dir || !["relay", "join", "peerjs"].includes(mode)) {
-  console.error("usage: node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs> [rooms] [seconds]");
+if (!dir || !["relay", "join", "peerjs", "yjs"].includes(mode)) {
+  console.error("usage: node --experimental-websocket bench/profile.mjs <build dir> <relay|join|peerjs|yjs> [rooms] [seconds]");
   process.exit(2);
 }
 const port = 9411;
@@ -66,6 +67,7 @@ const load = (s) => ({
   relay: ["relay", "--url", url, "--rooms", rooms, "--secs", String(s)],
   peerjs: ["relay", "--url", `${url}/peerjs`, "--proto", "peerjs", "--rooms", rooms, "--secs", String(s)],
   join: ["join", "--url", url, "--count", String(50 * s)],
+  yjs: ["yjs", "--url", `${url}/yjs`, "--subscribers", rooms, "--secs", String(s)],
 })[mode];
 spawnSync(loadgen, load(1)); // warm up
 await call("Profiler.enable");
