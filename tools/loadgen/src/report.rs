@@ -845,7 +845,11 @@ fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
         let label = format!("relay p50, {r} pair{}, ms", if *r == 1 { "" } else { "s" });
         s += &row(label, &|i| p50(i, k), 2);
     }
-    s += &row("throughput, 100 pairs, messages/s".into(), &|i| rate(i, 2), 0);
+    s += &row(
+        "throughput, 100 pairs, messages/s".into(),
+        &|i| rate(i, 2),
+        0,
+    );
     s += &row("open (upgrade → OPEN / welcome) p50, ms".into(), &join, 2);
     let goal = rate(pj, 2) / rate(rooms, 2);
     s += &format!(
