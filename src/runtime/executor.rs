@@ -88,8 +88,8 @@ pub fn execute(
 ) -> bool {
     let mut sent = true;
     // The frame forwarded last and its suffix: a y-webrtc publish reaches every subscriber of
-    // its topic with the same suffix, so it is spliced once and the one string sent to each
-    // (V8 then flattens it once, not once per recipient).
+    // its topic with the same suffix, so it is spliced once and the one string sent to each.
+    // A single forward (a room's relay, the hot path) stays one call (`send_spliced`).
     let mut spliced: Option<(String, js_sys::JsString)> = None;
     let mut out = out.into_iter().peekable();
     while let Some(action) = out.next() {
