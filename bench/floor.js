@@ -7,8 +7,21 @@
 // stamped (serialised once), spaced pings answered. `/peerjs?key&id` is the floor of the PeerJS
 // endpoint's design (FloorPeer): one object per id, a message carried from the sender's object
 // to the recipient's on a WebSocket between them (a link, opened once per pair), `src` stamped;
-// no holding for absent ids, no answers, no heartbeats.
+// no holding for absent ids, no answers, no heartbeats. Every class answers a client's close
+// with its own (RFC 6455, 5.5.1), as edge-signal does: workerd sends no close reply for a
+// hibernatable socket before compatibility date 2026-04-07, and without it a client's close ends
+// unclean (Node's WebSocket: code 1006, wasClean false, after its 10 s closing timeout).
 import { DurableObject } from "cloudflare:workers";
+
+// The client's code, where a close frame may carry it (as edge-signal's `echo_close`), else 1000.
+function echoClose(ws, code) {
+  const sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+  try {
+    ws.close(sendable ? code : 1000, "");
+  } catch {
+    // Already closed: nothing to answer.
+  }
+}
 
 export class FloorRoom extends DurableObject {
   constructor(ctx, env) {
@@ -37,8 +50,9 @@ export class FloorRoom extends DurableObject {
     this.byPeer.get(msg.to)?.send(JSON.stringify(msg));
   }
 
-  webSocketClose(ws) {
+  webSocketClose(ws, code) {
     this.byPeer.delete(ws.deserializeAttachment());
+    echoClose(ws, code);
   }
 
   webSocketError(ws) {
@@ -84,12 +98,17 @@ export class FloorTopics extends DurableObject {
     } else if (msg.type === "ping") ws.send('{"type":"pong"}');
   }
 
-  webSocketClose(ws) {
-    for (const set of this.topics.values()) set.delete(ws);
+  webSocketClose(ws, code) {
+    this.forget(ws);
+    echoClose(ws, code);
   }
 
   webSocketError(ws) {
-    this.webSocketClose(ws);
+    this.forget(ws);
+  }
+
+  forget(ws) {
+    for (const set of this.topics.values()) set.delete(ws);
   }
 }
 
@@ -138,8 +157,9 @@ export class FloorPeer extends DurableObject {
     else link.queue.push(out);
   }
 
-  webSocketClose(ws) {
+  webSocketClose(ws, code) {
     if (ws === this.client) this.client = null;
+    echoClose(ws, code);
   }
 }
 

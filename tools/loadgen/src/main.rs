@@ -505,6 +505,26 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The CPU time `pid` has used so far (user and system), in ms: fields 14 and 15 of
+/// `/proc/<pid>/stat`, which Linux counts in USER_HZ (100 per second on every architecture).
+/// 0 if the process is gone.
+pub fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(14) + ticks(15)) as f64 * 10.0
+}
+
 /// See [`Command::Flood`]. The resident size "after" is read 2 s after the last message was
 /// sent, while the sockets are open; the senders' answers are counted until then.
 pub async fn flood(

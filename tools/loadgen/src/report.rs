@@ -32,7 +32,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cold::{self, Cold};
 use crate::history::{self, Summary, HISTORY};
 use crate::yjs::fan_out;
-use crate::{flood, idle, joins, pings, relay, rss_kib, Error, Flooded, Measured, Proto};
+use crate::{cpu_ms, flood, idle, joins, pings, relay, rss_kib, Error, Flooded, Measured, Proto};
 
 const RELAY_ROOMS: [usize; 3] = [1, 10, 100];
 const IDLE_PEERS: usize = 1000;
@@ -341,6 +341,8 @@ struct Figures {
     relay_rate: [Vec<f64>; 3],
     join_seq_p50: Vec<f64>,
     join_seq_p99: Vec<f64>,
+    /// CPU time (user + system) of the server process per sequential join, ms.
+    join_seq_cpu: Vec<f64>,
     join_conc_p50: Vec<f64>,
     join_conc_p99: Vec<f64>,
     rss_empty_kib: u64,
@@ -462,7 +464,11 @@ pub async fn bench(
                 bar.inc(1);
             }
             bar.set_message(format!("run {}: {} joins", run + 1, t.name));
+            let cpu_before = cpu_ms(t.pid);
             let seq: Measured = joins(&t.url, t.proto, 1000, 1).await?;
+            figures[i]
+                .join_seq_cpu
+                .push((cpu_ms(t.pid) - cpu_before) / 1000.0);
             figures[i].join_seq_p50.push(seq.pct(0.5));
             figures[i].join_seq_p99.push(seq.pct(0.99));
             bar.inc(1);
@@ -610,6 +616,20 @@ pub fn gzipped(bytes: &[u8]) -> Result<usize, Error> {
     Ok(gz.finish()?.len())
 }
 
+/// The index in the report's targets of the floor each target is compared with: the floor on
+/// its own runtime (Miniflare or wrangler dev; the PeerJS endpoint with the floor of its
+/// design, the PeerJS server with Miniflare's).
+fn floor_of(i: usize) -> usize {
+    match i {
+        2 | 3 => 3,
+        5 | 6 => 6,
+        _ => 1,
+    }
+}
+
+/// The index of the PeerJS server in the report's targets.
+const PEERJS: usize = 4;
+
 #[allow(clippy::too_many_arguments)]
 fn render(
     names: &[&str],
@@ -625,15 +645,7 @@ fn render(
     date: &str,
     past: &[Summary],
 ) -> String {
-    // Indexes of the baselines in `names`: each target is compared with the floor on its own
-    // runtime (Miniflare or wrangler dev; the PeerJS endpoint with the floor of its design, the
-    // PeerJS server with Miniflare's), and with PeerJS.
-    let floor_of = |i: usize| match i {
-        2 | 3 => 3,
-        5 | 6 => 6,
-        _ => 1,
-    };
-    let peerjs = 4;
+    let peerjs = PEERJS;
     let mut s = String::new();
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     s += "# Benchmarks\n\n";
@@ -702,21 +714,7 @@ fn render(
             ratio(r[2], median(figs[peerjs].relay_rate[2].clone())),
         );
     }
-    s += "\n## Join latency (upgrade request → welcome), ms\n\n";
-    s += "| target | 1,000 sequential p50 | p99 | 200 concurrent p50 | p99 | seq. p50 vs floor | seq. p50 vs PeerJS |\n|---|---:|---:|---:|---:|---:|---:|\n";
-    for (i, name) in names.iter().enumerate() {
-        let f = &figs[i];
-        let p50 = median(f.join_seq_p50.clone());
-        s += &format!(
-            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
-            p50,
-            median(f.join_seq_p99.clone()),
-            median(f.join_conc_p50.clone()),
-            median(f.join_conc_p99.clone()),
-            ratio(p50, median(figs[floor_of(i)].join_seq_p50.clone())),
-            ratio(p50, median(figs[peerjs].join_seq_p50.clone())),
-        );
-    }
+    s += &join_table(names, figs);
     s += &webhook_joins(&figs[0], hooked);
     s += &peerjs_hop(names, figs);
     s += &yjs_section(yjs);
@@ -776,6 +774,33 @@ fn render(
 /// The PeerJS endpoint next to this worker's rooms on the same runtime: what the second object
 /// per message (the recipient's, reached from the sender's) costs.
 /// Joins with webhooks on (`WEBHOOK_URL` to a receiver answering 204) next to edge (miniflare)'s.
+/// The join latency table: each target's sequential and concurrent joins, and what a sequential
+/// join cost its server process in CPU (the same work without the scheduling of three processes
+/// on two cores in it), each against the floor on its runtime.
+fn join_table(names: &[&str], figs: &[Figures]) -> String {
+    let mut s = String::from("\n## Join latency (upgrade request → welcome), ms\n\n");
+    s += "**CPU per join** is the server process's CPU time (user and system; workerd, or Node for PeerJS) over the 1,000 sequential joins, divided by 1,000.\n\n";
+    s += "| target | 1,000 sequential p50 | p99 | 200 concurrent p50 | p99 | seq. p50 vs floor | seq. p50 vs PeerJS | CPU per join | CPU vs floor |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (i, name) in names.iter().enumerate() {
+        let f = &figs[i];
+        let floor = &figs[floor_of(i)];
+        let p50 = median(f.join_seq_p50.clone());
+        let cpu = median(f.join_seq_cpu.clone());
+        s += &format!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} | {} |\n",
+            p50,
+            median(f.join_seq_p99.clone()),
+            median(f.join_conc_p50.clone()),
+            median(f.join_conc_p99.clone()),
+            ratio(p50, median(floor.join_seq_p50.clone())),
+            ratio(p50, median(figs[PEERJS].join_seq_p50.clone())),
+            cpu,
+            ratio(cpu, median(floor.join_seq_cpu.clone())),
+        );
+    }
+    s
+}
+
 fn webhook_joins(edge: &Figures, hooked: &Figures) -> String {
     let mut s = String::from(
         "\n### Joins with webhooks on\n\nThe same driver on edge (miniflare) with `WEBHOOK_URL` set (a receiver in `bench/serve.mjs` \
@@ -1068,6 +1093,58 @@ mod tests {
         assert_eq!(s.matches("\n| relay p50").count(), 3, "{s}");
         assert!(s.contains("**0.25×**, not met; the design itself, in plain JavaScript, reaches 0.25× of the floor's rooms, and this endpoint 0.50× of that."), "{s}");
         assert!(peerjs_hop(&names[..4], &figs).is_empty());
+    }
+
+    #[test]
+    fn the_join_table_gives_each_target_its_cpu_per_join_against_its_floor() {
+        let names = [
+            "edge (miniflare)",
+            "floor (miniflare)",
+            "edge (wrangler dev)",
+            "floor (wrangler dev)",
+            "peerjs",
+        ];
+        let figs: Vec<Figures> = [(2.0, 1.5), (1.0, 1.0), (3.0, 4.0), (2.0, 2.0), (0.5, 0.25)]
+            .iter()
+            .map(|&(p50, cpu)| Figures {
+                join_seq_p50: vec![p50],
+                join_seq_p99: vec![p50 * 2.0],
+                join_conc_p50: vec![p50 * 10.0],
+                join_conc_p99: vec![p50 * 20.0],
+                join_seq_cpu: vec![cpu, cpu * 3.0, cpu / 3.0],
+                ..Figures::default()
+            })
+            .collect();
+        let s = join_table(&names, &figs);
+        println!("{s}");
+        assert!(
+            s.contains(
+                "| edge (miniflare) | 2.00 | 4.00 | 20.00 | 40.00 | 2.00× | 4.00× | 1.50 | 1.50× |"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("| edge (wrangler dev) | 3.00 | 6.00 | 30.00 | 60.00 | 1.50× | 6.00× | 4.00 | 2.00× |"),
+            "{s}"
+        );
+        assert_eq!(s.matches("\n| ").count(), 6, "{s}");
+    }
+
+    #[test]
+    fn cpu_ms_counts_the_cpu_a_process_has_used() {
+        let me = std::process::id();
+        let before = cpu_ms(me);
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let used = cpu_ms(me) - before;
+        assert!(
+            (200.0..2000.0).contains(&used),
+            "{used} ms for 300 ms of spinning"
+        );
+        assert_eq!(cpu_ms(u32::MAX), 0.0);
     }
 
     #[test]
