@@ -106,7 +106,8 @@ bench: build
 	cargo run --release --quiet -p loadgen -- bench --out docs/benchmarks.md
 
 # This worker against another commit's build, measured in turns (bench/ab.sh; ~4 minutes):
-#   make bench-ab BASE=<commit>      (ROUNDS=6 ROOMS=100 SECS=5 by default; PROTO=peerjs: the PeerJS endpoint)
+#   make bench-ab BASE=<commit>      (ROUNDS=6 ROOMS=100 SECS=5 by default; PROTO=peerjs: the PeerJS endpoint;
+#                                     MODE=join: sequential joins and workerd's CPU time per join)
 bench-ab: setup
 	@bash bench/ab.sh
 

@@ -6,6 +6,8 @@
 # in one run; this says whether a change moved the worker itself.
 #   BASE (default: origin/main, else HEAD~1), ROUNDS (6), ROOMS (100), SECS (5), PROTO (edge, or
 #   peerjs: the PeerJS endpoint, ROOMS pairs of ids; the floor speaks only rooms, so it is left out)
+#   MODE=join: rounds of JOINS (500) sequential joins instead of relay runs, each with the CPU
+#   time its workerd used per join (/proc: user + system), steadier than the latency on two cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${BASE:-$(git rev-parse --verify -q origin/main || git rev-parse HEAD~1)}"
@@ -13,6 +15,8 @@ ROUNDS="${ROUNDS:-6}"
 ROOMS="${ROOMS:-100}"
 SECS="${SECS:-5}"
 PROTO="${PROTO:-edge}"
+MODE="${MODE:-relay}"
+JOINS="${JOINS:-500}"
 dir=target/bench-ab
 mkdir -p "$dir"
 
@@ -38,6 +42,11 @@ for t in base head floor; do
   until grep -q ready "$dir/$t.log" 2>/dev/null; do sleep 0.2; done
 done
 
+# The workerd each serve.mjs started ("ready <port> <pid>"), whose CPU time MODE=join reads.
+declare -A pid
+for t in base head floor; do pid[$t]=$(awk '/^ready/ {print $3; exit}' "$dir/$t.log"); done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 lg=target/release/loadgen
 names=(base head floor)
 path=""
@@ -47,17 +56,39 @@ out="$dir/results.txt"
 for ((round = 0; round < ROUNDS; round++)); do
   for ((k = 0; k < ${#names[@]}; k++)); do
     t=${names[$(((k + round) % ${#names[@]}))]}
-    r=$($lg relay --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --rooms "$ROOMS" --secs "$SECS")
-    echo "$t relay $r" | tee -a "$out"
+    if [ "$MODE" = join ]; then
+      # USER_HZ is 100: a tick is 10 ms.
+      before=$(cpu_ticks "${pid[$t]}")
+      r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count "$JOINS")
+      after=$(cpu_ticks "${pid[$t]}")
+      cpu=$(python3 -c "print(($after - $before) * 10 / $JOINS)")
+      echo "$t join ${r%\}},\"cpu_ms_per_join\":$cpu}" | tee -a "$out"
+    else
+      r=$($lg relay --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --rooms "$ROOMS" --secs "$SECS")
+      echo "$t relay $r" | tee -a "$out"
+    fi
   done
 done
-for t in "${names[@]}"; do
-  r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count 1000)
-  echo "$t join $r" | tee -a "$out"
-done
-python3 - "$out" "$BASE" "$ROOMS" "$PROTO" <<'PY'
+if [ "$MODE" != join ]; then
+  for t in "${names[@]}"; do
+    r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count 1000)
+    echo "$t join $r" | tee -a "$out"
+  done
+fi
+python3 - "$out" "$BASE" "$ROOMS" "$PROTO" "$MODE" "$JOINS" <<'PY'
 import json, statistics, sys
 rows = [line.split(" ", 2) for line in open(sys.argv[1])]
+if sys.argv[5] == "join":
+    print(f"\nbench-ab: medians over rounds of {sys.argv[6]} sequential joins (base = {sys.argv[2]}, {sys.argv[4]})")
+    print("| target | join p50 ms | workerd CPU per join ms |")
+    print("|---|---:|---:|")
+    for t in ("base", "head", "floor"):
+        joins = [json.loads(r[2]) for r in rows if r[0] == t]
+        if joins:
+            p50 = statistics.median(x["p50_ms"] for x in joins)
+            cpu = statistics.median(x["cpu_ms_per_join"] for x in joins)
+            print(f"| {t} | {p50:.2f} | {cpu:.2f} |")
+    sys.exit(0)
 print(f"\nbench-ab: medians (base = {sys.argv[2]}, {sys.argv[4]} relay with {sys.argv[3]} rooms)")
 print("| target | relay p50 ms | relay msgs/s | join p50 ms |")
 print("|---|---:|---:|---:|")
