@@ -42,10 +42,9 @@ for t in base head floor; do
   until grep -q ready "$dir/$t.log" 2>/dev/null; do sleep 0.2; done
 done
 
-# The workerd each serve.mjs started ("ready <port> <pid>"), whose CPU time MODE=join reads.
+# The workerd each serve.mjs started ("ready <port> <pid>"), whose CPU time MODE=join reports.
 declare -A pid
 for t in base head floor; do pid[$t]=$(awk '/^ready/ {print $3; exit}' "$dir/$t.log"); done
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 lg=target/release/loadgen
 names=(base head floor)
@@ -57,12 +56,8 @@ for ((round = 0; round < ROUNDS; round++)); do
   for ((k = 0; k < ${#names[@]}; k++)); do
     t=${names[$(((k + round) % ${#names[@]}))]}
     if [ "$MODE" = join ]; then
-      # USER_HZ is 100: a tick is 10 ms.
-      before=$(cpu_ticks "${pid[$t]}")
-      r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count "$JOINS")
-      after=$(cpu_ticks "${pid[$t]}")
-      cpu=$(python3 -c "print(($after - $before) * 10 / $JOINS)")
-      echo "$t join ${r%\}},\"cpu_ms_per_join\":$cpu}" | tee -a "$out"
+      r=$($lg join --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --count "$JOINS" --pid "${pid[$t]}")
+      echo "$t join $r" | tee -a "$out"
     else
       r=$($lg relay --url "ws://127.0.0.1:${port[$t]}$path" --proto "$PROTO" --rooms "$ROOMS" --secs "$SECS")
       echo "$t relay $r" | tee -a "$out"

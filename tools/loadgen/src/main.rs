@@ -79,6 +79,9 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// The server's process: adds its CPU time per join, ms (`cpu_ms_per_join`).
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Exact and spaced pings, and how many reached the room's handler (edge with BENCH_COUNTERS).
     Pings {
@@ -166,9 +169,15 @@ async fn main() -> Result<(), Error> {
             proto,
             count,
             concurrency,
+            pid,
         } => {
+            let before = pid.map(cpu_ms);
             let r = joins(&url, proto, count, concurrency).await?;
-            println!("{}", serde_json::to_string(&r.to_json())?);
+            let mut out = r.to_json();
+            if let (Some(pid), Some(before)) = (pid, before) {
+                out["cpu_ms_per_join"] = json!((cpu_ms(pid) - before) / count as f64);
+            }
+            println!("{}", serde_json::to_string(&out)?);
         }
         Command::Pings { url } => {
             let r = pings(&url).await?;

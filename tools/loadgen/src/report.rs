@@ -645,7 +645,6 @@ fn render(
     date: &str,
     past: &[Summary],
 ) -> String {
-    let peerjs = PEERJS;
     let mut s = String::new();
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     s += "# Benchmarks\n\n";
@@ -695,7 +694,7 @@ fn render(
                 median(f.relay_p99[k].clone()),
                 median(f.relay_max[k].clone()),
                 ratio(p50, median(figs[floor_of(i)].relay_p50[k].clone())),
-                ratio(p50, median(figs[peerjs].relay_p50[k].clone())),
+                ratio(p50, median(figs[PEERJS].relay_p50[k].clone())),
             );
         }
     }
@@ -711,7 +710,7 @@ fn render(
             r[1],
             r[2],
             ratio(r[2], median(figs[floor_of(i)].relay_rate[2].clone())),
-            ratio(r[2], median(figs[peerjs].relay_rate[2].clone())),
+            ratio(r[2], median(figs[PEERJS].relay_rate[2].clone())),
         );
     }
     s += &join_table(names, figs);
@@ -771,9 +770,6 @@ fn render(
     s
 }
 
-/// The PeerJS endpoint next to this worker's rooms on the same runtime: what the second object
-/// per message (the recipient's, reached from the sender's) costs.
-/// Joins with webhooks on (`WEBHOOK_URL` to a receiver answering 204) next to edge (miniflare)'s.
 /// The join latency table: each target's sequential and concurrent joins, and what a sequential
 /// join cost its server process in CPU (the same work without the scheduling of three processes
 /// on two cores in it), each against the floor on its runtime.
@@ -801,6 +797,7 @@ fn join_table(names: &[&str], figs: &[Figures]) -> String {
     s
 }
 
+/// Joins with webhooks on (`WEBHOOK_URL` to a receiver answering 204) next to edge (miniflare)'s.
 fn webhook_joins(edge: &Figures, hooked: &Figures) -> String {
     let mut s = String::from(
         "\n### Joins with webhooks on\n\nThe same driver on edge (miniflare) with `WEBHOOK_URL` set (a receiver in `bench/serve.mjs` \
@@ -825,6 +822,8 @@ fn webhook_joins(edge: &Figures, hooked: &Figures) -> String {
     s
 }
 
+/// The PeerJS endpoint next to this worker's rooms on the same runtime: what the second object
+/// per message (the recipient's, reached from the sender's) costs.
 fn peerjs_hop(names: &[&str], figs: &[Figures]) -> String {
     let at = |name: &str| names.iter().position(|n| *n == name);
     let (Some(rooms), Some(pj), Some(server), Some(floor), Some(pj_floor)) = (
