@@ -3,7 +3,9 @@
 //!
 //! - **A fresh process**: from spawning the target's command until the first join's `welcome`
 //!   (the process starting, workerd, the module compiled, the room's object created); the
-//!   driver retries the join every 5 ms until the port answers.
+//!   driver retries the join every 5 ms until the port answers. A fifth target, the floor with
+//!   this worker's wasm module loaded and never used ([`MODULE_ONLY`]), shows what the module
+//!   costs by its size alone: the figure the wasm budget is set against.
 //! - **The first join after an eviction**: rooms each with one peer that stays connected (a
 //!   hibernatable socket), left idle past workerd's eviction (about 10 s after an object's last
 //!   event), then a second peer's join: the object is rebuilt from its socket's attachment
@@ -22,8 +24,9 @@ use crate::report::{
 };
 use crate::{join, run_id, Error, Proto};
 
-/// Fresh processes per target.
-pub const FRESH_RUNS: usize = 5;
+/// Fresh processes per target: the compile of the module is a few percent of a start, and a
+/// process start under node moves by about as much from one to the next.
+pub const FRESH_RUNS: usize = 11;
 /// Rooms per target in the eviction measurement (their joins one after another).
 pub const EVICTED_ROOMS: usize = 10;
 /// Idle before the joins that wake evicted objects: workerd evicts about 10 s after an
@@ -40,6 +43,10 @@ pub const NAMES: [&str; 4] = [
     "edge (wrangler dev)",
     "floor (wrangler dev)",
 ];
+
+/// The floor under Miniflare with this worker's wasm module loaded beside it and never used
+/// (`bench/serve.mjs floor-wasm`): started afresh only.
+pub const MODULE_ONLY: &str = "floor + this worker's module (miniflare)";
 
 /// The index in [`NAMES`] of target `i`'s floor (on its own runtime).
 fn floor_of(i: usize) -> usize {
@@ -256,6 +263,8 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
 pub struct Cold {
     /// Spawn → first welcome, ms, one per fresh process.
     pub fresh: [Vec<f64>; 4],
+    /// The same, of [`MODULE_ONLY`].
+    pub module_only: Vec<f64>,
     pub joins: [Joins; 4],
     pub idle_secs: u64,
 }
@@ -285,13 +294,22 @@ pub async fn measure(
         idle_secs: idle.as_secs(),
         ..Cold::default()
     };
+    let module_only = Launch::Miniflare("floor-wasm");
     for run in 0..runs {
-        let mut order = [0, 1, 2, 3];
-        order.rotate_left(run % 4);
+        // Index 4 is MODULE_ONLY.
+        let mut order = [0, 1, 2, 3, 4];
+        order.rotate_left(run % 5);
         for i in order {
-            let took = fresh_process(launches[i]).await?;
-            eprintln!("cold: {}: fresh process {took:.0} ms", NAMES[i]);
-            cold.fresh[i].push(took);
+            let launch = launches.get(i).copied().unwrap_or(module_only);
+            let took = fresh_process(launch).await?;
+            eprintln!(
+                "cold: {}: fresh process {took:.0} ms",
+                NAMES.get(i).unwrap_or(&MODULE_ONLY)
+            );
+            match cold.fresh.get_mut(i) {
+                Some(fresh) => fresh.push(took),
+                None => cold.module_only.push(took),
+            }
             // Let the stopped process's ports and files go before the next one starts.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -346,9 +364,12 @@ pub fn section(cold: &Cold, wasm: usize, wasm_gz: usize) -> String {
          From spawning the server (`node bench/serve.mjs <edge|floor>`: node, Miniflare, workerd; or `wrangler dev`: \
          wrangler, its bundling, its proxy, workerd) to the `welcome` of the first join, which the driver retries \
          every 5 ms until the port answers: the process started, the module compiled and instantiated, the room's \
-         object created. {runs} processes per target, the four in turns. This worker's `wrangler dev` runs from its \
+         object created. {runs} processes per target, the five in turns. This worker's `wrangler dev` runs from its \
          wrangler.toml without the `[build]` command (built beforehand; otherwise each start would include cargo \
-         checking that nothing changed).\n\n\
+         checking that nothing changed). The last row is the floor with this worker's module loaded beside it and \
+         never used (`bench/serve.mjs floor-wasm`): workerd compiles a wasm module when it loads the worker \
+         (Liftoff, before the first request; the optimizing tier follows in the background), so that row less the \
+         floor's is what the module costs by its size alone.\n\n\
          | target | processes | p50 | max | p50 vs floor |\n|---|---:|---:|---:|---:|\n",
         wasm_gz as f64 / 1000.0,
         wasm as f64 / 1000.0,
@@ -363,6 +384,24 @@ pub fn section(cold: &Cold, wasm: usize, wasm_gz: usize) -> String {
             ratio(fresh(i), fresh(floor_of(i))),
         );
     }
+    let module_only = quantile(&cold.module_only, 0.5);
+    s += &format!(
+        "| {MODULE_ONLY} | {} | {module_only:.0} | {:.0} | {} |\n",
+        cold.module_only.len(),
+        quantile(&cold.module_only, 1.0),
+        ratio(module_only, fresh(1)),
+    );
+    let size_cost = module_only - fresh(1);
+    s += &format!(
+        "\n**What the module's size costs** (Miniflare, p50s): compiling it adds {size_cost:.0} ms to the floor's \
+         {:.0} ms ({:.1}%), about {:.1} ms per 100 KB gzipped, of this worker's {:.0} ms over the floor (the rest: \
+         instantiating the module, the worker's JavaScript, its first join). The wasm budget is set against this \
+         figure (the Bundle section).\n",
+        fresh(1),
+        100.0 * size_cost / fresh(1),
+        size_cost / (wasm_gz as f64 / 100_000.0),
+        fresh(0) - fresh(1),
+    );
     s += &format!(
         "\n### The first join after an eviction\n\n\
          {rooms} rooms per target, each with one peer joined and still connected (a hibernatable socket), then {} s \
@@ -427,6 +466,7 @@ mod tests {
         };
         for i in 0..4 {
             cold.fresh[i] = vec![100.0 * (i as f64 + 1.0), 50.0 * (i as f64 + 1.0)];
+            cold.module_only = vec![110.0, 120.0];
             cold.joins[i] = Joins {
                 warm: vec![2.0, 3.0],
                 woken: if i == 2 { vec![] } else { vec![8.0, 6.0] },
@@ -437,6 +477,15 @@ mod tests {
         assert!(s.contains("**190.0 KB gzipped**"), "{s}");
         assert!(
             s.contains("| edge (miniflare) | 2 | 50 | 100 | 0.50× |"),
+            "{s}"
+        );
+        // The module alone: 110 against the floor's 100, 10 ms for 190 KB gzipped.
+        assert!(
+            s.contains("| floor + this worker's module (miniflare) | 2 | 110 | 120 | 1.10× |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("compiling it adds 10 ms to the floor's 100 ms (10.0%), about 5.3 ms per 100 KB gzipped, of this worker's -50 ms over the floor"),
             "{s}"
         );
         assert!(

@@ -609,6 +609,34 @@ pub fn ratio(x: f64, base: f64) -> String {
     }
 }
 
+/// The wasm budget, gzipped. Issue 23 asked for 150 KB again, or for a budget set from the
+/// cold-start figures; it is set from them (docs/benchmarks.md, "Cold starts"). By its size
+/// alone the module costs a fresh process only its compile, which `cold.rs`'s `floor-wasm`
+/// target measures: a few percent of the floor's start under Miniflare at today's size, part of
+/// it paid by the first wasm module of a process whatever its size. The first join after an
+/// eviction compiles nothing. At the measured rate 250 KB keeps the compile a small share of
+/// the 1.2× cold-start goal, and still stops creep: about two more endpoints' worth over the
+/// module of issue 23.
+pub const WASM_BUDGET_GZ: usize = 250_000;
+
+/// The report's Bundle section: the module's size against [`WASM_BUDGET_GZ`].
+fn bundle(wasm: usize, wasm_gz: usize) -> String {
+    let status = if wasm_gz <= WASM_BUDGET_GZ {
+        "met"
+    } else {
+        "**over**"
+    };
+    format!(
+        "\n## Bundle\n\n| file | raw | gzipped | budget |\n|---|---:|---:|---|\n\
+         | `build/index_bg.wasm` | {:.1} KB | {:.1} KB | {:.0} KB gzipped: {status} |\n\n\
+         The budget is set from the cold starts above: what the module's size costs a fresh process is its \
+         compile (the `floor + this worker's module` row). Cloudflare's free plan allows 3 MB gzipped.\n",
+        wasm as f64 / 1000.0,
+        wasm_gz as f64 / 1000.0,
+        WASM_BUDGET_GZ as f64 / 1000.0,
+    )
+}
+
 /// The size of `bytes` gzipped at the best level (`gzip -9`), as Cloudflare counts a bundle.
 pub fn gzipped(bytes: &[u8]) -> Result<usize, Error> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -755,11 +783,7 @@ fn render(
     }
     // The cold starts before the bundle's size, which they are set against.
     s += &cold::section(cold, wasm, wasm_gz);
-    s += &format!(
-        "\n## Bundle\n\n| file | raw | gzipped |\n|---|---:|---:|\n| `build/index_bg.wasm` | {:.1} KB | {:.1} KB |\n\nCloudflare's free plan allows 3 MB gzipped.\n",
-        wasm as f64 / 1000.0,
-        wasm_gz as f64 / 1000.0
-    );
+    s += &bundle(wasm, wasm_gz);
     s += &changes(past);
     s += &format!(
         "\n## Pings cost the room nothing\n\nOn edge (miniflare), with the `BENCH_COUNTERS` var counting the frames that reach the room's message handler: \
@@ -1092,6 +1116,20 @@ mod tests {
         assert_eq!(s.matches("\n| relay p50").count(), 3, "{s}");
         assert!(s.contains("**0.25×**, not met; the design itself, in plain JavaScript, reaches 0.25× of the floor's rooms, and this endpoint 0.50× of that."), "{s}");
         assert!(peerjs_hop(&names[..4], &figs).is_empty());
+    }
+
+    #[test]
+    fn the_bundle_section_says_whether_the_wasm_is_within_its_budget() {
+        let within = bundle(500_000, WASM_BUDGET_GZ);
+        assert!(
+            within.contains("| 500.0 KB | 250.0 KB | 250 KB gzipped: met |"),
+            "{within}"
+        );
+        let over = bundle(500_000, WASM_BUDGET_GZ + 1);
+        assert!(
+            over.contains("| 250.0 KB | 250 KB gzipped: **over** |"),
+            "{over}"
+        );
     }
 
     #[test]
