@@ -34,12 +34,16 @@ echo "bench-ab: building HEAD (and the working tree)" >&2
 bash scripts/build.sh > "$dir/head-build.log" 2>&1 || { tail -n 20 "$dir/head-build.log"; exit 1; }
 cargo build --release --quiet -p loadgen
 
-declare -A port=([base]=9101 [head]=9102 [floor]=9103)
-node bench/serve.mjs edge 9101 "$dir/base/build" > "$dir/base.log" 2>&1 &
-node bench/serve.mjs edge 9102 > "$dir/head.log" 2>&1 &
-node bench/serve.mjs floor 9103 > "$dir/floor.log" 2>&1 &
+declare -A port=([base]=9101 [head]=9102 [floor]=9103) server
+node bench/serve.mjs edge 9101 "$dir/base/build" > "$dir/base.log" 2>&1 & server[base]=$!
+node bench/serve.mjs edge 9102 > "$dir/head.log" 2>&1 & server[head]=$!
+node bench/serve.mjs floor 9103 > "$dir/floor.log" 2>&1 & server[floor]=$!
 for t in base head floor; do
-  until grep -q ready "$dir/$t.log" 2>/dev/null; do sleep 0.2; done
+  # serve.mjs names the build's modules (index.js, index_bg.wasm): a BASE built otherwise stops.
+  until grep -q ready "$dir/$t.log" 2>/dev/null; do
+    kill -0 "${server[$t]}" 2>/dev/null || { echo "bench-ab: $t did not start:" >&2; cat "$dir/$t.log" >&2; exit 1; }
+    sleep 0.2
+  done
 done
 
 # The workerd each serve.mjs started ("ready <port> <pid>"), whose CPU time MODE=join reports.

@@ -50,9 +50,11 @@ const options = {
     },
   },
   floor: { ...common, modulesRoot: root, modules: floorModules, durableObjects: floorObjects },
-  // workerd compiles a wasm module when it loads the worker (Liftoff, synchronously, with the
-  // optimizing tier-up in the background), whether or not the module is ever instantiated: this
-  // target's start minus the floor's is what this worker's module costs by its size alone.
+  // workerd decodes and validates every function of a wasm module when it loads the worker,
+  // whether or not the module is ever instantiated (its V8 compiles a function lazily, with
+  // Liftoff, at its first call: `--wasm-lazy-compilation` is on and `--wasm-lazy-validation`
+  // off, as workerd's `v8Flags: ["--help"]` lists them). This target's start minus the floor's
+  // is what this worker's module costs by its size alone.
   "floor-wasm": {
     ...common,
     modulesRoot: root,

@@ -59,10 +59,15 @@ function firstFrame(port, path) {
 }
 
 for (const [i, target] of ["edge", "floor", "floor-wasm"].entries()) {
-  test(`bench/serve.mjs ${target} starts and welcomes a join`, async (t) => {
+  test(`bench/serve.mjs ${target} starts and welcomes a join`, { timeout: 60_000 }, async (t) => {
     const port = 19400 + (process.pid % 300) + i;
     const { child, ready } = serve(target, port);
-    t.after(() => child.kill("SIGTERM"));
+    t.after(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    });
     const line = await ready;
     assert.match(line, new RegExp(`^ready ${port} \\d+$`));
     const frame = await firstFrame(port, "/rooms/bench-serve?peer=alice");

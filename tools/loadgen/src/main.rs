@@ -125,7 +125,8 @@ enum Command {
         idle_secs: u64,
     },
     /// Only the cold starts (`cold.rs`): this worker and the floor under Miniflare and under
-    /// `wrangler dev`, on servers of its own; prints the report's section (progress on stderr).
+    /// `wrangler dev` (and the floor with this worker's wasm loaded, started afresh only), on
+    /// servers of its own; prints the report's section (progress on stderr).
     Cold {
         /// Fresh processes per target.
         #[arg(long, default_value_t = cold::FRESH_RUNS)]

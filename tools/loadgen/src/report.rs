@@ -614,12 +614,13 @@ pub fn ratio(x: f64, base: f64) -> String {
 
 /// The wasm budget, gzipped. Issue 23 asked for 150 KB again, or for a budget set from the
 /// cold-start figures; it is set from them (docs/benchmarks.md, "Cold starts"). By its size
-/// alone the module costs a fresh process only its compile, which `cold.rs`'s `floor-wasm`
-/// target measures: a few percent of the floor's start under Miniflare at today's size, part of
-/// it paid by the first wasm module of a process whatever its size. The first join after an
-/// eviction compiles nothing. At the measured rate 250 KB keeps the compile a small share of
-/// the 1.2× cold-start goal, and still stops creep: about two more endpoints' worth over the
-/// module of issue 23.
+/// alone the module costs a fresh process its loading (workerd decodes and validates all of it;
+/// V8 compiles a function only when it first runs, whatever the module's size), which
+/// `cold.rs`'s `floor-wasm` target measures: a few percent of the floor's start under Miniflare
+/// at today's size, part of it paid by the first wasm module of a process whatever its size.
+/// The first join after an eviction loads nothing. At the measured rate 250 KB keeps that a
+/// small share of the 1.2× cold-start goal, and still stops creep: about two more endpoints'
+/// worth over the module of issue 23.
 pub const WASM_BUDGET_GZ: usize = 250_000;
 
 /// The report's Bundle section: the module's size against [`WASM_BUDGET_GZ`].
@@ -633,7 +634,7 @@ fn bundle(wasm: usize, wasm_gz: usize) -> String {
         "\n## Bundle\n\n| file | raw | gzipped | budget |\n|---|---:|---:|---|\n\
          | `build/index_bg.wasm` | {:.1} KB | {:.1} KB | {:.0} KB gzipped: {status} |\n\n\
          The budget is set from the cold starts above: what the module's size costs a fresh process is its \
-         compile (the `floor + this worker's module` row). Cloudflare's free plan allows 3 MB gzipped.\n",
+         loading (the `floor + this worker's module` row). Cloudflare's free plan allows 3 MB gzipped.\n",
         wasm as f64 / 1000.0,
         wasm_gz as f64 / 1000.0,
         WASM_BUDGET_GZ as f64 / 1000.0,
