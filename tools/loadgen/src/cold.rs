@@ -2,7 +2,7 @@
 //! Miniflare (`bench/serve.mjs`) and under `wrangler dev`:
 //!
 //! - **A fresh process**: from spawning the target's command until the first join's `welcome`
-//!   (the process starting, workerd, the module compiled, the room's object created); the
+//!   (the process starting, workerd, the module loaded, the room's object created); the
 //!   driver retries the join every 5 ms until the port answers. A fifth target, the floor with
 //!   this worker's wasm module loaded and never used ([`MODULE_ONLY`]), shows what the module
 //!   costs by its size alone: the figure the wasm budget is set against.
@@ -285,14 +285,11 @@ impl Cold {
 /// Fresh processes of every target and of [`MODULE_ONLY`] (`runs` each, in turns). Run on a
 /// quiet machine, before any other target is started: under `make bench`'s other servers a
 /// start took about twice as long and moved by more than the module's size costs.
-pub async fn fresh_processes(runs: usize, idle_secs: u64) -> Result<Cold, Error> {
+pub async fn fresh_processes(runs: usize) -> Result<Cold, Error> {
     let unbuilt = unbuilt_config()?;
     let launches = launches(&unbuilt);
     let module_only = Launch::Miniflare("floor-wasm");
-    let mut cold = Cold {
-        idle_secs,
-        ..Cold::default()
-    };
+    let mut cold = Cold::default();
     for run in 0..runs {
         // Index 4 is MODULE_ONLY, always next to the floor it is compared with (the machine's
         // speed drifts over a run; the two starts of a round see it alike), the two in
@@ -323,8 +320,9 @@ pub async fn add_evictions(
     cold: &mut Cold,
     targets: [&Target; 4],
     rooms: usize,
+    idle: Duration,
 ) -> Result<(), Error> {
-    let idle = Duration::from_secs(cold.idle_secs);
+    cold.idle_secs = idle.as_secs();
     eprintln!(
         "cold: {rooms} rooms on each target idle for {} s",
         idle.as_secs()
@@ -346,7 +344,7 @@ pub async fn add_evictions(
 /// `wrangler dev` from [`unbuilt_config`]) for the evictions, and the report's section.
 pub async fn alone(runs: usize, rooms: usize, idle: Duration) -> Result<String, Error> {
     let wasm = std::fs::read("build/index_bg.wasm")?;
-    let mut cold = fresh_processes(runs, idle.as_secs()).await?;
+    let mut cold = fresh_processes(runs).await?;
     let unbuilt = unbuilt_config()?;
     let launches = launches(&unbuilt);
     let mut targets = Vec::new();
@@ -357,6 +355,7 @@ pub async fn alone(runs: usize, rooms: usize, idle: Duration) -> Result<String, 
         &mut cold,
         [&targets[0], &targets[1], &targets[2], &targets[3]],
         rooms,
+        idle,
     )
     .await?;
     Ok(section(&cold, wasm.len(), gzipped(&wasm)?))

@@ -378,7 +378,7 @@ pub async fn bench(
     // Fresh processes first (`cold.rs`), while nothing else runs: a user's cold start does not
     // share the machine with this bench's other servers.
     println!("bench: fresh processes (about a minute)");
-    let mut cold = cold::fresh_processes(cold::FRESH_RUNS, cold::EVICTION_WAIT.as_secs()).await?;
+    let mut cold = cold::fresh_processes(cold::FRESH_RUNS).await?;
     println!("bench: starting targets");
     let mut targets = vec![
         miniflare("edge (miniflare)", "edge")?,
@@ -438,6 +438,7 @@ pub async fn bench(
         &mut cold,
         [&targets[0], &targets[1], &targets[2], &targets[3]],
         cold::EVICTED_ROOMS,
+        cold::EVICTION_WAIT,
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
