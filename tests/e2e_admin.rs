@@ -416,6 +416,8 @@ async fn a_matchbox_group_is_reached_by_its_size_and_number() {
     let ids: Vec<Value> = players.iter().map(|(_, id)| json!(id)).collect();
     // The group's number is the one its webhook events and log lines carry.
     let marker = format!("\"room\":\"matchbox/{room}/next2/");
+    // Wrangler writes the line a moment after the join that caused it.
+    s.wait_for_log(&marker).await;
     let log = std::fs::read_to_string(&s.log_path).unwrap();
     let line = log
         .lines()
